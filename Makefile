@@ -1,0 +1,32 @@
+# quikapp-monitoring: common tasks. Everything runs from ./venv (created by `make venv`).
+PY      ?= python3
+VENV    ?= venv
+BIN     := $(VENV)/bin
+STACK   ?= dev
+
+.PHONY: venv test lint typecheck up preview
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+
+venv: $(BIN)/python requirements.txt requirements-dev.txt
+	$(BIN)/pip install -q -r requirements-dev.txt
+
+## The README's test command: lint, types, then the whole test suite.
+test: venv
+	$(BIN)/ruff check .
+	$(BIN)/mypy components
+	$(BIN)/python -m pytest -q
+
+lint:
+	$(BIN)/ruff check .
+
+typecheck:
+	$(BIN)/mypy components
+
+## Main job: bootstrap (venv, local file backend, stack, secrets) and `pulumi up` on $(STACK).
+up:
+	scripts/bootstrap.sh $(STACK) up
+
+preview:
+	scripts/bootstrap.sh $(STACK) preview

@@ -1,0 +1,1 @@
+"""Pure renderers: settings + configs/ in, exact file text out. No Pulumi here."""

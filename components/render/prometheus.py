@@ -1,0 +1,88 @@
+"""prometheus.yml and the alert rule files, rendered from the service catalog and settings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..catalog import CONFIGS, Catalog
+from ..settings import Settings
+from .yamltext import dump_yaml
+
+CONFIG_DIR = "/etc/prometheus"
+RULES_DIR = f"{CONFIG_DIR}/rules"
+RULES_SOURCE = CONFIGS / "prometheus" / "rules"
+ALERTMANAGER = "alertmanager:9093"
+
+
+@dataclass(frozen=True)
+class ExporterJob:
+    """A scrape job for one infrastructure exporter of the monitoring stack."""
+
+    job: str  # the seed's job name: redis, postgres, kafka, nginx
+    host: str  # the exporter's DNS name, same on both targets
+    port: int
+
+
+# The seed's infrastructure jobs, in the seed's order.
+EXPORTER_JOBS: tuple[ExporterJob, ...] = (
+    ExporterJob("redis", "redis-exporter", 9121),
+    ExporterJob("postgres", "postgres-exporter", 9187),
+    ExporterJob("kafka", "kafka-exporter", 9308),
+    ExporterJob("nginx", "nginx-exporter", 9113),
+)
+
+
+def _static(address: str, service: str) -> dict[str, object]:
+    # Every target carries a `service` label: the alerts and dashboards aggregate `by (service)`,
+    # and nothing in the seed attached one, so those expressions could not split per service.
+    return {"targets": [address], "labels": {"service": service}}
+
+
+def enabled_exporters(settings: Settings) -> list[ExporterJob]:
+    exporters = settings.exporters
+    enabled = {"redis": exporters.redis.enabled, "postgres": exporters.postgres.enabled,
+               "kafka": exporters.kafka.enabled, "nginx": exporters.nginx.enabled}
+    return [job for job in EXPORTER_JOBS if enabled[job.job]]
+
+
+def render_prometheus_config(settings: Settings, catalog: Catalog, app_host: Callable[[str], str]) -> str:
+    """The text of /etc/prometheus/prometheus.yml.
+
+    `app_host` maps a catalog service name to the host Prometheus reaches it under (the bare name
+    on the Docker network, `<name>.<appNamespace>.svc` on Kubernetes).
+    """
+    prom = settings.prometheus
+    global_: dict[str, object] = {
+        "scrape_interval": prom.scrape_interval,
+        "evaluation_interval": prom.evaluation_interval,
+    }
+    if prom.external_labels:
+        global_["external_labels"] = dict(sorted(prom.external_labels.items()))
+    jobs: list[dict[str, object]] = [
+        {"job_name": "prometheus", "static_configs": [_static("localhost:9090", "prometheus")]},
+    ]
+    for job in catalog.jobs:
+        jobs.append({
+            "job_name": job.name,
+            "metrics_path": job.metrics_path,
+            "static_configs": [_static(f"{app_host(name)}:{port}", name) for name, port in job.services],
+        })
+    for exporter in enabled_exporters(settings):
+        jobs.append({
+            "job_name": exporter.job,
+            "static_configs": [_static(f"{exporter.host}:{exporter.port}", exporter.job)],
+        })
+    config = {
+        "global": global_,
+        "alerting": {"alertmanagers": [{"static_configs": [{"targets": [ALERTMANAGER]}]}]},
+        "rule_files": [f"{RULES_DIR}/*.yml"],
+        "scrape_configs": jobs,
+    }
+    return dump_yaml(config)
+
+
+def rule_files(source: Path = RULES_SOURCE) -> dict[str, str]:
+    """In-container path → text of every rule file in configs/prometheus/rules (kept verbatim, comments too)."""
+    return {f"{RULES_DIR}/{path.name}": path.read_text(encoding="utf-8") for path in sorted(source.glob("*.yml"))}

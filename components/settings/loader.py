@@ -1,0 +1,157 @@
+"""Reads the stack's config once and turns it into a validated `Settings`, or one clear error.
+
+`parse_settings` is pure (raw values in, model out) so tests can drive it without an engine;
+`load_settings` is the only place in the program that reads Pulumi config.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pulumi
+import pulumi.runtime.config as runtime_config
+from pydantic import BaseModel, SecretStr, ValidationError
+
+from .model import Settings
+
+NAMESPACE = "quikapp-monitoring"
+
+
+class SettingsError(pulumi.RunError):
+    """A bad stack configuration. RunError makes Pulumi print the message without a traceback."""
+
+
+def _decode(raw: Any) -> Any:
+    # The CLI hands object, list and bool values to the program as JSON text and plain strings
+    # as they are; try JSON first and fall back to the string, but keep numbers-as-text as text
+    # so a string setting such as "15" is not turned into an int.
+    if not isinstance(raw, str):
+        return raw
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return raw
+    return value if isinstance(value, (dict, list, bool)) or value is None else raw
+
+
+def _read_namespace() -> tuple[dict[str, Any], set[str]]:
+    """All `quikapp-monitoring:*` config values and the subset that were set as secrets."""
+    # The engine passes config in PULUMI_CONFIG; tests and the mock engine use set_all_config
+    # (runtime_config.CONFIG). Public accessors only answer for a known key, and unknown keys
+    # must be reported, so both sources are listed here.
+    merged: dict[str, Any] = dict(runtime_config.get_config_env())
+    merged.update(runtime_config.CONFIG.get())
+    prefix = NAMESPACE + ":"
+    values = {k[len(prefix):]: _decode(v) for k, v in merged.items() if k.startswith(prefix)}
+    secret_keys = {k[len(prefix):] for k in runtime_config.get_config_secret_keys_env() if k.startswith(prefix)}
+    secret_keys |= {k for k in values if runtime_config.is_config_secret(prefix + k)}
+    return values, secret_keys
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
+    """The camelCase keys allowed at `loc` (for 'unknown key' messages)."""
+    current: Any = model
+    for part in loc:
+        field = next((f for n, f in current.model_fields.items() if part in (n, f.alias)), None)
+        if field is None:
+            break
+        annotation = field.annotation
+        candidates = [annotation, *getattr(annotation, "__args__", ())]
+        current = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+        if current is None:
+            return []
+    return sorted(f.alias or n for n, f in current.model_fields.items())
+
+
+def _dotted(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _describe(error: dict[str, Any], secret_keys: set[str]) -> str:
+    loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-after")))
+    # Union members show up in the location (e.g. 'str', 'SecretStr'); they are not keys.
+    loc = tuple(p for p in loc if not ((isinstance(p, str) and p[:1].isupper()) or p in {"str", "none", "[key]"}))
+    key = f"{NAMESPACE}:{_dotted(loc)}" if loc else NAMESPACE
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        allowed = ", ".join(_allowed_keys(Settings, loc[:-1]))
+        return f"{key}: unknown key (allowed here: {allowed})"
+    if kind == "missing":
+        return f"{key}: required, but not set"
+    value = error.get("input")
+    shown = "[secret]" if (loc and str(loc[0]) in secret_keys) or isinstance(value, SecretStr) else repr(value)
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if kind == "enum" or kind.startswith("literal"):
+        message = "allowed: " + error.get("ctx", {}).get("expected", "")
+    elif kind == "value_error":
+        message = "allowed: " + message
+    return f"{key}: {shown} is not valid ({message})"
+
+
+def _secret_paths(model: BaseModel, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Paths (camelCase) of every secret value that is set."""
+    found: list[tuple[str, ...]] = []
+    for name, field in type(model).model_fields.items():
+        value = getattr(model, name)
+        here = (*path, field.alias or name)
+        if isinstance(value, SecretStr):
+            found.append(here)
+        elif isinstance(value, BaseModel):
+            found.extend(_secret_paths(value, here))
+    return found
+
+
+def _required_secrets(settings: Settings) -> list[str]:
+    missing = []
+    if settings.grafana.admin_password is None:
+        missing.append("grafana.adminPassword")
+    if settings.exporters.postgres.enabled and settings.exporters.postgres.dsn is None:
+        missing.append("exporters.postgres.dsn")
+    if settings.jaeger.storage == "elasticsearch" and settings.jaeger.elasticsearch.username and (
+        settings.jaeger.elasticsearch.password is None
+    ):
+        missing.append("jaeger.elasticsearch.password")
+    return [
+        f"{NAMESPACE}:{path}: required secret, not set (set it with "
+        f"`pulumi config set --secret --path {path} <value>`)"
+        for path in missing
+    ]
+
+
+def _report(lines: list[str]) -> str:
+    if len(lines) == 1:
+        return f"invalid stack configuration: {lines[0]}"
+    return "invalid stack configuration:\n  " + "\n  ".join(lines)
+
+
+def parse_settings(values: dict[str, Any], secret_keys: set[str] | frozenset[str] = frozenset()) -> Settings:
+    """Validate raw config values (keys without the namespace) into `Settings`.
+
+    Raises SettingsError with one line per problem, each naming key, value and what is allowed.
+    """
+    try:
+        settings = Settings.model_validate(values)
+    except ValidationError as exc:
+        lines = sorted({_describe(dict(e), set(secret_keys)) for e in exc.errors()})
+        raise SettingsError(_report(lines)) from None
+    problems = _required_secrets(settings)
+    for path in _secret_paths(settings):
+        if path[0] not in secret_keys:
+            dotted = ".".join(path)
+            problems.append(
+                f"{NAMESPACE}:{dotted}: [secret] is stored in plain text (allowed: only a secret; "
+                f"run `pulumi config set --secret --path {dotted} <value>`)"
+            )
+    if problems:
+        raise SettingsError(_report(sorted(problems)))
+    return settings
+
+
+def load_settings() -> Settings:
+    """Read this stack's `quikapp-monitoring:*` config and validate it (the program's only config read)."""
+    values, secret_keys = _read_namespace()
+    return parse_settings(values, secret_keys)

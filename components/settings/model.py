@@ -1,0 +1,209 @@
+"""The typed model of one stack's configuration (config namespace `quikapp-monitoring`).
+
+Each class maps one config object; field names are snake_case here and camelCase in
+`Pulumi.<stack>.yaml`. Defaults are production-sane; the README's config reference documents
+every key and is checked against this model by tests/test_docs.py.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from .base import (
+    CpuQuantity,
+    DnsLabel,
+    DockerName,
+    Duration,
+    HostAndPort,
+    HttpUrl,
+    Image,
+    IpAddress,
+    LabelName,
+    MemoryQuantity,
+    Model,
+    Quantity,
+    Secret,
+)
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class TargetKind(StrEnum):
+    DOCKER = "docker"
+    KUBERNETES = "kubernetes"
+
+
+class NetworkSettings(Model):
+    name: DockerName = "QuikApp-network"
+    # True: adopt a network that already exists (the seed's `external: true`); False: create it.
+    external: bool = False
+
+
+class DockerSettings(Model):
+    host: Annotated[str, Field(pattern=r"^(unix|tcp|ssh|npipe)://\S+$")] = "unix:///var/run/docker.sock"
+    # Host address published ports bind to. Loopback by default: Prometheus, Loki, Jaeger and
+    # the exporters have no authentication and must not face the network unless asked.
+    publish_address: IpAddress = "127.0.0.1"
+    network: NetworkSettings = NetworkSettings()
+
+
+class KubernetesSettings(Model):
+    context: str | None = None
+    kubeconfig: str | None = None
+    namespace: DnsLabel = "monitoring"
+    app_namespace: DnsLabel = "quikapp"
+    storage_class: DnsLabel | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> KubernetesSettings:
+        if self.context and self.kubeconfig:
+            raise ValueError("set either kubernetes.context or kubernetes.kubeconfig, not both")
+        return self
+
+
+class Images(Model):
+    """Pinned images. The seed's versions where the seed names one."""
+
+    prometheus: Image = "prom/prometheus:v2.47.0"
+    alertmanager: Image = "prom/alertmanager:v0.26.0"
+    grafana: Image = "grafana/grafana:10.1.0"
+    loki: Image = "grafana/loki:2.9.0"
+    promtail: Image = "grafana/promtail:2.9.0"
+    jaeger: Image = "jaegertracing/all-in-one:1.50"
+    redis_exporter: Image = "oliver006/redis_exporter:v1.55.0"
+    postgres_exporter: Image = "quay.io/prometheuscommunity/postgres-exporter:v0.15.0"
+    kafka_exporter: Image = "danielqsj/kafka-exporter:v1.7.0"
+    nginx_exporter: Image = "nginx/nginx-prometheus-exporter:0.11.0"
+
+
+class Resources(Model):
+    """Kubernetes requests/limits of one workload."""
+
+    cpu_request: CpuQuantity = "100m"
+    memory_request: MemoryQuantity = "128Mi"
+    cpu_limit: CpuQuantity = "1"
+    memory_limit: MemoryQuantity = "512Mi"
+
+
+class PrometheusSettings(Model):
+    retention: Duration = "15d"
+    scrape_interval: Duration = "15s"
+    evaluation_interval: Duration = "15s"
+    storage_size: Quantity = "20Gi"
+    external_labels: dict[LabelName, str] = {}
+    resources: Resources = Resources(memory_request="512Mi", memory_limit="2Gi")
+
+
+class SlackReceiver(Model):
+    channel: Annotated[str, Field(pattern=r"^[#@]?[\w.-]+$")]
+    api_url: Secret
+
+
+class WebhookReceiver(Model):
+    url: Secret
+
+
+class EmailReceiver(Model):
+    to: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")]
+    sender: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$", alias="from")]
+    smarthost: HostAndPort
+    auth_username: str | None = None
+    auth_password: Secret | None = None
+    require_tls: bool = True
+
+
+class AlertmanagerSettings(Model):
+    storage_size: Quantity = "1Gi"
+    group_by: list[LabelName] = ["alertname", "service"]
+    group_wait: Duration = "30s"
+    group_interval: Duration = "5m"
+    repeat_interval: Duration = "4h"
+    slack: SlackReceiver | None = None
+    webhook: WebhookReceiver | None = None
+    email: EmailReceiver | None = None
+    resources: Resources = Resources()
+
+
+class GrafanaSettings(Model):
+    admin_user: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.@-]{1,64}$")] = "admin"
+    # Required: the seed's `admin` is exactly what must never ship.
+    admin_password: Secret | None = None
+    publish_port: Port = 3030
+    root_url: HttpUrl | None = None
+    storage_size: Quantity = "5Gi"
+    resources: Resources = Resources()
+
+
+class LokiSettings(Model):
+    retention: Duration = "30d"
+    storage_size: Quantity = "50Gi"
+    ingestion_rate_mb: Annotated[int, Field(ge=1, le=1024)] = 8
+    ingestion_burst_size_mb: Annotated[int, Field(ge=1, le=2048)] = 16
+    resources: Resources = Resources(memory_limit="1Gi")
+
+
+class PromtailSettings(Model):
+    resources: Resources = Resources(memory_limit="256Mi")
+
+
+class ElasticsearchSettings(Model):
+    server_urls: Annotated[list[HttpUrl], Field(min_length=1)] = ["http://elasticsearch:9200"]
+    index_prefix: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")] = "jaeger"
+    username: str | None = None
+    password: Secret | None = None
+
+
+class JaegerSettings(Model):
+    storage: Literal["memory", "badger", "elasticsearch"] = "badger"
+    storage_size: Quantity = "10Gi"
+    # Only for storage=memory: the in-memory store grows until the process dies without a cap.
+    max_traces: Annotated[int, Field(ge=1000)] = 50000
+    badger_ttl: Duration = "72h"
+    elasticsearch: ElasticsearchSettings = ElasticsearchSettings()
+    resources: Resources = Resources(memory_limit="1Gi")
+
+
+class RedisExporterSettings(Model):
+    enabled: bool = True
+    address: HostAndPort = "redis:6379"
+
+
+class PostgresExporterSettings(Model):
+    enabled: bool = True
+    # postgresql://user:password@host:5432/db?sslmode=... : holds a password, so secret only.
+    dsn: Secret | None = None
+
+
+class KafkaExporterSettings(Model):
+    enabled: bool = True
+    brokers: Annotated[list[HostAndPort], Field(min_length=1)] = ["kafka:9092"]
+
+
+class NginxExporterSettings(Model):
+    enabled: bool = True
+    scrape_uri: HttpUrl = "http://nginx:8080/stub_status"
+
+
+class ExportersSettings(Model):
+    redis: RedisExporterSettings = RedisExporterSettings()
+    postgres: PostgresExporterSettings = PostgresExporterSettings()
+    kafka: KafkaExporterSettings = KafkaExporterSettings()
+    nginx: NginxExporterSettings = NginxExporterSettings()
+
+
+class Settings(Model):
+    target: TargetKind
+    protect_data: bool = False
+    docker: DockerSettings = DockerSettings()
+    kubernetes: KubernetesSettings = KubernetesSettings()
+    images: Images = Images()
+    prometheus: PrometheusSettings = PrometheusSettings()
+    alertmanager: AlertmanagerSettings = AlertmanagerSettings()
+    grafana: GrafanaSettings = GrafanaSettings()
+    loki: LokiSettings = LokiSettings()
+    promtail: PromtailSettings = PromtailSettings()
+    jaeger: JaegerSettings = JaegerSettings()
+    exporters: ExportersSettings = ExportersSettings()

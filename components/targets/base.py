@@ -1,0 +1,28 @@
+"""What every target offers the components."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import pulumi
+
+from ..settings import TargetKind
+from ..workload import DeployedWorkload, Workload
+
+PART_OF = "quikapp-monitoring"
+
+
+class Target(Protocol):
+    kind: TargetKind
+
+    def app_host(self, service: str) -> str:
+        """DNS name under which a QuikApp application service is reached from the monitoring stack."""
+        ...
+
+    def deploy(self, workload: Workload, parent: pulumi.Resource) -> DeployedWorkload:
+        """Declare every resource the workload needs, parented to the tool's component."""
+        ...
+
+    def stack_outputs(self) -> dict[str, pulumi.Input[str]]:
+        """Target facts service teams need (network or namespace)."""
+        ...

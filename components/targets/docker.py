@@ -1,0 +1,116 @@
+"""Docker realisation: explicit provider, the shared QuikApp network, named volumes, containers."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_docker as docker
+
+from ..settings import Settings, TargetKind
+from ..workload import DeployedWorkload, Endpoint, Workload
+from .base import PART_OF
+
+
+class DockerTarget:
+    kind = TargetKind.DOCKER
+
+    def __init__(self, settings: Settings, parent: pulumi.Resource) -> None:
+        self._settings = settings
+        self._protect = settings.protect_data
+        self.provider = docker.Provider("docker", docker.ProviderArgs(host=settings.docker.host),
+                                        opts=pulumi.ResourceOptions(parent=parent))
+        net = settings.docker.network
+        self.network_name: pulumi.Input[str]
+        if net.external:
+            # Adopt the network the QuikApp services already use (the seed's `external: true`).
+            self.network_name = net.name
+        else:
+            network = docker.Network(
+                "network",
+                docker.NetworkArgs(name=net.name, driver="bridge",
+                                   labels=[docker.NetworkLabelArgs(label="part-of", value=PART_OF)]),
+                opts=pulumi.ResourceOptions(parent=parent, provider=self.provider),
+            )
+            self.network_name = network.name
+
+    def app_host(self, service: str) -> str:
+        # QuikApp services join the same network under their own names.
+        return service
+
+    def stack_outputs(self) -> dict[str, pulumi.Input[str]]:
+        return {"network": self.network_name}
+
+    def deploy(self, workload: Workload, parent: pulumi.Resource) -> DeployedWorkload:
+        opts = pulumi.ResourceOptions(parent=parent, provider=self.provider)
+        name = workload.name
+        image = docker.RemoteImage(
+            f"{name}-image",
+            docker.RemoteImageArgs(name=workload.image, keep_locally=True),
+            opts=opts,
+        )
+        mounts: list[docker.ContainerVolumeArgs] = []
+        created: list[pulumi.Resource] = [image]
+        for vol in workload.volumes:
+            volume = docker.Volume(
+                f"{name}-{vol.k8s_name}",
+                docker.VolumeArgs(name=vol.name, labels=[docker.VolumeLabelArgs(label="part-of", value=PART_OF)]),
+                # State outlives the container: never replaced by a config change, and kept even
+                # through `pulumi destroy` when the stack protects its data.
+                opts=pulumi.ResourceOptions.merge(
+                    opts, pulumi.ResourceOptions(protect=self._protect, retain_on_delete=self._protect)
+                ),
+            )
+            created.append(volume)
+            mounts.append(docker.ContainerVolumeArgs(volume_name=volume.name, container_path=vol.mount_path))
+        for host in workload.host_mounts:
+            mounts.append(docker.ContainerVolumeArgs(host_path=host.host_path, container_path=host.mount_path,
+                                                     read_only=host.read_only))
+
+        publish_ip = self._settings.docker.publish_address
+        ports = [
+            docker.ContainerPortArgs(internal=p.container_port, external=p.publish, ip=publish_ip,
+                                     protocol=p.protocol.lower())
+            for p in workload.ports if p.publish is not None
+        ]
+        envs: list[pulumi.Input[str]] = [f"{k}={v}" for k, v in sorted(workload.env)]
+        envs += [pulumi.Output.concat(k, "=", pulumi.Output.secret(v)) for k, v in sorted(workload.secret_env)]
+        uploads = [
+            docker.ContainerUploadArgs(file=f.path, content=pulumi.Output.secret(f.content) if f.secret else f.content)
+            for f in sorted(workload.files, key=lambda f: f.path)
+        ]
+        healthcheck = None
+        if workload.health and workload.health.docker_test:
+            healthcheck = docker.ContainerHealthcheckArgs(
+                tests=list(workload.health.docker_test), interval="30s", timeout="5s", retries=3, start_period="30s",
+            )
+        container = docker.Container(
+            name,
+            docker.ContainerArgs(
+                name=f"quikapp-{name}",
+                image=image.image_id,
+                command=list(workload.args),
+                envs=envs,
+                ports=ports,
+                volumes=mounts,
+                uploads=uploads,
+                networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=self.network_name, aliases=[name])],
+                restart="unless-stopped",
+                healthcheck=healthcheck,
+                labels=[docker.ContainerLabelArgs(label="part-of", value=PART_OF)],
+            ),
+            opts=pulumi.ResourceOptions.merge(
+                opts,
+                pulumi.ResourceOptions(
+                    # The container has a fixed name and host ports: the old one must go first.
+                    delete_before_replace=True,
+                    # The provider does not apply healthcheck edits in place.
+                    replace_on_changes=["healthcheck"],
+                ),
+            ),
+        )
+        created.append(container)
+        endpoints = {
+            p.name: Endpoint(internal=f"{name}:{p.container_port}",
+                             public=f"{publish_ip}:{p.publish}" if p.publish is not None else None)
+            for p in workload.ports
+        }
+        return DeployedWorkload(name=name, endpoints=endpoints, resources=created)

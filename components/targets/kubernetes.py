@@ -1,0 +1,272 @@
+"""Kubernetes realisation: explicit provider, one namespace, ConfigMap/Secret, PVCs, workloads, Services.
+
+Every workload's Service is named like its Docker network alias, so rendered configs
+(`alertmanager:9093`, `http://loki:3100`) are identical on both targets.
+"""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_kubernetes as k8s
+from pulumi_kubernetes.apps.v1 import (
+    DaemonSet,
+    DaemonSetSpecArgs,
+    Deployment,
+    DeploymentSpecArgs,
+    DeploymentStrategyArgs,
+)
+from pulumi_kubernetes.core.v1 import (
+    CapabilitiesArgs,
+    ConfigMap,
+    ConfigMapVolumeSourceArgs,
+    ContainerArgs,
+    ContainerPortArgs,
+    EmptyDirVolumeSourceArgs,
+    EnvVarArgs,
+    EnvVarSourceArgs,
+    HostPathVolumeSourceArgs,
+    HTTPGetActionArgs,
+    Namespace,
+    PersistentVolumeClaim,
+    PersistentVolumeClaimSpecArgs,
+    PersistentVolumeClaimVolumeSourceArgs,
+    PodSecurityContextArgs,
+    PodSpecArgs,
+    PodTemplateSpecArgs,
+    ProbeArgs,
+    ResourceRequirementsArgs,
+    SeccompProfileArgs,
+    Secret,
+    SecretKeySelectorArgs,
+    SecretVolumeSourceArgs,
+    SecurityContextArgs,
+    Service,
+    ServiceAccount,
+    ServicePortArgs,
+    ServiceSpecArgs,
+    VolumeArgs,
+    VolumeMountArgs,
+    VolumeResourceRequirementsArgs,
+)
+from pulumi_kubernetes.meta.v1 import LabelSelectorArgs, ObjectMetaArgs
+from pulumi_kubernetes.rbac.v1 import ClusterRole, ClusterRoleBinding, PolicyRuleArgs, RoleRefArgs, SubjectArgs
+
+from ..settings import Settings, TargetKind
+from ..workload import DeployedWorkload, Endpoint, File, Workload
+from .base import PART_OF
+
+
+def config_key(path: str) -> str:
+    """ConfigMap/Secret key for an in-container path (keys cannot hold '/')."""
+    return path.strip("/").replace("/", "_")
+
+
+class KubernetesTarget:
+    kind = TargetKind.KUBERNETES
+
+    def __init__(self, settings: Settings, parent: pulumi.Resource) -> None:
+        kube = settings.kubernetes
+        self._settings = settings
+        self._protect = settings.protect_data
+        self.namespace = kube.namespace
+        self.provider = k8s.Provider(
+            "kubernetes",
+            k8s.ProviderArgs(context=kube.context, kubeconfig=kube.kubeconfig),
+            opts=pulumi.ResourceOptions(parent=parent),
+        )
+        self._ns = Namespace(
+            "namespace",
+            metadata=ObjectMetaArgs(name=kube.namespace, labels={"app.kubernetes.io/part-of": PART_OF}),
+            # Deleting a namespace deletes every PVC in it: protect it like the data itself.
+            opts=pulumi.ResourceOptions(parent=parent, provider=self.provider,
+                                        protect=self._protect, retain_on_delete=self._protect),
+        )
+
+    def app_host(self, service: str) -> str:
+        return f"{service}.{self._settings.kubernetes.app_namespace}.svc"
+
+    def stack_outputs(self) -> dict[str, pulumi.Input[str]]:
+        return {"namespace": self._ns.metadata.name}
+
+    def _labels(self, name: str) -> dict[str, str]:
+        return {"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": PART_OF}
+
+    def _meta(self, name: str | None, labels: dict[str, str]) -> ObjectMetaArgs:
+        return ObjectMetaArgs(name=name, namespace=self._ns.metadata.name, labels=labels)
+
+    def deploy(self, workload: Workload, parent: pulumi.Resource) -> DeployedWorkload:
+        name = workload.name
+        labels = self._labels(name)
+        opts = pulumi.ResourceOptions(parent=parent, provider=self.provider)
+        created: list[pulumi.Resource] = []
+        volumes: list[VolumeArgs] = []
+        mounts: list[VolumeMountArgs] = []
+
+        plain = sorted((f for f in workload.files if not f.secret), key=lambda f: f.path)
+        secret = sorted((f for f in workload.files if f.secret), key=lambda f: f.path)
+        if plain:
+            # Auto-named: a content change creates a new ConfigMap, which changes the pod template
+            # and rolls the pods (old ConfigMap deleted after), the natural config rollout.
+            cm = ConfigMap(f"{name}-config", metadata=self._meta(None, labels),
+                           data={config_key(f.path): f.content for f in plain}, opts=opts)
+            created.append(cm)
+            volumes.append(VolumeArgs(name="config", config_map=ConfigMapVolumeSourceArgs(name=cm.metadata.name)))
+            mounts += self._file_mounts("config", plain)
+        secret_env = sorted(workload.secret_env)
+        if secret or secret_env:
+            string_data: dict[str, pulumi.Input[str]] = {config_key(f.path): f.content for f in secret}
+            string_data.update({f"env_{k}": v for k, v in secret_env})
+            sec = Secret(f"{name}-secret", metadata=self._meta(None, labels),
+                         string_data={k: pulumi.Output.secret(v) for k, v in string_data.items()}, opts=opts)
+            created.append(sec)
+            if secret:
+                volumes.append(VolumeArgs(name="secret", secret=SecretVolumeSourceArgs(secret_name=sec.metadata.name)))
+                mounts += self._file_mounts("secret", secret)
+        for vol in workload.volumes:
+            pvc = PersistentVolumeClaim(
+                f"{name}-{vol.k8s_name}",
+                metadata=self._meta(vol.k8s_name, labels),
+                spec=PersistentVolumeClaimSpecArgs(
+                    access_modes=["ReadWriteOnce"],
+                    storage_class_name=self._settings.kubernetes.storage_class,
+                    resources=VolumeResourceRequirementsArgs(requests={"storage": vol.size}),
+                ),
+                opts=pulumi.ResourceOptions.merge(
+                    opts, pulumi.ResourceOptions(protect=self._protect, retain_on_delete=self._protect)
+                ),
+            )
+            created.append(pvc)
+            volumes.append(VolumeArgs(name=vol.k8s_name, persistent_volume_claim=PersistentVolumeClaimVolumeSourceArgs(
+                claim_name=pvc.metadata.name)))
+            mounts.append(VolumeMountArgs(name=vol.k8s_name, mount_path=vol.mount_path))
+        for i, host in enumerate(workload.host_mounts):
+            volumes.append(VolumeArgs(name=f"host-{i}", host_path=HostPathVolumeSourceArgs(
+                path=host.host_path, type=host.host_path_type)))
+            mounts.append(VolumeMountArgs(name=f"host-{i}", mount_path=host.mount_path, read_only=host.read_only))
+        for i, path in enumerate(workload.scratch_dirs):
+            volumes.append(VolumeArgs(name=f"scratch-{i}", empty_dir=EmptyDirVolumeSourceArgs()))
+            mounts.append(VolumeMountArgs(name=f"scratch-{i}", mount_path=path))
+
+        env = [EnvVarArgs(name=k, value=v) for k, v in sorted(workload.env)]
+        if secret_env:
+            env += [EnvVarArgs(name=k, value_from=EnvVarSourceArgs(secret_key_ref=SecretKeySelectorArgs(
+                name=sec.metadata.name, key=f"env_{k}"))) for k, _ in secret_env]
+
+        service_account = None
+        if workload.cluster_rules:
+            service_account = self._rbac(workload, labels, opts, created)
+
+        pod = PodTemplateSpecArgs(
+            metadata=ObjectMetaArgs(labels=labels),
+            spec=PodSpecArgs(
+                service_account_name=service_account,
+                automount_service_account_token=bool(workload.cluster_rules),
+                security_context=self._pod_security(workload),
+                containers=[self._container(workload, env, mounts)],
+                volumes=volumes,
+            ),
+        )
+        selector = LabelSelectorArgs(match_labels=labels)
+        if workload.per_node:
+            wl: pulumi.Resource = DaemonSet(name, metadata=self._meta(name, labels),
+                                            spec=DaemonSetSpecArgs(selector=selector, template=pod), opts=opts)
+        else:
+            wl = Deployment(
+                name,
+                metadata=self._meta(name, labels),
+                spec=DeploymentSpecArgs(
+                    replicas=1,
+                    selector=selector,
+                    # A ReadWriteOnce volume cannot be attached to the new pod while the old one
+                    # holds it: RollingUpdate would deadlock, so stop the old pod first.
+                    strategy=DeploymentStrategyArgs(type="Recreate" if workload.volumes else "RollingUpdate"),
+                    template=pod,
+                ),
+                opts=opts,
+            )
+        created.append(wl)
+        if workload.ports:
+            created.append(Service(
+                f"{name}-service",
+                metadata=self._meta(name, labels),
+                spec=ServiceSpecArgs(
+                    type="ClusterIP",
+                    selector=labels,
+                    ports=[ServicePortArgs(name=p.name, port=p.container_port, target_port=p.container_port,
+                                           protocol=p.protocol) for p in workload.ports],
+                ),
+                opts=opts,
+            ))
+        fqdn = f"{name}.{self.namespace}.svc.cluster.local"
+        endpoints = {p.name: Endpoint(internal=f"{fqdn}:{p.container_port}", public=None) for p in workload.ports}
+        return DeployedWorkload(name=name, endpoints=endpoints, resources=created)
+
+    @staticmethod
+    def _file_mounts(volume: str, files: list[File]) -> list[VolumeMountArgs]:
+        # One subPath mount per file: files may live in several directories and must not hide
+        # what the image ships next to them. Updates arrive through a new ConfigMap/Secret name.
+        return [VolumeMountArgs(name=volume, mount_path=f.path, sub_path=config_key(f.path), read_only=True)
+                for f in files]
+
+    @staticmethod
+    def _pod_security(workload: Workload) -> PodSecurityContextArgs:
+        if workload.run_as_root:
+            return PodSecurityContextArgs(seccomp_profile=SeccompProfileArgs(type="RuntimeDefault"))
+        uid = workload.run_as_user
+        return PodSecurityContextArgs(run_as_non_root=True, run_as_user=uid, run_as_group=uid, fs_group=uid,
+                                      seccomp_profile=SeccompProfileArgs(type="RuntimeDefault"))
+
+    @staticmethod
+    def _container(workload: Workload, env: list[EnvVarArgs], mounts: list[VolumeMountArgs]) -> ContainerArgs:
+        readiness = liveness = None
+        if workload.health:
+            health = workload.health
+            ready = HTTPGetActionArgs(path=health.http_path, port=health.port)
+            alive = HTTPGetActionArgs(path=health.live_path or health.http_path, port=health.port)
+            readiness = ProbeArgs(http_get=ready, period_seconds=10, timeout_seconds=5, failure_threshold=3)
+            # Generous: a restart loses in-memory state (Prometheus replays its WAL on start).
+            liveness = ProbeArgs(http_get=alive, initial_delay_seconds=30, period_seconds=30, timeout_seconds=5,
+                                 failure_threshold=5)
+        res = workload.resources
+        return ContainerArgs(
+            name=workload.name,
+            image=workload.image,
+            args=list(workload.args),
+            env=env,
+            ports=[ContainerPortArgs(name=p.name, container_port=p.container_port, protocol=p.protocol)
+                   for p in workload.ports],
+            volume_mounts=mounts,
+            resources=ResourceRequirementsArgs(
+                requests={"cpu": res.cpu_request, "memory": res.memory_request},
+                limits={"cpu": res.cpu_limit, "memory": res.memory_limit},
+            ) if res else None,
+            security_context=SecurityContextArgs(
+                allow_privilege_escalation=False,
+                read_only_root_filesystem=workload.read_only_root_filesystem,
+                capabilities=CapabilitiesArgs(drop=["ALL"]),
+            ),
+            readiness_probe=readiness,
+            liveness_probe=liveness,
+        )
+
+    def _rbac(self, workload: Workload, labels: dict[str, str], opts: pulumi.ResourceOptions,
+              created: list[pulumi.Resource]) -> pulumi.Output[str]:
+        name = workload.name
+        sa = ServiceAccount(f"{name}-sa", metadata=self._meta(name, labels), opts=opts)
+        # Cluster-scoped names must not clash between stacks sharing a cluster.
+        scoped = f"{self.namespace}-{name}"
+        role = ClusterRole(f"{name}-role", metadata=ObjectMetaArgs(name=scoped, labels=labels), rules=[
+            PolicyRuleArgs(api_groups=list(r.api_groups), resources=list(r.resources), verbs=list(r.verbs))
+            for r in workload.cluster_rules
+        ], opts=opts)
+        binding = ClusterRoleBinding(
+            f"{name}-binding",
+            metadata=ObjectMetaArgs(name=scoped, labels=labels),
+            role_ref=RoleRefArgs(api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=role.metadata.name),
+            subjects=[SubjectArgs(kind="ServiceAccount", name=sa.metadata.name, namespace=self._ns.metadata.name)],
+            opts=opts,
+        )
+        created += [sa, role, binding]
+        return sa.metadata.name
+
+

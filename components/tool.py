@@ -1,0 +1,33 @@
+"""Base of every tool component: declares a workload on the stack's target under its own node."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import pulumi
+
+from .targets import Target
+from .workload import Endpoint, Workload
+
+
+class ToolComponent(pulumi.ComponentResource):
+    """One tool of the stack (type token `quikapp:monitoring:<Tool>`), its resources as children."""
+
+    TYPE: ClassVar[str]
+
+    def __init__(self, name: str, workload: Workload, target: Target,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(self.TYPE, name, None, opts)
+        self.workload = workload
+        deployed = target.deploy(workload, parent=self)
+        self.endpoints: dict[str, Endpoint] = deployed.endpoints
+        self.resources = deployed.resources
+        self.register_outputs({
+            f"{port}Endpoint": endpoint.internal for port, endpoint in sorted(self.endpoints.items())
+        })
+
+    def url(self, port: str, path: str = "", public: bool = False) -> str | None:
+        """http URL of a port: in-network by default, the published address for operators."""
+        endpoint = self.endpoints[port]
+        address = endpoint.public if public else endpoint.internal
+        return None if address is None else f"http://{address}{path}"

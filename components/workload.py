@@ -1,0 +1,124 @@
+"""Target-neutral description of one workload: what a tool needs, not how it is run.
+
+Components build a `Workload`; a target (Docker or Kubernetes) realises it. Everything a
+target needs is here, so adding a third target touches only `components/targets/`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import pulumi
+
+
+@dataclass(frozen=True)
+class Port:
+    name: str  # IANA-style name, also the Kubernetes Service port name (<=15 chars)
+    container_port: int
+    protocol: Literal["TCP", "UDP"] = "TCP"
+    # Host port on Docker (bound to docker.publishAddress); None keeps it inside the network.
+    publish: int | None = None
+
+
+@dataclass(frozen=True)
+class File:
+    """A config file at an absolute in-container path. Secret content stays a Pulumi secret."""
+
+    path: str
+    content: pulumi.Input[str]
+    secret: bool = False
+
+
+@dataclass(frozen=True)
+class DataVolume:
+    """Persistent state: a named Docker volume or a Kubernetes PVC. Protected when protectData."""
+
+    name: str  # Docker volume name, e.g. prometheus_data (the seed's names)
+    mount_path: str
+    size: str  # Kubernetes storage request
+
+    @property
+    def k8s_name(self) -> str:
+        return self.name.replace("_", "-")
+
+
+@dataclass(frozen=True)
+class HostMount:
+    """A host directory or socket (Promtail reading logs). Read-only unless stated."""
+
+    host_path: str
+    mount_path: str
+    read_only: bool = True
+    host_path_type: str = "Directory"  # Kubernetes hostPath type
+
+
+@dataclass(frozen=True)
+class Health:
+    """How to tell the workload is ready and alive."""
+
+    http_path: str  # readiness
+    port: int
+    live_path: str | None = None  # liveness, when it differs from readiness
+    # Command for Docker's HEALTHCHECK, run inside the container; None where the image has no
+    # shell or HTTP client (Docker then relies on the restart policy only).
+    docker_test: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Resources:
+    cpu_request: str
+    memory_request: str
+    cpu_limit: str
+    memory_limit: str
+
+
+@dataclass(frozen=True)
+class ClusterRule:
+    """A Kubernetes RBAC rule (cluster-wide, read-only use only)."""
+
+    api_groups: tuple[str, ...]
+    resources: tuple[str, ...]
+    verbs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str  # DNS name on both targets: Docker network alias and Kubernetes Service name
+    image: str
+    args: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+    secret_env: tuple[tuple[str, pulumi.Input[str]], ...] = ()
+    ports: tuple[Port, ...] = ()
+    files: tuple[File, ...] = ()
+    volumes: tuple[DataVolume, ...] = ()
+    host_mounts: tuple[HostMount, ...] = ()
+    health: Health | None = None
+    resources: Resources | None = None
+    # Numeric user the image runs as; Kubernetes enforces non-root with it and sets fsGroup so
+    # the volume is writable.
+    run_as_user: int = 65534
+    run_as_root: bool = False  # only for readers of root-owned host logs (Promtail)
+    read_only_root_filesystem: bool = True
+    # Writable scratch directories when the root filesystem is read-only.
+    scratch_dirs: tuple[str, ...] = ()
+    per_node: bool = False  # one replica per node (Kubernetes DaemonSet); Docker: one container
+    cluster_rules: tuple[ClusterRule, ...] = field(default=())
+
+    def port(self, name: str) -> Port:
+        return next(p for p in self.ports if p.name == name)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a deployed port is reached."""
+
+    internal: str  # host:port inside the Docker network / cluster
+    public: str | None  # host:port for operators (published port); None if not published
+
+
+@dataclass(frozen=True)
+class DeployedWorkload:
+    name: str
+    endpoints: dict[str, Endpoint]
+    resources: list[pulumi.Resource]

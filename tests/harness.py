@@ -1,0 +1,175 @@
+"""Runs the real `__main__.py` under Pulumi's mock engine and records what it registers.
+
+Used by the tests and by `make render`. One process can run several stacks: the root stack
+resource is reset and the `components` package re-imported before each run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import runpy
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi.runtime.settings as runtime_settings
+import yaml
+from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs, Mocks
+from pulumi.runtime.stack import wait_for_rpcs
+from pulumi.runtime.sync_await import _sync_await
+
+ROOT = Path(__file__).resolve().parent.parent
+PROJECT = "quikapp-monitoring"
+STACKS = tuple(sorted(p.name.split(".")[1] for p in ROOT.glob("Pulumi.*.yaml")))
+SECRET_SIG = "4dabf18193072939515e22adb298388d"
+
+# Stand-ins for the secrets a real stack holds as `secure:` values (which cannot be decrypted
+# here). Distinctive so tests can search every non-secret place for them.
+SENTINELS = {
+    ("grafana", "adminPassword"): "sentinel-grafana-admin-Zq7",
+    ("exporters", "postgres", "dsn"): "postgresql://monitor:sentinel-pg-Xk4@postgres:5432/postgres?sslmode=disable",
+    ("alertmanager", "slack", "apiUrl"): "https://hooks.slack.test/sentinel-slack-Wm2",
+    ("alertmanager", "webhook", "url"): "https://hooks.test/sentinel-webhook-Pq9",
+    ("alertmanager", "email", "authPassword"): "sentinel-smtp-Jr5",
+    ("jaeger", "elasticsearch", "password"): "sentinel-es-Tn8",
+}
+
+
+def stack_config(stack: str) -> dict[str, Any]:
+    """The stack file's `quikapp-monitoring:*` values (namespace stripped)."""
+    data = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text(encoding="utf-8"))
+    prefix = PROJECT + ":"
+    return {k[len(prefix):]: v for k, v in (data.get("config") or {}).items() if k.startswith(prefix)}
+
+
+def with_secrets(values: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
+    """Add sentinel secrets where the stack needs them; returns the values and the secret top-level keys."""
+    values = json.loads(json.dumps(values))
+    secret_keys: set[str] = set()
+    for path, sentinel in SENTINELS.items():
+        parent_path, leaf = path[:-1], path[-1]
+        needed = path[0] == "grafana"
+        if path[:2] == ("exporters", "postgres"):
+            needed = values.get("exporters", {}).get("postgres", {}).get("enabled", True)
+        node: Any = values
+        for part in parent_path[:-1] if not needed else ():
+            node = node.get(part, {}) if isinstance(node, dict) else {}
+        # Other secrets belong to an optional object: only fill them where it is configured.
+        if not needed and not (isinstance(node, dict) and parent_path[-1] in node):
+            continue
+        node = values
+        for part in parent_path:
+            node = node.setdefault(part, {})
+        node.setdefault(leaf, sentinel)
+        secret_keys.add(path[0])
+    return values, secret_keys
+
+
+@dataclass
+class Registered:
+    type: str
+    name: str
+    urn: str
+    parent: str
+    custom: bool
+    inputs: dict[str, Any]
+    protect: bool
+    retain_on_delete: bool
+    delete_before_replace: bool
+    dependencies: list[str]
+    replace_on_changes: list[str]
+    provider: str
+
+
+@dataclass
+class Run:
+    stack: str
+    resources: list[Registered]
+    outputs: dict[str, Any]
+    secret_outputs: set[str] = field(default_factory=set)
+
+    def of_type(self, type_: str) -> list[Registered]:
+        return [r for r in self.resources if r.type == type_]
+
+    def one(self, type_: str, name: str) -> Registered:
+        found = [r for r in self.resources if r.type == type_ and r.name == name]
+        assert len(found) == 1, f"{type_} {name}: {len(found)} registered"
+        return found[0]
+
+
+class _RecordingMocks(Mocks):
+    def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        state = dict(args.inputs)
+        digest = hashlib.sha256(args.name.encode()).hexdigest()[:8]
+        if args.typ.startswith("kubernetes:") and isinstance(state.get("metadata"), dict):
+            # Kubernetes auto-names objects without metadata.name; the mock engine does not.
+            meta = dict(state["metadata"])
+            meta.setdefault("name", f"{args.name}-{digest}")
+            state["metadata"] = meta
+        if args.typ == "docker:index/remoteImage:RemoteImage":
+            state["imageId"] = f"sha256:{hashlib.sha256(str(state.get('name')).encode()).hexdigest()}"
+            state["repoDigest"] = f"{state.get('name')}@sha256:{digest}"
+        return f"{args.name}-id", state
+
+    def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        return {}, None
+
+
+class _RecordingMonitor(MockMonitor):
+    def __init__(self, mocks: Mocks) -> None:
+        super().__init__(mocks)
+        self.registered: list[Registered] = []
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            self.registered.append(Registered(
+                type=request.type,
+                name=request.name,
+                urn=response.urn,
+                parent=request.parent,
+                custom=request.custom,
+                inputs=self.resources[response.urn].state if request.custom else {},
+                protect=request.protect,
+                retain_on_delete=request.retainOnDelete,
+                delete_before_replace=request.deleteBeforeReplace,
+                dependencies=sorted(request.dependencies),
+                replace_on_changes=list(request.replaceOnChanges),
+                provider=request.provider,
+            ))
+        return response
+
+
+
+def run_program(stack: str, values: dict[str, Any] | None = None, secret_keys: set[str] | None = None) -> Run:
+    """Evaluate `__main__.py` for `stack` (its stack file + sentinel secrets unless `values` given)."""
+    if values is None:
+        values, secret_keys = with_secrets(stack_config(stack))
+    secret_keys = secret_keys or set()
+    config = {f"{PROJECT}:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in values.items()}
+    runtime_settings.ROOT.set(None)
+    pulumi.runtime.set_all_config(config, [f"{PROJECT}:{k}" for k in secret_keys])
+    mocks = _RecordingMocks()
+    monitor = _RecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    for name in [m for m in sys.modules if m == "components" or m.startswith("components.")]:
+        del sys.modules[name]
+    sys.path.insert(0, str(ROOT))
+    try:
+        runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+        _sync_await(wait_for_rpcs())
+        root = runtime_settings.get_root_resource()
+        assert root is not None
+        outputs: dict[str, Any] = {}
+        secret_outputs: set[str] = set()
+        for key, value in getattr(root, "outputs", {}).items():
+            out = pulumi.Output.from_input(value)
+            outputs[key] = _sync_await(out.future())
+            if _sync_await(out.is_secret()):
+                secret_outputs.add(key)
+    finally:
+        sys.path.remove(str(ROOT))
+    return Run(stack=stack, resources=monitor.registered, outputs=outputs, secret_outputs=secret_outputs)
