@@ -51,14 +51,17 @@ def with_secrets(values: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
     secret_keys: set[str] = set()
     for path, sentinel in SENTINELS.items():
         parent_path, leaf = path[:-1], path[-1]
-        needed = path[0] == "grafana"
-        if path[:2] == ("exporters", "postgres"):
+        if path[0] == "grafana":
+            needed = True
+        elif path[:2] == ("exporters", "postgres"):
             needed = values.get("exporters", {}).get("postgres", {}).get("enabled", True)
-        node: Any = values
-        for part in parent_path[:-1] if not needed else ():
-            node = node.get(part, {}) if isinstance(node, dict) else {}
-        # Other secrets belong to an optional object: only fill them where it is configured.
-        if not needed and not (isinstance(node, dict) and parent_path[-1] in node):
+        else:
+            # Other secrets belong to an optional object: only fill them where it is configured.
+            node: Any = values
+            for part in parent_path[:-1]:
+                node = node.get(part, {}) if isinstance(node, dict) else {}
+            needed = isinstance(node, dict) and parent_path[-1] in node
+        if not needed:
             continue
         node = values
         for part in parent_path:

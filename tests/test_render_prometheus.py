@@ -1,0 +1,134 @@
+"""prometheus.yml rendered from the catalog: seed parity, the `service` label, determinism."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from components.catalog import load_catalog, parse_catalog
+from components.render.prometheus import render_prometheus_config, rule_files
+from components.settings import SettingsError, parse_settings
+from harness import ROOT
+
+SEED = Path(__file__).parent / "fixtures" / "seed"
+SECRETS = {"grafana": {"adminPassword": "pw-123456"}}
+
+
+def settings(**values: Any):  # type: ignore[no-untyped-def]
+    base: dict[str, Any] = {"target": "docker", **SECRETS, "exporters": {"postgres": {"dsn": "postgresql://a:b@c/d"}}}
+    base.update(values)
+    return parse_settings(base, {"grafana", "exporters"})
+
+
+def render(app_host=lambda name: name, **values: Any) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    return yaml.safe_load(render_prometheus_config(settings(**values), load_catalog(), app_host))
+
+
+def jobs_of(config: dict[str, Any]) -> dict[str, tuple[str, list[str]]]:
+    """job → (metrics_path, targets in order)."""
+    return {
+        job["job_name"]: (job.get("metrics_path", "/metrics"),
+                          [t for sc in job["static_configs"] for t in sc["targets"]])
+        for job in config["scrape_configs"]
+    }
+
+
+def test_docker_target_reproduces_every_seed_job_target_and_path() -> None:
+    seed = yaml.safe_load((SEED / "prometheus.yml").read_text())
+    assert jobs_of(render()) == jobs_of(seed)
+
+
+def test_global_alerting_and_rule_files_match_the_seed() -> None:
+    seed = yaml.safe_load((SEED / "prometheus.yml").read_text())
+    ours = render()
+    assert ours["global"] == seed["global"]
+    assert ours["alerting"] == seed["alerting"]
+    assert ours["rule_files"] == ["/etc/prometheus/rules/*.yml"]
+
+
+def test_every_target_carries_its_service_label() -> None:
+    config = render()
+    for job in config["scrape_configs"]:
+        for static in job["static_configs"]:
+            host = static["targets"][0].split(":")[0]
+            expected = {"localhost": "prometheus"}.get(host, host)
+            if host.endswith("-exporter"):
+                expected = job["job_name"]
+            assert static["labels"] == {"service": expected}, (job["job_name"], static)
+
+
+def test_kubernetes_targets_resolve_in_the_app_namespace() -> None:
+    config = render(app_host=lambda name: f"{name}.quikapp.svc")
+    jobs = jobs_of(config)
+    assert jobs["nestjs-services"][1] == ["backend.quikapp.svc:3000", "realtime.quikapp.svc:3001",
+                                          "notification.quikapp.svc:3002"]
+    # The exporters run with the monitoring stack: same names as on Docker.
+    assert jobs["redis"][1] == ["redis-exporter:9121"]
+    assert jobs["prometheus"][1] == ["localhost:9090"]
+    labels = [sc["labels"]["service"] for job in config["scrape_configs"] if job["job_name"] == "go-services"
+              for sc in job["static_configs"]]
+    assert labels == ["workspace", "channel", "search", "thread", "bookmark"]
+
+
+def test_settings_drive_intervals_and_external_labels() -> None:
+    config = render(prometheus={"scrapeInterval": "30s", "evaluationInterval": "1m",
+                                "externalLabels": {"env": "prod", "cluster": "eu-1"}})
+    assert config["global"] == {"scrape_interval": "30s", "evaluation_interval": "1m",
+                                 "external_labels": {"cluster": "eu-1", "env": "prod"}}
+
+
+def test_disabled_exporter_has_no_scrape_job() -> None:
+    config = render(exporters={"postgres": {"enabled": False}, "kafka": {"enabled": False}})
+    assert [j for j in jobs_of(config) if j in {"redis", "postgres", "kafka", "nginx"}] == ["redis", "nginx"]
+
+
+def test_onboarding_a_service_is_one_catalog_line(tmp_path: Path) -> None:
+    text = (ROOT / "configs" / "services.yaml").read_text()
+    tmp = tmp_path / "services.yaml"
+    tmp.write_text(text.replace("      bookmark: 6005\n", "      bookmark: 6005\n      reactions: 6006\n"))
+    config = yaml.safe_load(render_prometheus_config(settings(), load_catalog(tmp), lambda n: n))
+    go = next(j for j in config["scrape_configs"] if j["job_name"] == "go-services")
+    assert go["static_configs"][-1] == {"targets": ["reactions:6006"], "labels": {"service": "reactions"}}
+
+
+def test_rendering_is_byte_identical() -> None:
+    first = render_prometheus_config(settings(), load_catalog(), lambda n: n)
+    second = render_prometheus_config(settings(), load_catalog(), lambda n: n)
+    assert first == second
+
+
+def test_rule_files_are_mounted_under_etc_prometheus_rules() -> None:
+    files = rule_files()
+    assert list(files) == ["/etc/prometheus/rules/alerts.yml"]
+
+
+def test_the_seeds_seven_alerts_are_present_with_their_labels() -> None:
+    seed = {r["alert"]: r for g in yaml.safe_load((SEED / "alerts.yml").read_text())["groups"] for r in g["rules"]}
+    ours = {r["alert"]: r for text in rule_files().values() for g in yaml.safe_load(text)["groups"]
+            for r in g["rules"]}
+    assert set(seed) == set(ours) and len(ours) == 7
+    for name, rule in seed.items():
+        assert ours[name]["for"] == rule["for"]
+        assert ours[name]["labels"] == rule["labels"]
+        assert ours[name]["annotations"]["summary"] == rule["annotations"]["summary"]
+
+
+@pytest.mark.parametrize(("catalog", "fragment"), [
+    ({"jobs": {"go": {"services": {"a": "6001"}}}}, "jobs.go.services.a"),
+    ({"jobs": {"go": {"services": {"a": 70000}}}}, "less than or equal to 65535"),
+    ({"jobs": {"go": {"services": {"Bad_Name": 1}}}}, "Bad_Name"),
+    ({"jobs": {"go": {"services": {}}}}, "jobs.go.services"),
+    ({"jobs": {"go": {"metrics_path": "metrics", "services": {"a": 1}}}}, "jobs.go.metrics_path"),
+    ({"jobs": {"go": {"services": {"a": 1}}, "py": {"services": {"a": 2}}}}, "'a' is listed under both"),
+    ({"jobs": {"redis": {"services": {"a": 1}}}}, "jobs.redis: job name is reserved"),
+    ({"jobs": {"go": {"services": {"a": 1}, "port": 3}}}, "jobs.go.port"),
+    ({"services": []}, "jobs"),
+])
+def test_invalid_catalog_entry_is_one_clear_line(catalog: dict[str, Any], fragment: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        parse_catalog(catalog)
+    message = str(caught.value)
+    assert fragment in message and "configs/services.yaml" in message and "\n" not in message, message
