@@ -4,13 +4,16 @@ VENV    ?= venv
 BIN     := $(VENV)/bin
 STACK   ?= dev
 
-.PHONY: venv test lint typecheck up preview
+.PHONY: venv test lint typecheck up preview render check
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 
-venv: $(BIN)/python requirements.txt requirements-dev.txt
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: $(BIN)/python requirements.txt requirements-dev.txt
 	$(BIN)/pip install -q -r requirements-dev.txt
+	touch $@
 
 ## The README's test command: lint, types, then the whole test suite.
 test: venv
@@ -30,3 +33,11 @@ up:
 
 preview:
 	scripts/bootstrap.sh $(STACK) preview
+
+## Write every rendered file and resources.json of $(STACK) under build/rendered/$(STACK) (offline, mock engine).
+render: venv
+	$(BIN)/python scripts/render.py $(STACK)
+
+## Run promtool, amtool and strict kubernetes-validate on what `make render` wrote for $(STACK).
+check: render
+	$(BIN)/python scripts/check.py $(STACK)

@@ -92,7 +92,8 @@ BAD: list[tuple[dict[str, Any], str, str]] = [
     ({"kubernetes": {"context": "a", "kubeconfig": "/k"}}, "kubernetes", "not both"),
     ({"protectData": "sometimes"}, "protectData", "boolean"),
     ({"grafana": {"adminPassword": "x", "publishPort": 70000}}, "grafana.publishPort", "65535"),
-    ({"exporters": {"kafka": {"brokers": ["kafka"]}, "postgres": {"dsn": PG}}}, "exporters.kafka.brokers[0]", "host:port"),
+    ({"exporters": {"kafka": {"brokers": ["kafka"]}, "postgres": {"dsn": PG}}},
+     "exporters.kafka.brokers[0]", "host:port"),
     ({"jaeger": {"storage": "cassandra"}}, "jaeger.storage", "'memory', 'badger' or 'elasticsearch'"),
     ({"prometheus": "15d"}, "quikapp-monitoring:prometheus", "dictionary"),
 ]
