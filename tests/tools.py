@@ -5,15 +5,17 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 
 def require(tool: str) -> str:
-    path = shutil.which(tool)
+    # Tools installed from PyPI (actionlint) live next to the interpreter, which may not be on PATH.
+    path = shutil.which(tool, path=str(Path(sys.executable).parent)) or shutil.which(tool)
     if path is None:
-        message = f"{tool} is not installed (Debian: see .ci/run for the package)"
+        message = f"{tool} is not installed (see .ci/apt-packages.txt and requirements-dev.txt)"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)

@@ -1,0 +1,114 @@
+"""The policy pack passes the real stacks and rejects deliberately broken ones.
+
+Policies are called the way the engine calls them: ResourceValidationArgs built from the
+resources the real program registers under the mock engine (secrets unwrapped, as the engine
+hands them to policies).
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+from typing import Any
+
+import pytest
+from pulumi_policy import PolicyCustomTimeouts, PolicyResourceOptions, ResourceValidationArgs
+
+from conftest import stack_run
+from harness import ROOT, STACKS, Registered
+from manifests import plain
+
+sys.path.insert(0, str(ROOT / "policy"))
+from quikapp_policies import POLICIES
+
+
+def _args(record: Registered, props: dict[str, Any] | None = None, protect: bool | None = None
+          ) -> ResourceValidationArgs:
+    opts = PolicyResourceOptions(
+        protect=record.protect if protect is None else protect, ignore_changes=[],
+        delete_before_replace=record.delete_before_replace, aliases=[],
+        custom_timeouts=PolicyCustomTimeouts(0, 0, 0), additional_secret_outputs=[], parent=record.parent,
+    )
+    return ResourceValidationArgs(record.type, plain(record.inputs) if props is None else props, record.urn,
+                                  record.name, opts, None)
+
+
+def violations(args: ResourceValidationArgs) -> list[str]:
+    found: list[str] = []
+    for policy in POLICIES:
+        policy.validate(args, lambda message, urn=None, name=policy.name: found.append(f"{name}: {message}"))
+    return found
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_real_stacks_pass_every_policy(stack: str) -> None:
+    run = stack_run(stack)
+    problems = [f"{r.type} {r.name}: {v}" for r in run.resources if r.custom for v in violations(_args(r))]
+    assert problems == []
+
+
+def _first(stack: str, type_: str) -> Registered:
+    return stack_run(stack).of_type(type_)[0]
+
+
+def test_latest_image_is_rejected() -> None:
+    record = _first("dev", "docker:index/remoteImage:RemoteImage")
+    props = {**plain(record.inputs), "name": "prom/prometheus:latest"}
+    assert any("pinned-images" in v for v in violations(_args(record, props)))
+    props["name"] = "prom/prometheus"
+    assert any("pinned-images" in v for v in violations(_args(record, props)))
+
+
+def test_latest_image_in_a_kubernetes_workload_is_rejected() -> None:
+    record = _first("prod", "kubernetes:apps/v1:Deployment")
+    props = copy.deepcopy(plain(record.inputs))
+    props["spec"]["template"]["spec"]["containers"][0]["image"] = "grafana/grafana:latest"
+    assert any("pinned-images" in v for v in violations(_args(record, props)))
+
+
+def test_default_grafana_password_is_rejected() -> None:
+    record = _first("dev", "docker:index/container:Container")
+    props = {**plain(record.inputs), "envs": ["GF_SECURITY_ADMIN_PASSWORD=admin"]}
+    assert any("grafana-admin-password" in v for v in violations(_args(record, props)))
+
+
+def test_inline_grafana_password_on_kubernetes_is_rejected() -> None:
+    record = _first("prod", "kubernetes:apps/v1:Deployment")
+    props = copy.deepcopy(plain(record.inputs))
+    props["spec"]["template"]["spec"]["containers"][0]["env"] = [
+        {"name": "GF_SECURITY_ADMIN_PASSWORD", "value": "hunter2"}]
+    assert any("grafana-admin-password" in v for v in violations(_args(record, props)))
+
+
+def test_unprotected_state_in_prod_is_rejected_but_allowed_in_staging() -> None:
+    prod = _first("prod", "kubernetes:core/v1:PersistentVolumeClaim")
+    assert any("protected-state-in-prod" in v for v in violations(_args(prod, protect=False)))
+    staging = _first("staging", "kubernetes:core/v1:PersistentVolumeClaim")
+    assert not violations(_args(staging, protect=False))
+
+
+def test_unauthenticated_port_on_all_interfaces_is_rejected() -> None:
+    record = next(r for r in stack_run("dev").of_type("docker:index/container:Container") if r.name == "prometheus")
+    props = copy.deepcopy(plain(record.inputs))
+    props["ports"][0]["ip"] = "0.0.0.0"
+    assert any("no-open-unauthenticated-ports" in v for v in violations(_args(record, props)))
+    del props["ports"][0]["ip"]
+    assert any("no-open-unauthenticated-ports" in v for v in violations(_args(record, props)))
+
+
+@pytest.mark.parametrize("breakage", ["no-limits", "escalation", "root", "privileged"])
+def test_unhardened_kubernetes_workload_is_rejected(breakage: str) -> None:
+    record = next(r for r in stack_run("prod").of_type("kubernetes:apps/v1:Deployment")
+                  if plain(r.inputs)["metadata"]["name"] == "prometheus")
+    props = copy.deepcopy(plain(record.inputs))
+    pod = props["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    if breakage == "no-limits":
+        del container["resources"]["limits"]
+    elif breakage == "escalation":
+        container["securityContext"]["allowPrivilegeEscalation"] = True
+    elif breakage == "root":
+        pod["securityContext"]["runAsNonRoot"] = False
+    else:
+        container["securityContext"]["privileged"] = True
+    assert any("hardened-kubernetes-workloads" in v for v in violations(_args(record, props)))
