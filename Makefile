@@ -4,7 +4,7 @@ VENV    ?= venv
 BIN     := $(VENV)/bin
 STACK   ?= dev
 
-.PHONY: venv test lint typecheck up preview render check
+.PHONY: venv test lint typecheck up preview render check bench
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -41,3 +41,7 @@ render: venv
 ## Run promtool, amtool and strict kubernetes-validate on what `make render` wrote for $(STACK).
 check: render
 	$(BIN)/python scripts/check.py $(STACK)
+
+## Benchmark program cost vs the SDK floor, critical path, catalog scaling; writes docs/BENCHMARKS.md.
+bench: venv
+	$(BIN)/python benchmarks/bench.py --write
