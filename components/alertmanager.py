@@ -1,0 +1,43 @@
+"""Alertmanager: groups, inhibits and routes the alerts Prometheus sends to alertmanager:9093."""
+
+from __future__ import annotations
+
+import pulumi
+
+from .render.alertmanager import CONFIG_FILE, DATA_DIR, HTTP_PORT, render_alertmanager_config
+from .settings import Settings
+from .targets import Target
+from .tool import ToolComponent
+from .workload import DataVolume, File, Health, Port, Resources, Workload
+
+
+def alertmanager_workload(settings: Settings, target: Target) -> Workload:
+    am = settings.alertmanager
+    return Workload(
+        name="alertmanager",
+        image=settings.images.alertmanager,
+        args=(
+            f"--config.file={CONFIG_FILE}",
+            f"--storage.path={DATA_DIR}",
+            # One instance: no gossip cluster (it also fails to start on pods without a private
+            # IP to advertise).
+            "--cluster.listen-address=",
+        ),
+        ports=(Port("http", HTTP_PORT, publish=HTTP_PORT),),
+        # Receiver URLs and SMTP passwords are inside: a Docker secret upload / Kubernetes Secret.
+        files=(File(CONFIG_FILE, render_alertmanager_config(settings), secret=True),),
+        # Silences and the notification log survive restarts.
+        volumes=(DataVolume("alertmanager_data", DATA_DIR, am.storage_size),),
+        health=Health("/-/ready", HTTP_PORT, live_path="/-/healthy",
+                      docker_test=("CMD", "wget", "-q", "--spider", f"http://localhost:{HTTP_PORT}/-/ready")),
+        resources=Resources(**am.resources.model_dump()),
+        run_as_user=65534,  # `nobody`, the image's user
+    )
+
+
+class Alertmanager(ToolComponent):
+    TYPE = "quikapp:monitoring:Alertmanager"
+
+    def __init__(self, name: str, settings: Settings, target: Target,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(name, alertmanager_workload(settings, target), target, opts)

@@ -1,0 +1,267 @@
+"""Alertmanager: the rendered alertmanager.yml (amtool-checked), its resources and its secrets on every stack."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from components.render.alertmanager import (
+    CONFIG_FILE,
+    RECEIVER,
+    SLACK_TEXT,
+    SLACK_TITLE,
+    render_alertmanager_config,
+)
+from components.settings import Settings, parse_settings
+from conftest import stack_run
+from harness import SECRET_SIG, SENTINELS, STACKS, Run, run_program, stack_config, with_secrets
+from manifests import plain
+from rendered import workload_files
+from tools import require, run_tool
+
+BASE = {"target": "docker", "grafana": {"adminPassword": "s3cret-pass"}, "exporters": {"postgres": {"enabled": False}}}
+SLACK = {"channel": "#quikapp-alerts"}
+WEBHOOK: dict[str, Any] = {}
+EMAIL = {"to": "oncall@quikapp.test", "from": "alertmanager@quikapp.test", "smarthost": "smtp.quikapp.test:587",
+         "authUsername": "alertmanager"}
+RECEIVERS = {"slack": {"slack": SLACK}, "webhook": {"webhook": WEBHOOK}, "email": {"email": EMAIL},
+             "all": {"slack": SLACK, "webhook": WEBHOOK, "email": EMAIL}}
+AM_SENTINELS = [v for k, v in SENTINELS.items() if k[0] == "alertmanager"]
+DOCKER_STACKS = [s for s in STACKS if stack_config(s)["target"] == "docker"]
+KUBERNETES_STACKS = [s for s in STACKS if stack_config(s)["target"] == "kubernetes"]
+
+
+def settings_with(**alertmanager: Any) -> Settings:
+    """Settings with `alertmanager` values; receiver secrets filled with the harness sentinels."""
+    values, secret_keys = with_secrets({**BASE, "alertmanager": alertmanager})
+    return parse_settings(values, secret_keys)
+
+
+def run_with_receivers(stack: str, receivers: dict[str, Any]) -> Run:
+    values = stack_config(stack)
+    values["alertmanager"] = {**values.get("alertmanager", {}), **receivers}
+    return run_program(stack, *with_secrets(values))
+
+
+def without_secrets(value: Any) -> Any:
+    """`value` with every secret-wrapped subtree removed: what a non-secret reader sees."""
+    if isinstance(value, dict):
+        if SECRET_SIG in value:
+            return "<secret>"
+        return {k: without_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_secrets(v) for v in value]
+    return value
+
+
+def amtool_check(text: str, tmp_path: Path) -> str:
+    amtool = require("amtool")
+    path = tmp_path / "alertmanager.yml"
+    path.write_text(text)
+    result = run_tool(amtool, "check-config", path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+# --- rendering (pure) -------------------------------------------------------------------------------------------
+
+
+def test_default_route_and_a_receiver_without_integrations() -> None:
+    config = yaml.safe_load(render_alertmanager_config(settings_with()))
+    assert config["route"] == {"receiver": RECEIVER, "group_by": ["alertname", "service"], "group_wait": "30s",
+                               "group_interval": "5m", "repeat_interval": "4h"}
+    assert config["receivers"] == [{"name": RECEIVER}]
+
+
+def test_route_timings_come_from_settings() -> None:
+    config = yaml.safe_load(render_alertmanager_config(settings_with(
+        groupBy=["alertname"], groupWait="10s", groupInterval="1m", repeatInterval="12h")))
+    assert config["route"]["group_by"] == ["alertname"]
+    assert (config["route"]["group_wait"], config["route"]["group_interval"], config["route"]["repeat_interval"]) == (
+        "10s", "1m", "12h")
+
+
+def test_critical_inhibits_warning_of_the_same_service() -> None:
+    config = yaml.safe_load(render_alertmanager_config(settings_with()))
+    assert config["inhibit_rules"] == [{
+        "source_matchers": ['severity="critical"', 'service=~".+"'],
+        "target_matchers": ['severity="warning"'],
+        "equal": ["service"],
+    }]
+
+
+def test_receivers_carry_their_resolved_secrets() -> None:
+    config = yaml.safe_load(render_alertmanager_config(settings_with(**RECEIVERS["all"])))
+    receiver = config["receivers"][0]
+    slack, = receiver["slack_configs"]
+    assert slack["channel"] == "#quikapp-alerts"
+    assert slack["api_url"] == SENTINELS[("alertmanager", "slack", "apiUrl")]
+    assert receiver["webhook_configs"] == [{"url": SENTINELS[("alertmanager", "webhook", "url")],
+                                            "send_resolved": True}]
+    email, = receiver["email_configs"]
+    assert (email["to"], email["from"], email["smarthost"]) == (EMAIL["to"], EMAIL["from"], EMAIL["smarthost"])
+    assert email["auth_username"] == "alertmanager"
+    assert email["auth_password"] == SENTINELS[("alertmanager", "email", "authPassword")]
+    assert email["require_tls"] is True
+
+
+def test_only_configured_integrations_are_rendered() -> None:
+    receiver = yaml.safe_load(render_alertmanager_config(settings_with(**RECEIVERS["webhook"])))["receivers"][0]
+    assert sorted(receiver) == ["name", "webhook_configs"]
+
+
+# --- upstream checker --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_amtool_accepts_every_stacks_rendered_config(stack: str, tmp_path: Path) -> None:
+    text = workload_files(stack_run(stack))["alertmanager"][CONFIG_FILE]
+    out = amtool_check(text, tmp_path)
+    assert "1 receivers" in out and "1 inhibit rules" in out
+
+
+@pytest.mark.parametrize("kind", sorted(RECEIVERS))
+def test_amtool_accepts_configs_with_receivers(kind: str, tmp_path: Path) -> None:
+    # Rendered through the real program, read back from what the container receives.
+    text = workload_files(run_with_receivers("dev", RECEIVERS[kind]))["alertmanager"][CONFIG_FILE]
+    receiver = yaml.safe_load(text)["receivers"][0]
+    expected = {"slack": ["slack_configs"], "webhook": ["webhook_configs"], "email": ["email_configs"],
+                "all": ["email_configs", "slack_configs", "webhook_configs"]}[kind]
+    assert sorted(k for k in receiver if k != "name") == expected
+    amtool_check(text, tmp_path)
+
+
+def test_amtool_rejects_a_broken_config(tmp_path: Path) -> None:
+    """The check above can fail: a route naming an unknown receiver is refused."""
+    amtool = require("amtool")
+    path = tmp_path / "alertmanager.yml"
+    path.write_text(render_alertmanager_config(settings_with()).replace(f"receiver: {RECEIVER}", "receiver: nobody"))
+    assert run_tool(amtool, "check-config", path).returncode != 0
+
+
+@pytest.mark.parametrize("template", [SLACK_TITLE, SLACK_TEXT])
+def test_slack_templates_render(template: str, tmp_path: Path) -> None:
+    """check-config does not parse inline templates; `amtool template render` does."""
+    amtool = require("amtool")
+    (tmp_path / "empty.tmpl").write_text('{{ define "empty" }}{{ end }}')
+    glob = str(tmp_path / "*.tmpl")
+    result = run_tool(amtool, "template", "render", f"--template.glob={glob}", f"--template.text={template}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    broken = run_tool(amtool, "template", "render", f"--template.glob={glob}", "--template.text={{ .X | nope }}")
+    assert broken.returncode != 0
+
+
+# --- resources ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", DOCKER_STACKS)
+def test_docker_alertmanager_container(stack: str) -> None:
+    run = stack_run(stack)
+    component = run.one("quikapp:monitoring:Alertmanager", "alertmanager")
+    record = run.one("docker:index/container:Container", "alertmanager")
+    assert record.parent == component.urn
+    image = plain(run.one("docker:index/remoteImage:RemoteImage", "alertmanager-image").inputs)
+    assert image["name"] == "prom/alertmanager:v0.26.0"
+    volume = plain(run.one("docker:index/volume:Volume", "alertmanager-alertmanager-data").inputs)
+    assert volume["name"] == "alertmanager_data"
+    container = plain(record.inputs)
+    assert container["name"] == "quikapp-alertmanager"
+    assert container["command"] == ["--config.file=/etc/alertmanager/alertmanager.yml",
+                                    "--storage.path=/alertmanager", "--cluster.listen-address="]
+    assert container["volumes"] == [{"volumeName": "alertmanager_data", "containerPath": "/alertmanager"}]
+    publish = stack_config(stack).get("docker", {}).get("publishAddress", "127.0.0.1")
+    assert container["ports"] == [{"internal": 9093, "external": 9093, "ip": publish, "protocol": "tcp"}]
+    assert container["networksAdvanced"][0]["aliases"] == ["alertmanager"]
+    assert "http://localhost:9093/-/ready" in container["healthcheck"]["tests"]
+    assert [u["file"] for u in container["uploads"]] == [CONFIG_FILE]
+    # A secret upload (the engine marks the whole `uploads` property): never in a diff or the state in clear.
+    assert SECRET_SIG in record.inputs["uploads"]
+
+
+@pytest.mark.parametrize("stack", KUBERNETES_STACKS)
+def test_kubernetes_alertmanager_objects(stack: str) -> None:
+    run = stack_run(stack)
+    deployment = plain(run.one("kubernetes:apps/v1:Deployment", "alertmanager").inputs)
+    assert deployment["spec"]["strategy"]["type"] == "Recreate"
+    pod = deployment["spec"]["template"]["spec"]
+    container, = pod["containers"]
+    assert container["image"] == "prom/alertmanager:v0.26.0"
+    assert "--storage.path=/alertmanager" in container["args"]
+    assert container["readinessProbe"]["httpGet"] == {"path": "/-/ready", "port": 9093}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/-/healthy", "port": 9093}
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] == 65534
+    assert container["resources"] == {"requests": {"cpu": "100m", "memory": "128Mi"},
+                                      "limits": {"cpu": "1", "memory": "512Mi"}}
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    assert mounts["/alertmanager"] == "alertmanager-data"
+    assert mounts[CONFIG_FILE] == "secret"  # mounted from the Secret, not a ConfigMap
+    pvc = plain(run.one("kubernetes:core/v1:PersistentVolumeClaim", "alertmanager-alertmanager-data").inputs)
+    assert pvc["metadata"]["name"] == "alertmanager-data"
+    assert pvc["spec"]["resources"]["requests"]["storage"] == "1Gi"
+    assert not [c for c in run.of_type("kubernetes:core/v1:ConfigMap") if c.name.startswith("alertmanager")]
+    service = plain(run.one("kubernetes:core/v1:Service", "alertmanager-service").inputs)
+    assert service["metadata"]["name"] == "alertmanager"
+    assert service["spec"]["ports"] == [{"name": "http", "port": 9093, "targetPort": 9093, "protocol": "TCP"}]
+
+
+def test_storage_size_and_resources_come_from_settings() -> None:
+    values = stack_config("staging")
+    values["alertmanager"] = {"storageSize": "3Gi", "resources": {"cpuLimit": "2", "memoryLimit": "1Gi"}}
+    run = run_program("staging", *with_secrets(values))
+    pvc = plain(run.one("kubernetes:core/v1:PersistentVolumeClaim", "alertmanager-alertmanager-data").inputs)
+    assert pvc["spec"]["resources"]["requests"]["storage"] == "3Gi"
+    container = plain(run.one("kubernetes:apps/v1:Deployment", "alertmanager").inputs)["spec"]["template"]["spec"][
+        "containers"][0]
+    assert container["resources"]["limits"] == {"cpu": "2", "memory": "1Gi"}
+
+
+def test_outputs_per_target() -> None:
+    dev = stack_run("dev").outputs
+    assert dev["alertmanagerUrl"] == "http://127.0.0.1:9093"
+    assert dev["alertmanagerInternalUrl"] == "http://alertmanager:9093"
+    prod = stack_run("prod").outputs
+    assert prod["alertmanagerInternalUrl"] == "http://alertmanager.monitoring.svc.cluster.local:9093"
+    # Not exposed by the cluster: reached through `kubectl port-forward` on the Docker port.
+    assert prod["alertmanagerUrl"] == "http://localhost:9093"
+    assert prod["portForward"]["alertmanager"] == (
+        "kubectl --context quikapp-prod -n monitoring port-forward svc/alertmanager 9093:9093")
+
+
+def test_prometheus_points_at_this_alertmanager() -> None:
+    for stack in STACKS:
+        files = workload_files(stack_run(stack))
+        prometheus = yaml.safe_load(files["prometheus"]["/etc/prometheus/prometheus.yml"])
+        targets = prometheus["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"]
+        assert targets == ["alertmanager:9093"]
+        assert "alertmanager" in files
+
+
+# --- secrets -----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_receiver_credentials_stay_secret(stack: str) -> None:
+    run = run_with_receivers(stack, RECEIVERS["all"])
+    text = workload_files(run)["alertmanager"][CONFIG_FILE]
+    assert all(s in text for s in AM_SENTINELS)  # the container does get them
+    kubernetes = stack_config(stack)["target"] == "kubernetes"
+    for record in run.resources:
+        if kubernetes and record.type == "kubernetes:core/v1:Secret":
+            shown = without_secrets(record.inputs)
+        elif kubernetes:
+            shown = record.inputs  # nothing outside a Secret may hold them, wrapped or not
+        else:
+            shown = without_secrets(record.inputs)
+        for sentinel in AM_SENTINELS:
+            assert sentinel not in repr(shown), f"{record.type} {record.name}"
+    assert not any(s in repr(run.outputs) for s in AM_SENTINELS)
+
+
+def test_receiver_secrets_must_be_set_as_secrets() -> None:
+    values = {**BASE, "alertmanager": {"webhook": {"url": "https://hooks.test/x"}}}
+    with pytest.raises(Exception, match=r"alertmanager\.webhook\.url: \[secret\] is stored in plain text"):
+        parse_settings(values, {"grafana"})
