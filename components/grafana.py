@@ -1,0 +1,72 @@
+"""Grafana: dashboards over Prometheus, Loki and Jaeger, provisioned from configs/grafana."""
+
+from __future__ import annotations
+
+import pulumi
+
+from .render.grafana import ENTRYPOINT_FILE, grafana_files
+from .settings import Settings
+from .targets import Target
+from .tool import ToolComponent
+from .workload import DataVolume, File, Health, Ingress, Port, Resources, Workload
+
+DATA_DIR = "/var/lib/grafana"
+HTTP_PORT = 3000
+GRAFANA_UID = 472  # the image's `grafana` user
+
+
+def grafana_workload(settings: Settings, target: Target) -> Workload:
+    gf = settings.grafana
+    if gf.admin_password is None:  # the loader already refuses this; keeps the type narrow
+        raise ValueError("grafana.adminPassword is required")
+    env = [
+        ("GF_SECURITY_ADMIN_USER", gf.admin_user),
+        ("GF_USERS_ALLOW_SIGN_UP", "false"),
+        ("GF_ANALYTICS_REPORTING_ENABLED", "false"),
+    ]
+    root_url = grafana_root_url(settings)
+    if root_url:
+        env.append(("GF_SERVER_ROOT_URL", root_url))
+    return Workload(
+        name="grafana",
+        image=settings.images.grafana,
+        # The wrapper re-applies GF_SECURITY_ADMIN_PASSWORD on every start, then runs /run.sh.
+        entrypoint=("/bin/sh", ENTRYPOINT_FILE),
+        env=tuple(env),
+        secret_env=(("GF_SECURITY_ADMIN_PASSWORD", gf.admin_password.get_secret_value()),),
+        ports=(Port("http", HTTP_PORT, publish=gf.publish_port),),
+        files=tuple(File(path, text) for path, text in grafana_files().items()),
+        volumes=(DataVolume("grafana_data", DATA_DIR, gf.storage_size),),
+        health=Health("/api/health", HTTP_PORT,
+                      docker_test=("CMD", "wget", "-q", "--spider", f"http://localhost:{HTTP_PORT}/api/health")),
+        resources=Resources(**gf.resources.model_dump()),
+        run_as_user=GRAFANA_UID,
+        # Everything Grafana writes (DB, plugins, sessions) is under the data volume; logs go to
+        # the console. /tmp and the log directory stay writable for what remains.
+        scratch_dirs=("/tmp", "/var/log/grafana"),
+        ingress=Ingress(gf.ingress.host, "http", gf.ingress.class_name, gf.ingress.tls_secret_name)
+        if gf.ingress else None,
+    )
+
+
+def grafana_root_url(settings: Settings) -> str | None:
+    """The URL users open: rootUrl if set, else the ingress host (links in alerts and emails use it)."""
+    gf = settings.grafana
+    if gf.root_url:
+        return gf.root_url
+    if gf.ingress:
+        return f"{'https' if gf.ingress.tls_secret_name else 'http'}://{gf.ingress.host}"
+    return None
+
+
+class Grafana(ToolComponent):
+    TYPE = "quikapp:monitoring:Grafana"
+
+    def __init__(self, name: str, settings: Settings, target: Target,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        self.root_url = grafana_root_url(settings)
+        super().__init__(name, grafana_workload(settings, target), target, opts)
+
+    def public_url(self) -> str | None:
+        """Where operators open Grafana: its root URL when set, else the published port."""
+        return self.root_url or self.url("http", public=True)
