@@ -1,0 +1,46 @@
+"""Loki: the log store Promtail pushes to and Grafana queries (single binary, filesystem storage)."""
+
+from __future__ import annotations
+
+import pulumi
+
+from .render.loki import CONFIG_FILE, DATA_DIR, HTTP_PORT, PUSH_PATH, render_loki_config
+from .settings import Settings
+from .targets import Target
+from .tool import ToolComponent
+from .workload import DataVolume, File, Health, Port, Resources, Workload
+
+LOKI_UID = 10001  # the image's `loki` user, owner of /loki in the image
+
+
+def loki_workload(settings: Settings, target: Target) -> Workload:
+    loki = settings.loki
+    return Workload(
+        name="loki",
+        image=settings.images.loki,
+        args=(f"-config.file={CONFIG_FILE}",),
+        # No authentication (auth_enabled: false): published on docker.publishAddress only,
+        # loopback unless the stack says otherwise; a ClusterIP Service on Kubernetes.
+        ports=(Port("http", HTTP_PORT, publish=HTTP_PORT),),
+        files=(File(CONFIG_FILE, render_loki_config(settings)),),
+        # Chunks, TSDB index, WAL and compactor state (retention marks) all live here.
+        volumes=(DataVolume("loki_data", DATA_DIR, loki.storage_size),),
+        health=Health("/ready", HTTP_PORT,
+                      docker_test=("CMD", "wget", "-q", "--spider", f"http://localhost:{HTTP_PORT}/ready")),
+        resources=Resources(**loki.resources.model_dump()),
+        run_as_user=LOKI_UID,
+        scratch_dirs=("/tmp",),
+    )
+
+
+class Loki(ToolComponent):
+    TYPE = "quikapp:monitoring:Loki"
+
+    def __init__(self, name: str, settings: Settings, target: Target,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(name, loki_workload(settings, target), target, opts)
+
+    @property
+    def push_url(self) -> str | None:
+        """Where log shippers push: in-network on Docker, the Service FQDN on Kubernetes."""
+        return self.url("http", PUSH_PATH)

@@ -1,0 +1,224 @@
+"""Loki: the rendered config (seed parity, real retention, paths on the volume) and its resources on every stack."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from components.render.loki import CONFIG_FILE, render_loki_config
+from components.settings import Settings, SettingsError, parse_settings
+from conftest import stack_run
+from harness import STACKS, Run, stack_config, with_secrets
+from manifests import manifest, plain
+from rendered import workload_files
+
+SEED = Path(__file__).parent / "fixtures" / "seed" / "loki-config.yml"
+BASE = {"target": "docker", "grafana": {"adminPassword": "s3cret-pass"}, "exporters": {"postgres": {"enabled": False}}}
+
+# Seed keys changed on purpose (docs/config/loki.md lists why); every other seed leaf is kept.
+CHANGED = {
+    ("schema_config", "configs", 0, "store"): "tsdb",  # boltdb-shipper is legacy since Loki 2.8
+    ("schema_config", "configs", 0, "schema"): "v12",  # the schema 2.9 documents for tsdb
+}
+# The boltdb-shipper directories go with boltdb-shipper; the tsdb shipper's replace them.
+REPLACED = {
+    ("storage_config", "boltdb_shipper", "active_index_directory"): ("storage_config", "tsdb_shipper",
+                                                                     "active_index_directory"),
+    ("storage_config", "boltdb_shipper", "cache_location"): ("storage_config", "tsdb_shipper", "cache_location"),
+}
+
+
+def settings_with(**loki: Any) -> Settings:
+    return parse_settings({**BASE, "loki": loki}, {"grafana"})
+
+
+def config_of(settings: Settings) -> dict[str, Any]:
+    return yaml.safe_load(render_loki_config(settings))
+
+
+def leaves(node: Any, path: tuple[Any, ...] = ()) -> dict[tuple[Any, ...], Any]:
+    if isinstance(node, dict):
+        return {k: v for key, value in node.items() for k, v in leaves(value, (*path, key)).items()}
+    if isinstance(node, list):
+        return {k: v for i, value in enumerate(node) for k, v in leaves(value, (*path, i)).items()}
+    return {path: node}
+
+
+def at(node: Any, path: tuple[Any, ...]) -> Any:
+    for part in path:
+        node = node[part]
+    return node
+
+
+DOCKER_STACKS = [s for s in STACKS if stack_config(s)["target"] == "docker"]
+KUBERNETES_STACKS = [s for s in STACKS if stack_config(s)["target"] == "kubernetes"]
+
+
+def stack_settings(stack: str) -> Settings:
+    return parse_settings(*with_secrets(stack_config(stack)))
+
+
+def children(run: Run, type_: str) -> list[Any]:
+    component = run.one(type_, "loki")
+    return [r for r in run.resources if r.parent == component.urn]
+
+
+# --- rendering --------------------------------------------------------------------------------
+
+
+def test_every_seed_key_is_kept_unless_deliberately_changed() -> None:
+    seed = leaves(yaml.safe_load(SEED.read_text(encoding="utf-8")))
+    rendered = config_of(settings_with())
+    for path, value in seed.items():
+        if path in CHANGED:
+            assert at(rendered, path) == CHANGED[path], path
+        elif path in REPLACED:
+            assert "boltdb_shipper" not in rendered["storage_config"]
+            assert at(rendered, REPLACED[path]).startswith("/loki/"), path
+        else:
+            assert at(rendered, path) == value, path
+
+
+def test_compactor_applies_retention_on_the_volume() -> None:
+    compactor = config_of(settings_with())["compactor"]
+    assert compactor["retention_enabled"] is True
+    assert compactor["working_directory"].startswith("/loki/")
+    # Loki 2.9: the store the compactor works on and keeps delete requests in.
+    assert compactor["shared_store"] == "filesystem"
+    assert compactor["delete_request_store"] == "filesystem"
+    assert compactor["retention_delete_delay"] == "2h"
+
+
+@pytest.mark.parametrize("retention", ["24h", "7d", "90d", "1w2d", "1y"])
+def test_retention_and_ingestion_limits_follow_the_settings(retention: str) -> None:
+    config = config_of(settings_with(retention=retention, ingestionRateMb=4, ingestionBurstSizeMb=12))
+    assert config["limits_config"]["retention_period"] == retention
+    assert config["limits_config"]["ingestion_rate_mb"] == 4
+    assert config["limits_config"]["ingestion_burst_size_mb"] == 12
+    assert config["compactor"]["retention_enabled"] is True
+
+
+def test_default_retention_is_the_seeds() -> None:
+    assert config_of(settings_with())["limits_config"]["retention_period"] == "30d"
+
+
+def test_every_directory_is_on_the_volume() -> None:
+    config = config_of(settings_with())
+    paths = {path: value for path, value in leaves(config).items()
+             if isinstance(value, str) and value.startswith("/")}
+    assert len(paths) >= 6, paths  # path_prefix, wal, tsdb index and cache, chunks, compactor
+    assert all(value == "/loki" or value.startswith("/loki/") for value in paths.values()), paths
+    assert config["common"]["path_prefix"] == "/loki"
+    assert config["ingester"]["wal"]["dir"] == "/loki/wal"
+
+
+def test_single_binary_rings_are_in_memory() -> None:
+    config = config_of(settings_with())
+    assert config["common"]["ring"]["kvstore"]["store"] == "inmemory"
+    assert config["common"]["replication_factor"] == 1
+    assert config["auth_enabled"] is False
+
+
+def test_schema_period_allows_compactor_retention() -> None:
+    (period,) = config_of(settings_with())["schema_config"]["configs"]
+    assert period["index"]["period"] == "24h"
+    assert period["object_store"] == "filesystem"
+
+
+def test_rendering_is_deterministic() -> None:
+    settings = settings_with(retention="14d")
+    assert render_loki_config(settings) == render_loki_config(settings)
+    assert render_loki_config(settings) != render_loki_config(settings_with(retention="15d"))
+
+
+@pytest.mark.parametrize(("loki", "words"), [
+    ({"retention": "12h"}, "at least 24h"),
+    ({"retention": "0s"}, "at least 24h"),
+    ({"ingestionRateMb": 32, "ingestionBurstSizeMb": 16}, "ingestionBurstSizeMb"),
+    ({"retention": "30 days"}, "duration"),
+])
+def test_bad_settings_fail_with_one_line(loki: dict[str, Any], words: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        parse_settings({**BASE, "loki": loki}, {"grafana"})
+    message = str(caught.value)
+    assert "quikapp-monitoring:loki" in message and words in message
+
+
+# --- resources on every stack -----------------------------------------------------------------
+
+
+def test_loki_receives_the_rendered_config(run: Run) -> None:
+    files = workload_files(run)["loki"]
+    assert files == {CONFIG_FILE: render_loki_config(stack_settings(run.stack))}
+
+
+def test_loki_outputs(run: Run) -> None:
+    if run.stack in DOCKER_STACKS:
+        assert run.outputs["lokiPushUrl"] == "http://loki:3100/loki/api/v1/push"
+        assert run.outputs["lokiUrl"] == "http://127.0.0.1:3100"
+    else:
+        assert run.outputs["lokiPushUrl"] == "http://loki.monitoring.svc.cluster.local:3100/loki/api/v1/push"
+        assert run.outputs["lokiUrl"] == "http://localhost:3100"  # through `kubectl port-forward`
+
+
+@pytest.mark.parametrize("stack", DOCKER_STACKS)
+def test_docker_loki_container(stack: str) -> None:
+    run = stack_run(stack)
+    mine = children(run, "quikapp:monitoring:Loki")
+    assert sorted(r.type for r in mine) == ["docker:index/container:Container", "docker:index/remoteImage:RemoteImage",
+                                            "docker:index/volume:Volume"]
+    image = plain(next(r for r in mine if r.type.endswith("RemoteImage")).inputs)
+    assert image["name"] == "grafana/loki:2.9.0"
+    volume = plain(next(r for r in mine if r.type.endswith("Volume")).inputs)
+    assert volume["name"] == "loki_data"
+    container = plain(run.one("docker:index/container:Container", "loki").inputs)
+    assert container["name"] == "quikapp-loki"
+    assert container["command"] == ["-config.file=/etc/loki/loki-config.yml"]
+    assert container["ports"] == [{"internal": 3100, "external": 3100, "ip": "127.0.0.1", "protocol": "tcp"}]
+    assert container["volumes"] == [{"volumeName": "loki_data", "containerPath": "/loki"}]
+    assert container["healthcheck"]["tests"] == ["CMD", "wget", "-q", "--spider", "http://localhost:3100/ready"]
+    assert container["networksAdvanced"][0]["aliases"] == ["loki"]
+
+
+@pytest.mark.parametrize("stack", KUBERNETES_STACKS)
+def test_kubernetes_loki_objects(stack: str) -> None:
+    run = stack_run(stack)
+    objects = {(m["kind"], m["metadata"].get("name", "")): m
+               for m in (manifest(r) for r in children(run, "quikapp:monitoring:Loki"))}
+    kinds = sorted(kind for kind, _ in objects)
+    assert kinds == ["ConfigMap", "Deployment", "PersistentVolumeClaim", "Service"]
+    for obj in objects.values():
+        kubernetes_validate.validate(obj, "1.30", strict=True)
+    deployment = objects[("Deployment", "loki")]
+    assert deployment["spec"]["strategy"]["type"] == "Recreate"
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsUser"] == 10001
+    assert pod["securityContext"]["fsGroup"] == 10001
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    (container,) = pod["containers"]
+    assert container["image"] == "grafana/loki:2.9.0"
+    assert container["args"] == ["-config.file=/etc/loki/loki-config.yml"]
+    assert container["readinessProbe"]["httpGet"] == {"path": "/ready", "port": 3100}
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    claims = {v["name"]: v["persistentVolumeClaim"]["claimName"]
+              for v in pod["volumes"] if "persistentVolumeClaim" in v}
+    assert claims[mounts["/loki"]] == "loki-data"
+    settings = stack_settings(run.stack)
+    pvc = objects[("PersistentVolumeClaim", "loki-data")]
+    assert pvc["spec"]["resources"]["requests"]["storage"] == settings.loki.storage_size
+    service = objects[("Service", "loki")]
+    assert service["spec"]["type"] == "ClusterIP"
+    assert [(p["name"], p["port"]) for p in service["spec"]["ports"]] == [("http", 3100)]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_data_protection_follows_the_stack(stack: str) -> None:
+    run = stack_run(stack)
+    kind = "docker:index/volume:Volume" if stack == "dev" else "kubernetes:core/v1:PersistentVolumeClaim"
+    (data,) = [r for r in children(run, "quikapp:monitoring:Loki") if r.type == kind]
+    assert data.protect is stack_settings(stack).protect_data
