@@ -1,0 +1,80 @@
+"""Promtail: ships container logs to Loki. One container on Docker, a DaemonSet on Kubernetes."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pulumi
+
+from .render.promtail import CONFIG_FILE, HTTP_PORT, POSITIONS_DIR, render_promtail_config
+from .settings import Settings, TargetKind
+from .targets import Target
+from .tool import ToolComponent
+from .workload import ClusterRule, DataVolume, File, Health, HostMount, Port, Resources, Workload
+
+DOCKER_SOCKET = "/var/run/docker.sock"
+DOCKER_CONTAINERS = "/var/lib/docker/containers"
+POD_LOGS = "/var/log/pods"
+# Per node on Kubernetes: a PVC cannot follow a DaemonSet's pods, and positions describe the
+# node's own files anyway.
+POSITIONS_HOST_DIR = "/var/lib/promtail-positions"
+
+# kubernetes_sd_configs (role: pod) runs an informer: list + watch on pods, nothing else (no
+# `get`, no nodes: node metadata is not attached).
+POD_DISCOVERY = ClusterRule(api_groups=("",), resources=("pods",), verbs=("list", "watch"))
+
+# The promtail image has neither wget nor curl; bash's /dev/tcp asks /ready for its status line.
+_DOCKER_READY = (
+    f"exec 3<>/dev/tcp/127.0.0.1/{HTTP_PORT} && printf 'GET /ready HTTP/1.0\\r\\n\\r\\n' >&3 "
+    "&& head -n1 <&3 | grep -q ' 200 '"
+)
+
+
+def promtail_workload(settings: Settings, target: Target) -> Workload:
+    base = Workload(
+        name="promtail",
+        image=settings.images.promtail,
+        args=(f"-config.file={CONFIG_FILE}",),
+        # In-network only: Prometheus may scrape /metrics; nothing for operators to publish.
+        ports=(Port("http", HTTP_PORT),),
+        files=(File(CONFIG_FILE, render_promtail_config(target.kind)),),
+        resources=Resources(**settings.promtail.resources.model_dump()),
+    )
+    if target.kind is TargetKind.DOCKER:
+        return replace(
+            base,
+            volumes=(DataVolume("promtail_positions", POSITIONS_DIR, "1Gi"),),
+            # The socket for docker_sd_configs (`:ro` does not restrict the Docker API: the socket
+            # is root-equivalent, as in the seed) and the json-file logs, read-only.
+            host_mounts=(
+                HostMount(DOCKER_SOCKET, DOCKER_SOCKET, read_only=True, host_path_type="Socket"),
+                HostMount(DOCKER_CONTAINERS, DOCKER_CONTAINERS, read_only=True),
+            ),
+            health=Health("/ready", HTTP_PORT, docker_test=("CMD", "bash", "-c", _DOCKER_READY)),
+            run_as_user=0,
+            run_as_root=True,
+        )
+    return replace(
+        base,
+        host_mounts=(
+            HostMount(POD_LOGS, POD_LOGS, read_only=True),
+            HostMount(POSITIONS_HOST_DIR, POSITIONS_DIR, read_only=False, host_path_type="DirectoryOrCreate"),
+        ),
+        health=Health("/ready", HTTP_PORT),
+        # Root only to read the root-owned 0640 log files under /var/log/pods as their owner: no
+        # capability is needed for that, so the target's drop-ALL, no privilege escalation and
+        # read-only root filesystem stay.
+        run_as_user=0,
+        run_as_root=True,
+        scratch_dirs=("/tmp",),
+        per_node=True,
+        cluster_rules=(POD_DISCOVERY,),
+    )
+
+
+class Promtail(ToolComponent):
+    TYPE = "quikapp:monitoring:Promtail"
+
+    def __init__(self, name: str, settings: Settings, target: Target,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(name, promtail_workload(settings, target), target, opts)
