@@ -1,0 +1,147 @@
+"""Infrastructure exporters Prometheus scrapes: Redis, PostgreSQL, Kafka and NGINX.
+
+Each runs under the DNS name and port of its scrape job (`EXPORTER_JOBS`, the single source of
+truth shared with prometheus.yml), only when enabled for the stack, and stays inside the
+network: nothing but Prometheus talks to them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pulumi
+
+from .render.prometheus import EXPORTER_JOBS, ExporterJob, enabled_exporters
+from .settings import Settings
+from .settings.model import Resources as ResourceSettings
+from .targets import Target
+from .tool import ToolComponent
+from .workload import Health, Port, Resources, Workload
+
+
+def exporter_job(job: str) -> ExporterJob:
+    return next(j for j in EXPORTER_JOBS if j.job == job)
+
+
+def _wget(job: ExporterJob, path: str) -> tuple[str, ...]:
+    return ("CMD", "wget", "-q", "--spider", f"http://localhost:{job.port}{path}")
+
+
+def _workload(job: ExporterJob, image: str, resources: Resources, health_path: str, run_as_user: int,
+              docker_healthcheck: bool, args: tuple[str, ...] = (), env: tuple[tuple[str, str], ...] = (),
+              secret_env: tuple[tuple[str, pulumi.Input[str]], ...] = ()) -> Workload:
+    return Workload(
+        name=job.host,
+        image=image,
+        args=args,
+        env=env,
+        secret_env=secret_env,
+        ports=(Port("metrics", job.port),),  # not published: only Prometheus scrapes it
+        health=Health(health_path, job.port,
+                      docker_test=_wget(job, health_path) if docker_healthcheck else None),
+        resources=resources,
+        run_as_user=run_as_user,
+    )
+
+
+def _resources(settings_resources: ResourceSettings) -> Resources:
+    return Resources(**settings_resources.model_dump())
+
+
+def redis_exporter_workload(settings: Settings) -> Workload:
+    redis = settings.exporters.redis
+    return _workload(
+        exporter_job("redis"), settings.images.redis_exporter, _resources(redis.resources),
+        health_path="/health",
+        run_as_user=59000,  # the image's USER 59000:59000
+        docker_healthcheck=False,  # FROM scratch: no shell, no HTTP client
+        env=(("REDIS_ADDR", f"redis://{redis.address}"),),
+    )
+
+
+def postgres_exporter_workload(settings: Settings) -> Workload:
+    postgres = settings.exporters.postgres
+    if postgres.dsn is None:  # the settings loader requires it for an enabled exporter
+        raise ValueError("exporters.postgres.dsn is required when the postgres exporter is enabled")
+    return _workload(
+        exporter_job("postgres"), settings.images.postgres_exporter, _resources(postgres.resources),
+        health_path="/",
+        run_as_user=65534,  # the image's USER nobody
+        docker_healthcheck=True,  # built on quay.io/prometheus/busybox: busybox wget
+        # The DSN carries the database password: secret env only (Docker secret, Kubernetes Secret).
+        secret_env=(("DATA_SOURCE_NAME", postgres.dsn.get_secret_value()),),
+    )
+
+
+def kafka_exporter_workload(settings: Settings) -> Workload:
+    kafka = settings.exporters.kafka
+    return _workload(
+        exporter_job("kafka"), settings.images.kafka_exporter, _resources(kafka.resources),
+        health_path="/healthz",
+        # The image sets no USER; Kubernetes runs it as nobody (the binary needs no privilege).
+        run_as_user=65534,
+        docker_healthcheck=True,  # built on quay.io/prometheus/busybox: busybox wget
+        args=tuple(f"--kafka.server={broker}" for broker in kafka.brokers),
+    )
+
+
+def nginx_exporter_workload(settings: Settings) -> Workload:
+    nginx = settings.exporters.nginx
+    return _workload(
+        exporter_job("nginx"), settings.images.nginx_exporter, _resources(nginx.resources),
+        health_path="/",
+        run_as_user=1001,  # the image's USER 1001:1001
+        docker_healthcheck=False,  # FROM scratch: no shell, no HTTP client
+        # 0.x parses Go flags (one dash). It exits when NGINX is unreachable at start: retry for
+        # a minute so a stack started before NGINX settles without a restart loop.
+        args=(f"-nginx.scrape-uri={nginx.scrape_uri}", "-nginx.retries=12", "-nginx.retry-interval=5s"),
+    )
+
+
+class RedisExporter(ToolComponent):
+    TYPE = "quikapp:monitoring:RedisExporter"
+
+    def __init__(self, name: str, settings: Settings, target: Target,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(name, redis_exporter_workload(settings), target, opts)
+
+
+class PostgresExporter(ToolComponent):
+    TYPE = "quikapp:monitoring:PostgresExporter"
+
+    def __init__(self, name: str, settings: Settings, target: Target,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(name, postgres_exporter_workload(settings), target, opts)
+
+
+class KafkaExporter(ToolComponent):
+    TYPE = "quikapp:monitoring:KafkaExporter"
+
+    def __init__(self, name: str, settings: Settings, target: Target,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(name, kafka_exporter_workload(settings), target, opts)
+
+
+class NginxExporter(ToolComponent):
+    TYPE = "quikapp:monitoring:NginxExporter"
+
+    def __init__(self, name: str, settings: Settings, target: Target,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(name, nginx_exporter_workload(settings), target, opts)
+
+
+ExporterClass = Callable[[str, Settings, Target, pulumi.ResourceOptions | None], ToolComponent]
+
+EXPORTER_CLASSES: dict[str, ExporterClass] = {
+    "redis": RedisExporter,
+    "postgres": PostgresExporter,
+    "kafka": KafkaExporter,
+    "nginx": NginxExporter,
+}
+
+
+def build_exporters(settings: Settings, target: Target,
+                    opts: pulumi.ResourceOptions | None = None) -> dict[str, ToolComponent]:
+    """The enabled exporters, keyed by scrape job: exactly the jobs prometheus.yml scrapes."""
+    return {job.job: EXPORTER_CLASSES[job.job](job.host, settings, target, opts)
+            for job in enabled_exporters(settings)}
