@@ -29,5 +29,6 @@ class ToolComponent(pulumi.ComponentResource):
     def url(self, port: str, path: str = "", public: bool = False) -> str | None:
         """http URL of a port: in-network by default, the published address for operators."""
         endpoint = self.endpoints[port]
-        address = endpoint.public if public else endpoint.internal
-        return None if address is None else f"http://{address}{path}"
+        if public:
+            return None if endpoint.public is None else f"{endpoint.public_scheme}://{endpoint.public}{path}"
+        return f"http://{endpoint.internal}{path}"

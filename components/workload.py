@@ -83,10 +83,23 @@ class ClusterRule:
 
 
 @dataclass(frozen=True)
+class Ingress:
+    """HTTP(S) entry from outside the cluster for one port (Kubernetes; Docker publishes ports instead)."""
+
+    host: str
+    port: str  # name of the workload port
+    class_name: str | None = None
+    tls_secret_name: str | None = None
+
+
+@dataclass(frozen=True)
 class Workload:
     name: str  # DNS name on both targets: Docker network alias and Kubernetes Service name
     image: str
     args: tuple[str, ...] = ()
+    # Replaces the image's entrypoint when set (Docker `entrypoint`, Kubernetes `command`);
+    # `args` then follow it. Empty keeps the image's own.
+    entrypoint: tuple[str, ...] = ()
     env: tuple[tuple[str, str], ...] = ()
     secret_env: tuple[tuple[str, pulumi.Input[str]], ...] = ()
     ports: tuple[Port, ...] = ()
@@ -104,6 +117,7 @@ class Workload:
     scratch_dirs: tuple[str, ...] = ()
     per_node: bool = False  # one replica per node (Kubernetes DaemonSet); Docker: one container
     cluster_rules: tuple[ClusterRule, ...] = field(default=())
+    ingress: Ingress | None = None
 
     def port(self, name: str) -> Port:
         return next(p for p in self.ports if p.name == name)
@@ -114,7 +128,10 @@ class Endpoint:
     """Where a deployed port is reached."""
 
     internal: str  # host:port inside the Docker network / cluster
-    public: str | None  # host:port for operators (published port); None if not published
+    # For operators: host:port of the published port (Docker), of `kubectl port-forward` on the
+    # operator's machine (Kubernetes), or the ingress host; None if not reachable from outside.
+    public: str | None
+    public_scheme: str = "http"
 
 
 @dataclass(frozen=True)

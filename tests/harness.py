@@ -116,8 +116,14 @@ class Run:
 
 
 class _RecordingMocks(Mocks):
+    def __init__(self, stack_references: dict[str, dict[str, Any]] | None = None) -> None:
+        self.stack_references = stack_references or {}
+
     def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         state = dict(args.inputs)
+        if args.typ == "pulumi:pulumi:StackReference":
+            name = state["name"]
+            return name, {"name": name, "outputs": self.stack_references[name], "secretOutputNames": []}
         digest = hashlib.sha256(args.name.encode()).hexdigest()[:8]
         if args.typ.startswith("kubernetes:") and isinstance(state.get("metadata"), dict):
             # Kubernetes auto-names objects without metadata.name; the mock engine does not.
@@ -159,22 +165,27 @@ class _RecordingMonitor(MockMonitor):
 
 
 
-def run_program(stack: str, values: dict[str, Any] | None = None, secret_keys: set[str] | None = None) -> Run:
-    """Evaluate `__main__.py` for `stack` (its stack file + sentinel secrets unless `values` given)."""
+def run_program(stack: str, values: dict[str, Any] | None = None, secret_keys: set[str] | None = None, *,
+                program: Path = ROOT, project: str = PROJECT,
+                stack_references: dict[str, dict[str, Any]] | None = None) -> Run:
+    """Evaluate `<program>/__main__.py` for `stack` (its stack file + sentinel secrets unless `values` given)."""
     if values is None:
         values, secret_keys = with_secrets(stack_config(stack))
     secret_keys = secret_keys or set()
-    config = {f"{PROJECT}:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in values.items()}
+    config = {f"{project}:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in values.items()}
     runtime_settings.ROOT.set(None)
-    pulumi.runtime.set_all_config(config, [f"{PROJECT}:{k}" for k in secret_keys])
-    mocks = _RecordingMocks()
+    pulumi.runtime.set_all_config(config, [f"{project}:{k}" for k in secret_keys])
+    mocks = _RecordingMocks(stack_references)
     monitor = _RecordingMonitor(mocks)
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
+    # A previous run that failed half-way may have left RPCs or outputs pending: start clean.
+    runtime_settings.SETTINGS.rpc_manager.clear()
+    runtime_settings.SETTINGS.outputs.clear()
     for name in [m for m in sys.modules if m == "components" or m.startswith("components.")]:
         del sys.modules[name]
-    sys.path.insert(0, str(ROOT))
+    sys.path.insert(0, str(program))
     try:
-        runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+        runpy.run_path(str(program / "__main__.py"), run_name="__main__")
         _sync_await(wait_for_rpcs())
         root = runtime_settings.get_root_resource()
         assert root is not None
@@ -186,5 +197,5 @@ def run_program(stack: str, values: dict[str, Any] | None = None, secret_keys: s
             if _sync_await(out.is_secret()):
                 secret_outputs.add(key)
     finally:
-        sys.path.remove(str(ROOT))
+        sys.path.remove(str(program))
     return Run(stack=stack, resources=monitor.registered, outputs=outputs, secret_outputs=secret_outputs)

@@ -95,7 +95,7 @@ BAD: list[tuple[dict[str, Any], str, str]] = [
     ({"exporters": {"kafka": {"brokers": ["kafka"]}, "postgres": {"dsn": PG}}},
      "exporters.kafka.brokers[0]", "host:port"),
     ({"jaeger": {"storage": "cassandra"}}, "jaeger.storage", "'memory', 'badger' or 'elasticsearch'"),
-    ({"prometheus": "15d"}, "quikapp-monitoring:prometheus", "dictionary"),
+    ({"prometheus": "15d"}, "quikapp-monitoring:prometheus", "an object"),
 ]
 
 

@@ -84,11 +84,19 @@ def _describe(error: dict[str, Any], secret_keys: set[str]) -> str:
         return f"{key}: required, but not set"
     value = error.get("input")
     shown = "[secret]" if (loc and str(loc[0]) in secret_keys) or isinstance(value, SecretStr) else repr(value)
-    message = str(error["msg"]).removeprefix("Value error, ")
-    if kind == "enum" or kind.startswith("literal"):
-        message = "allowed: " + error.get("ctx", {}).get("expected", "")
-    elif kind == "value_error":
-        message = "allowed: " + message
+    ctx = error.get("ctx", {})
+    if kind == "value_error" or kind == "assertion_error":
+        rule = str(error["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    elif kind == "enum" or kind.startswith("literal"):
+        rule = str(ctx.get("expected", ""))
+    elif kind == "string_pattern_mismatch":
+        rule = f"text matching {ctx.get('pattern')}"
+    elif kind in {"model_type", "model_attributes_type", "dict_type"}:
+        rule = "an object (key: value pairs)"
+    else:
+        # pydantic phrases most rules as "Input should be <rule>".
+        rule = str(error["msg"]).removeprefix("Input should be ").removeprefix("Value should have ")
+    message = f"allowed: {rule}"
     return f"{key}: {shown} is not valid ({message})"
 
 
@@ -103,6 +111,13 @@ def _secret_paths(model: BaseModel, path: tuple[str, ...] = ()) -> list[tuple[st
         elif isinstance(value, BaseModel):
             found.extend(_secret_paths(value, here))
     return found
+
+
+def _conflicts(settings: Settings) -> list[str]:
+    if settings.grafana.ingress is not None and settings.target.value == "docker":
+        return [f"{NAMESPACE}:grafana.ingress: is set on a docker stack (allowed: only with target kubernetes; "
+                "on Docker Grafana is published on docker.publishAddress:grafana.publishPort)"]
+    return []
 
 
 def _required_secrets(settings: Settings) -> list[str]:
@@ -138,7 +153,7 @@ def parse_settings(values: dict[str, Any], secret_keys: set[str] | frozenset[str
     except ValidationError as exc:
         lines = sorted({_describe(dict(e), set(secret_keys)) for e in exc.errors()})
         raise SettingsError(_report(lines)) from None
-    problems = _required_secrets(settings)
+    problems = _required_secrets(settings) + _conflicts(settings)
     for path in _secret_paths(settings):
         if path[0] not in secret_keys:
             dotted = ".".join(path)

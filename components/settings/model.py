@@ -127,22 +127,44 @@ class AlertmanagerSettings(Model):
     resources: Resources = Resources()
 
 
+class IngressSettings(Model):
+    """A Kubernetes Ingress for Grafana, the one UI with its own login (Kubernetes only)."""
+
+    host: Annotated[str, Field(pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]{2,}$")]
+    class_name: DnsLabel | None = None
+    tls_secret_name: DnsLabel | None = None
+
+
 class GrafanaSettings(Model):
     admin_user: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.@-]{1,64}$")] = "admin"
     # Required: the seed's `admin` is exactly what must never ship.
     admin_password: Secret | None = None
     publish_port: Port = 3030
     root_url: HttpUrl | None = None
+    ingress: IngressSettings | None = None
     storage_size: Quantity = "5Gi"
     resources: Resources = Resources()
 
 
 class LokiSettings(Model):
+    # Enforced by Loki's compactor (limits_config.retention_period); at least 24h (one index table).
     retention: Duration = "30d"
     storage_size: Quantity = "50Gi"
     ingestion_rate_mb: Annotated[int, Field(ge=1, le=1024)] = 8
     ingestion_burst_size_mb: Annotated[int, Field(ge=1, le=2048)] = 16
     resources: Resources = Resources(memory_limit="1Gi")
+
+    @model_validator(mode="after")
+    def _limits(self) -> LokiSettings:
+        import re
+
+        units = {"y": 365 * 86400, "w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1, "ms": 0.001}
+        seconds = sum(int(n) * units[u] for n, u in re.findall(r"(\d+)(ms|[ywdhms])", self.retention))
+        if seconds < 86400:
+            raise ValueError("a retention of at least 24h, Loki's minimum")
+        if self.ingestion_burst_size_mb < self.ingestion_rate_mb:
+            raise ValueError("an ingestionBurstSizeMb of at least ingestionRateMb")
+        return self
 
 
 class PromtailSettings(Model):
@@ -169,22 +191,28 @@ class JaegerSettings(Model):
 class RedisExporterSettings(Model):
     enabled: bool = True
     address: HostAndPort = "redis:6379"
+    resources: Resources = Resources(cpu_request="50m", memory_request="32Mi", cpu_limit="250m", memory_limit="128Mi")
 
 
 class PostgresExporterSettings(Model):
     enabled: bool = True
     # postgresql://user:password@host:5432/db?sslmode=... : holds a password, so secret only.
     dsn: Secret | None = None
+    resources: Resources = Resources(cpu_request="50m", memory_request="32Mi", cpu_limit="250m", memory_limit="128Mi")
 
 
 class KafkaExporterSettings(Model):
     enabled: bool = True
     brokers: Annotated[list[HostAndPort], Field(min_length=1)] = ["kafka:9092"]
+    # Holds every topic's partition offsets: grows with the cluster.
+    resources: Resources = Resources(cpu_request="50m", memory_request="64Mi", cpu_limit="500m",
+                                     memory_limit="256Mi")
 
 
 class NginxExporterSettings(Model):
     enabled: bool = True
     scrape_uri: HttpUrl = "http://nginx:8080/stub_status"
+    resources: Resources = Resources(cpu_request="50m", memory_request="32Mi", cpu_limit="250m", memory_limit="128Mi")
 
 
 class ExportersSettings(Model):

@@ -23,6 +23,6 @@ class Target(Protocol):
         """Declare every resource the workload needs, parented to the tool's component."""
         ...
 
-    def stack_outputs(self) -> dict[str, pulumi.Input[str]]:
+    def stack_outputs(self) -> dict[str, object]:
         """Target facts service teams need (network or namespace)."""
         ...

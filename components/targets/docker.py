@@ -9,6 +9,20 @@ from ..settings import Settings, TargetKind
 from ..workload import DeployedWorkload, Endpoint, Workload
 from .base import PART_OF
 
+_UNITS = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
+          "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+
+
+def memory_mib(quantity: str) -> int:
+    """A Kubernetes memory quantity (validated by the settings) in MiB, Docker's `memory` unit."""
+    number = quantity.rstrip("kKMGTi")
+    return max(6, int(float(number) * _UNITS[quantity[len(number):]]) // 2**20)  # Docker's minimum is 6 MiB
+
+
+def cpus(quantity: str) -> str:
+    """A Kubernetes CPU quantity (`500m`, `2`) as Docker's `--cpus` value."""
+    return str(int(quantity[:-1]) / 1000) if quantity.endswith("m") else quantity
+
 
 class DockerTarget:
     kind = TargetKind.DOCKER
@@ -36,7 +50,7 @@ class DockerTarget:
         # QuikApp services join the same network under their own names.
         return service
 
-    def stack_outputs(self) -> dict[str, pulumi.Input[str]]:
+    def stack_outputs(self) -> dict[str, object]:
         return {"network": self.network_name}
 
     def deploy(self, workload: Workload, parent: pulumi.Resource) -> DeployedWorkload:
@@ -88,13 +102,19 @@ class DockerTarget:
                 name=f"quikapp-{name}",
                 image=image.image_id,
                 command=list(workload.args),
+                entrypoints=list(workload.entrypoint) or None,
                 envs=envs,
                 ports=ports,
                 volumes=mounts,
                 uploads=uploads,
                 networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=self.network_name, aliases=[name])],
                 restart="unless-stopped",
+                # Same non-root user as on Kubernetes (the images' own users; some images set none).
+                user=None if workload.run_as_root else str(workload.run_as_user),
                 healthcheck=healthcheck,
+                # The same limits as on Kubernetes: one runaway tool cannot starve the host.
+                memory=memory_mib(workload.resources.memory_limit) if workload.resources else None,
+                cpus=cpus(workload.resources.cpu_limit) if workload.resources else None,
                 labels=[docker.ContainerLabelArgs(label="part-of", value=PART_OF)],
             ),
             opts=pulumi.ResourceOptions.merge(

@@ -49,6 +49,17 @@ from pulumi_kubernetes.core.v1 import (
     VolumeResourceRequirementsArgs,
 )
 from pulumi_kubernetes.meta.v1 import LabelSelectorArgs, ObjectMetaArgs
+from pulumi_kubernetes.networking.v1 import (
+    HTTPIngressPathArgs,
+    HTTPIngressRuleValueArgs,
+    IngressBackendArgs,
+    IngressRuleArgs,
+    IngressServiceBackendArgs,
+    IngressSpecArgs,
+    IngressTLSArgs,
+    ServiceBackendPortArgs,
+)
+from pulumi_kubernetes.networking.v1 import Ingress as IngressResource
 from pulumi_kubernetes.rbac.v1 import ClusterRole, ClusterRoleBinding, PolicyRuleArgs, RoleRefArgs, SubjectArgs
 
 from ..settings import Settings, TargetKind
@@ -69,6 +80,9 @@ class KubernetesTarget:
         self._settings = settings
         self._protect = settings.protect_data
         self.namespace = kube.namespace
+        # `kubectl port-forward` commands for the ports Docker would publish (stack output).
+        self._forwards: dict[str, str] = {}
+        self._kubectl = "kubectl" + (f" --context {kube.context}" if kube.context else "")
         self.provider = k8s.Provider(
             "kubernetes",
             k8s.ProviderArgs(context=kube.context, kubeconfig=kube.kubeconfig),
@@ -85,8 +99,8 @@ class KubernetesTarget:
     def app_host(self, service: str) -> str:
         return f"{service}.{self._settings.kubernetes.app_namespace}.svc"
 
-    def stack_outputs(self) -> dict[str, pulumi.Input[str]]:
-        return {"namespace": self._ns.metadata.name}
+    def stack_outputs(self) -> dict[str, object]:
+        return {"namespace": self._ns.metadata.name, "portForward": dict(sorted(self._forwards.items()))}
 
     def _labels(self, name: str) -> dict[str, str]:
         return {"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": PART_OF}
@@ -198,8 +212,42 @@ class KubernetesTarget:
                 opts=opts,
             ))
         fqdn = f"{name}.{self.namespace}.svc.cluster.local"
-        endpoints = {p.name: Endpoint(internal=f"{fqdn}:{p.container_port}", public=None) for p in workload.ports}
+        endpoints = {}
+        for p in workload.ports:
+            public = None
+            if p.publish is not None:
+                # Not exposed by the cluster: an operator reaches it with `kubectl port-forward`
+                # on the same local port Docker would publish.
+                public = f"localhost:{p.publish}"
+                self._forwards[f"{name}-{p.name}" if len(workload.ports) > 1 else name] = (
+                    f"{self._kubectl} -n {self.namespace} port-forward svc/{name} {p.publish}:{p.container_port}")
+            endpoints[p.name] = Endpoint(internal=f"{fqdn}:{p.container_port}", public=public)
+        if workload.ingress:
+            ingress = workload.ingress
+            created.append(self._ingress(workload, labels, opts))
+            endpoints[ingress.port] = Endpoint(internal=endpoints[ingress.port].internal, public=ingress.host,
+                                               public_scheme="https" if ingress.tls_secret_name else "http")
         return DeployedWorkload(name=name, endpoints=endpoints, resources=created)
+
+    def _ingress(self, workload: Workload, labels: dict[str, str], opts: pulumi.ResourceOptions) -> IngressResource:
+        ingress = workload.ingress
+        assert ingress is not None
+        port = workload.port(ingress.port)
+        return IngressResource(
+            f"{workload.name}-ingress",
+            metadata=self._meta(workload.name, labels),
+            spec=IngressSpecArgs(
+                ingress_class_name=ingress.class_name,
+                tls=[IngressTLSArgs(hosts=[ingress.host], secret_name=ingress.tls_secret_name)]
+                if ingress.tls_secret_name else None,
+                rules=[IngressRuleArgs(host=ingress.host, http=HTTPIngressRuleValueArgs(paths=[HTTPIngressPathArgs(
+                    path="/", path_type="Prefix",
+                    backend=IngressBackendArgs(service=IngressServiceBackendArgs(
+                        name=workload.name, port=ServiceBackendPortArgs(number=port.container_port))),
+                )]))],
+            ),
+            opts=opts,
+        )
 
     @staticmethod
     def _file_mounts(volume: str, files: list[File]) -> list[VolumeMountArgs]:
@@ -231,6 +279,7 @@ class KubernetesTarget:
         return ContainerArgs(
             name=workload.name,
             image=workload.image,
+            command=list(workload.entrypoint) or None,
             args=list(workload.args),
             env=env,
             ports=[ContainerPortArgs(name=p.name, container_port=p.container_port, protocol=p.protocol)

@@ -1,0 +1,345 @@
+"""The guarantees of README § Guarantees, each measured on every stack by comparing mock runs."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+from guarantees import STATEFUL, changed, program_copy, run_with, snapshot, tool_of, with_changes
+
+from conftest import stack_run
+from harness import SECRET_SIG, SENTINELS, STACKS, run_program
+from manifests import plain
+from rendered import workload_files
+
+SENTINEL_VALUES = list(SENTINELS.values())
+
+
+def _strip_secrets(value: Any) -> Any:
+    if isinstance(value, dict):
+        if SECRET_SIG in value:
+            return "[secret]"
+        return {k: _strip_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_strip_secrets(v) for v in value]
+    return value
+
+
+def _all_secrets_config(stack: str) -> tuple[dict[str, Any], set[str]]:
+    """The stack with every secret key set (receivers, Elasticsearch), so each sentinel is in play."""
+    return with_changes(stack, {
+        "alertmanager": {"slack": {"channel": "#alerts"}, "webhook": {},
+                         "email": {"to": "ops@quikapp.test", "from": "am@quikapp.test",
+                                   "smarthost": "smtp.quikapp.test:587", "authUsername": "am"}},
+        "jaeger": {"storage": "elasticsearch", "elasticsearch": {"username": "jaeger"}},
+        "exporters": {"postgres": {"enabled": True}},
+    })
+
+
+# 1. Secrets ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_no_secret_reaches_a_plain_input_configmap_output_or_log(stack: str, caplog: pytest.LogCaptureFixture
+                                                                 ) -> None:
+    values, secret_keys = _all_secrets_config(stack)
+    assert {v for v in SENTINEL_VALUES if v in json.dumps(values)} == set(SENTINEL_VALUES)
+    with caplog.at_level(logging.DEBUG):
+        run = run_program(stack, values, secret_keys)
+    for record in run.resources:
+        visible = json.dumps(_strip_secrets(record.inputs))
+        for sentinel in SENTINEL_VALUES:
+            assert sentinel not in visible, f"{record.type} {record.name} holds a secret in plain text"
+        if record.type == "kubernetes:core/v1:ConfigMap":
+            assert SECRET_SIG not in json.dumps(record.inputs), f"secret in ConfigMap {record.name}"
+    for key, value in run.outputs.items():
+        if any(s in json.dumps(value, default=str) for s in SENTINEL_VALUES):
+            assert key in run.secret_outputs, f"output {key} carries a secret but is not marked secret"
+    assert not any(s in caplog.text for s in SENTINEL_VALUES)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_secret_actually_reaches_its_workload_as_a_secret(stack: str) -> None:
+    """The other half: secrets are delivered (else the test above would pass vacuously)."""
+    values, secret_keys = _all_secrets_config(stack)
+    run = run_program(stack, values, secret_keys)
+    wrapped = json.dumps([r.inputs for r in run.resources])
+    for sentinel in SENTINEL_VALUES:
+        assert sentinel in wrapped, f"{sentinel} never delivered"
+
+
+# 2. No data loss ----------------------------------------------------------------------------
+
+KNOBS: list[tuple[str, dict[str, Any]]] = [
+    ("prometheus.retention", {"prometheus": {"retention": "90d"}}),
+    ("prometheus.scrapeInterval", {"prometheus": {"scrapeInterval": "30s"}}),
+    ("prometheus.externalLabels", {"prometheus": {"externalLabels": {"region": "eu"}}}),
+    ("images.prometheus", {"images": {"prometheus": "prom/prometheus:v2.48.0"}}),
+    ("images.grafana", {"images": {"grafana": "grafana/grafana:10.2.0"}}),
+    ("images.loki", {"images": {"loki": "grafana/loki:2.9.2"}}),
+    ("alertmanager.repeatInterval", {"alertmanager": {"repeatInterval": "12h"}}),
+    ("alertmanager.slack", {"alertmanager": {"slack": {"channel": "#ops"}}}),
+    ("grafana.rootUrl", {"grafana": {"rootUrl": "https://grafana.quikapp.test"}}),
+    ("loki.retention", {"loki": {"retention": "14d"}}),
+    ("loki.ingestionRateMb", {"loki": {"ingestionRateMb": 16, "ingestionBurstSizeMb": 32}}),
+    ("jaeger.badgerTtl", {"jaeger": {"badgerTtl": "168h"}}),
+    ("exporters.redis.address", {"exporters": {"redis": {"address": "redis-2:6379"}}}),
+    ("exporters.kafka.enabled", {"exporters": {"kafka": {"enabled": False}}}),
+    ("resources", {"prometheus": {"resources": {"memoryLimit": "16Gi"}}}),
+]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize(("knob", "change"), KNOBS, ids=[k for k, _ in KNOBS])
+def test_no_config_change_touches_a_volume(stack: str, knob: str, change: dict[str, Any]) -> None:
+    if stack == "dev" and knob == "jaeger.badgerTtl":
+        change = {"jaeger": {"maxTraces": 100000}}  # dev keeps traces in memory
+    before = stack_run(stack)
+    after = run_with(stack, change)
+    assert changed(before, after), f"{knob} changed nothing: the knob is not wired"
+    state_before = {u: s for u, s in snapshot(before).items() if any(t in u for t in STATEFUL)}
+    state_after = {u: s for u, s in snapshot(after).items() if any(t in u for t in STATEFUL)}
+    assert state_before == state_after
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_stateful_tool_has_a_volume(stack: str) -> None:
+    run = stack_run(stack)
+    owners = {tool_of(r.urn) for r in run.resources if r.type in STATEFUL}
+    assert {"Prometheus", "Grafana", "Loki", "Alertmanager"} <= owners
+    if stack != "dev":  # dev keeps traces in memory; the others use Badger on a volume
+        assert "Jaeger" in owners
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_state_is_protected_exactly_when_protect_data_is_on(stack: str) -> None:
+    run = stack_run(stack)
+    protect = stack == "prod"
+    stateful = [r for r in run.resources if r.type in STATEFUL]
+    assert stateful
+    for record in stateful:
+        assert (record.protect, record.retain_on_delete) == (protect, protect), record.name
+
+
+# 3. Smallest blast radius -------------------------------------------------------------------
+
+SETTINGS_CHANGES: list[tuple[str, dict[str, Any], str]] = [
+    ("a Prometheus setting", {"prometheus": {"scrapeInterval": "30s"}}, "Prometheus"),
+    ("a receiver", {"alertmanager": {"slack": {"channel": "#ops"}}}, "Alertmanager"),
+    ("a Loki limit", {"loki": {"ingestionRateMb": 16, "ingestionBurstSizeMb": 32}}, "Loki"),
+    ("Jaeger's storage", {"jaeger": {"storage": "memory"}}, "Jaeger"),
+]
+
+
+def _tools_changed(before: Any, after: Any) -> set[str]:
+    return {tool_of(urn) for urn in changed(before, after)}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize(("what", "change", "tool"), SETTINGS_CHANGES, ids=[w for w, _, _ in SETTINGS_CHANGES])
+def test_a_settings_change_touches_only_its_tool(stack: str, what: str, change: dict[str, Any], tool: str) -> None:
+    if stack == "dev" and tool == "Jaeger":
+        change = {"jaeger": {"maxTraces": 100000}}
+    assert _tools_changed(stack_run(stack), run_with(stack, change)) == {tool}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_an_exporter_target_change_touches_only_that_exporter(stack: str) -> None:
+    before, after = stack_run(stack), run_with(stack, {"exporters": {"redis": {"address": "redis-2:6379"}}})
+    urns = changed(before, after)
+    assert urns and all("redis-exporter" in urn for urn in urns), sorted(urns)
+
+
+FILE_CHANGES: list[tuple[str, str, str, str, str]] = [
+    ("an alert rule", "configs/prometheus/rules/alerts.yml", "for: 10m", "for: 15m", "Prometheus"),
+    ("a dashboard", "configs/grafana/dashboards/services-overview.json", '"Request Rate"',
+     '"Requests per second"', "Grafana"),
+    ("a Promtail stage", "configs/promtail/pipeline-stages.yml", "      level: level", "      level: lvl", "Promtail"),
+]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize(("what", "path", "old", "new", "tool"), FILE_CHANGES, ids=[f[0] for f in FILE_CHANGES])
+def test_a_config_file_change_touches_only_its_tool(stack: str, what: str, path: str, old: str, new: str,
+                                                    tool: str, tmp_path: Path) -> None:
+    program = program_copy(tmp_path, {path: (old, new)})
+    after = run_program(stack, *with_changes(stack, {}), program=program)
+    assert _tools_changed(stack_run(stack), after) == {tool}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_nothing_changes_between_two_runs(stack: str) -> None:
+    assert changed(stack_run(stack), run_program(stack)) == set()
+
+
+def test_docker_containers_replace_safely() -> None:
+    for record in stack_run("dev").of_type("docker:index/container:Container"):
+        assert record.delete_before_replace, record.name  # fixed name and host ports
+        assert "healthcheck" in record.replace_on_changes, record.name
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_kubernetes_workloads_with_rwo_volumes_recreate(stack: str) -> None:
+    for record in stack_run(stack).of_type("kubernetes:apps/v1:Deployment"):
+        spec = plain(record.inputs)["spec"]
+        claims = [v for v in spec["template"]["spec"].get("volumes", []) if "persistentVolumeClaim" in v]
+        if claims:
+            assert spec["strategy"]["type"] == "Recreate", record.name
+
+
+# 4. Health and restart ----------------------------------------------------------------------
+
+def test_every_docker_container_restarts_and_most_have_health_checks() -> None:
+    containers = stack_run("dev").of_type("docker:index/container:Container")
+    without = []
+    for record in containers:
+        inputs = plain(record.inputs)
+        assert inputs["restart"] == "unless-stopped", record.name
+        if not inputs.get("healthcheck"):
+            without.append(record.name)
+    # Images without a shell or HTTP client cannot run a Docker HEALTHCHECK (README lists them).
+    assert len(without) <= len(containers) // 2, without
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_every_kubernetes_workload_is_probed_limited_and_unprivileged(stack: str) -> None:
+    run = stack_run(stack)
+    workloads = run.of_type("kubernetes:apps/v1:Deployment") + run.of_type("kubernetes:apps/v1:DaemonSet")
+    assert len(workloads) >= 8
+    for record in workloads:
+        pod = plain(record.inputs)["spec"]["template"]["spec"]
+        for container in pod["containers"]:
+            label = f"{record.name}/{container['name']}"
+            assert "readinessProbe" in container and "livenessProbe" in container, label
+            assert container["resources"]["requests"] and container["resources"]["limits"], label
+            security = container["securityContext"]
+            assert security["allowPrivilegeEscalation"] is False, label
+            assert security["capabilities"]["drop"] == ["ALL"], label
+            assert not security.get("privileged"), label
+            if record.type.endswith("Deployment"):
+                assert pod["securityContext"]["runAsNonRoot"] is True, label
+                assert security["readOnlyRootFilesystem"] is True, label
+
+
+def test_docker_socket_is_read_only() -> None:
+    for record in stack_run("dev").of_type("docker:index/container:Container"):
+        for volume in plain(record.inputs).get("volumes", []):
+            if volume.get("hostPath", "").endswith("docker.sock"):
+                assert volume["readOnly"] is True
+
+
+# 5. Exposure --------------------------------------------------------------------------------
+
+def test_docker_publishes_only_on_the_publish_address() -> None:
+    for record in stack_run("dev").of_type("docker:index/container:Container"):
+        for port in plain(record.inputs).get("ports", []):
+            assert port["ip"] == "127.0.0.1", (record.name, port)
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_kubernetes_services_are_cluster_internal(stack: str) -> None:
+    services = stack_run(stack).of_type("kubernetes:core/v1:Service")
+    assert services
+    for record in services:
+        assert plain(record.inputs)["spec"]["type"] == "ClusterIP", record.name
+
+
+# 6. Every bad input answered ----------------------------------------------------------------
+
+BAD_STACKS: list[tuple[str, dict[str, Any], str]] = [
+    ("unknown target", {"target": "nomad"}, "quikapp-monitoring:target"),
+    ("malformed retention", {"prometheus": {"retention": "two weeks"}}, "prometheus.retention"),
+    ("malformed scrape interval", {"prometheus": {"scrapeInterval": "15"}}, "prometheus.scrapeInterval"),
+    ("malformed evaluation interval", {"prometheus": {"evaluationInterval": "1h30"}}, "prometheus.evaluationInterval"),
+    ("malformed storage size", {"prometheus": {"storageSize": "lots"}}, "prometheus.storageSize"),
+    ("bad external label", {"prometheus": {"externalLabels": {"1bad": "x"}}}, "prometheus.externalLabels"),
+    ("unknown prometheus key", {"prometheus": {"retentionSize": "1GB"}}, "prometheus.retentionSize"),
+    ("unknown top-level key", {"tempo": {"enabled": True}}, "quikapp-monitoring:tempo"),
+    ("unpinned image", {"images": {"jaeger": "jaegertracing/all-in-one"}}, "images.jaeger"),
+    ("latest image", {"images": {"promtail": "grafana/promtail:latest"}}, "images.promtail"),
+    ("malformed image", {"images": {"alertmanager": "prom/alertmanager:v0.26 .0"}}, "images.alertmanager"),
+    ("bad publish address", {"docker": {"publishAddress": "999.1.1.1"}}, "docker.publishAddress"),
+    ("bad docker host", {"docker": {"host": "docker.internal:2375"}}, "docker.host"),
+    ("bad network name", {"docker": {"network": {"name": "-net"}}}, "docker.network.name"),
+    ("network external wrong type", {"docker": {"network": {"external": "perhaps"}}}, "docker.network.external"),
+    ("bad namespace", {"kubernetes": {"namespace": "Monitoring_NS"}}, "kubernetes.namespace"),
+    ("bad app namespace", {"kubernetes": {"appNamespace": "x" * 64}}, "kubernetes.appNamespace"),
+    ("context and kubeconfig", {"kubernetes": {"context": "a", "kubeconfig": "/b"}}, "kubernetes"),
+    ("protectData wrong type", {"protectData": "very"}, "protectData"),
+    ("grafana port out of range", {"grafana": {"publishPort": 0}}, "grafana.publishPort"),
+    ("grafana bad root url", {"grafana": {"rootUrl": "grafana.quikapp"}}, "grafana.rootUrl"),
+    ("grafana password missing", {"grafana": {"adminUser": "root"}, "__drop__": "grafana.adminPassword"},
+     "grafana.adminPassword"),
+    ("postgres dsn missing", {"exporters": {"postgres": {"enabled": True}}, "__drop__": "exporters.postgres.dsn"},
+     "exporters.postgres.dsn"),
+    ("slack without channel", {"alertmanager": {"slack": {"apiUrl": "https://hooks.slack.test/x"}}},
+     "alertmanager.slack.channel"),
+    ("email bad smarthost", {"alertmanager": {"email": {"to": "a@b.c", "from": "d@e.f", "smarthost": "smtp"}}},
+     "alertmanager.email.smarthost"),
+    ("bad group_by label", {"alertmanager": {"groupBy": ["alert-name"]}}, "alertmanager.groupBy"),
+    ("bad repeat interval", {"alertmanager": {"repeatInterval": "daily"}}, "alertmanager.repeatInterval"),
+    ("loki bad retention", {"loki": {"retention": "forever"}}, "loki.retention"),
+    ("loki rate out of range", {"loki": {"ingestionRateMb": 0}}, "loki.ingestionRateMb"),
+    ("jaeger unknown storage", {"jaeger": {"storage": "cassandra"}}, "jaeger.storage"),
+    ("jaeger max traces too low", {"jaeger": {"maxTraces": 10}}, "jaeger.maxTraces"),
+    ("elasticsearch bad url", {"jaeger": {"storage": "elasticsearch", "elasticsearch": {"serverUrls": ["es:9200"]}}},
+     "jaeger.elasticsearch.serverUrls"),
+    ("kafka broker without port", {"exporters": {"kafka": {"brokers": ["kafka-0"]}}}, "exporters.kafka.brokers"),
+    ("kafka no brokers", {"exporters": {"kafka": {"brokers": []}}}, "exporters.kafka.brokers"),
+    ("redis bad address", {"exporters": {"redis": {"address": "redis"}}}, "exporters.redis.address"),
+    ("nginx bad scrape uri", {"exporters": {"nginx": {"scrapeUri": "nginx/stub_status"}}}, "exporters.nginx.scrapeUri"),
+    ("resources bad cpu", {"prometheus": {"resources": {"cpuLimit": "two"}}}, "prometheus.resources.cpuLimit"),
+    ("resources bad memory", {"grafana": {"resources": {"memoryLimit": "1 GB"}}}, "grafana.resources.memoryLimit"),
+    ("object given a string", {"loki": "30d"}, "quikapp-monitoring:loki"),
+    ("list given a string", {"alertmanager": {"groupBy": "alertname"}}, "alertmanager.groupBy"),
+]
+
+
+def _drop(values: dict[str, Any], dotted: str) -> None:
+    *parents, leaf = dotted.split(".")
+    node = values
+    for part in parents:
+        node = node.get(part, {})
+    node.pop(leaf, None)
+
+
+@pytest.mark.parametrize(("what", "change", "key"), BAD_STACKS, ids=[b[0] for b in BAD_STACKS])
+def test_bad_stack_fails_before_any_resource_with_one_clear_line(what: str, change: dict[str, Any], key: str
+                                                                ) -> None:
+    assert len(BAD_STACKS) >= 30
+    change = dict(change)
+    drop = change.pop("__drop__", None)
+    values, secret_keys = with_changes("dev", change)
+    if drop:
+        _drop(values, drop)
+    # run_program re-imports `components`, so catch the base class (SettingsError is a pulumi.RunError).
+    with pytest.raises(pulumi.RunError) as caught:
+        run_program("dev", values, secret_keys | {"alertmanager", "jaeger", "exporters", "grafana"})
+    assert type(caught.value).__name__ == "SettingsError"
+    message = str(caught.value)
+    assert key in message, message
+    assert "\n" not in message, message  # one line
+    assert "Traceback" not in message
+    assert "allowed" in message or "required" in message or "unknown key" in message, message
+    for sentinel in SENTINEL_VALUES:
+        assert sentinel not in message
+
+
+def test_a_bad_stack_declares_no_resource() -> None:
+    from pulumi.runtime import settings as runtime_settings
+
+    values, secret_keys = with_changes("prod", {"prometheus": {"retention": "soon"}})
+    with pytest.raises(pulumi.RunError):
+        run_program("prod", values, secret_keys)
+    monitor = runtime_settings.SETTINGS.monitor
+    assert getattr(monitor, "registered", None) == []
+
+
+# 7. Determinism -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_rendered_files_are_identical_between_runs(stack: str) -> None:
+    assert workload_files(stack_run(stack)) == workload_files(run_program(stack))
