@@ -1,0 +1,54 @@
+"""The stack outputs contract service teams consume (README § For service teams)."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import stack_run
+from harness import STACKS
+
+CONTRACT = ["target", "grafanaUrl", "prometheusUrl", "alertmanagerUrl", "lokiPushUrl", "jaegerUiUrl",
+            "otlpGrpcEndpoint", "otlpHttpEndpoint", "zipkinEndpoint", "jaegerThriftHttpEndpoint", "instrumentation"]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_contract_output_exists_and_none_is_secret(stack: str) -> None:
+    run = stack_run(stack)
+    missing = [key for key in CONTRACT if key not in run.outputs]
+    assert missing == []
+    assert ("network" in run.outputs) == (stack == "dev")
+    assert ("namespace" in run.outputs) == (stack != "dev")
+    assert run.secret_outputs == set()  # no secret is part of the contract
+
+
+def test_docker_outputs_split_in_network_and_operator_addresses() -> None:
+    out = stack_run("dev").outputs
+    assert out["otlpGrpcEndpoint"] == "http://jaeger:4317"  # what a container on QuikApp-network uses
+    assert out["lokiPushUrl"] == "http://loki:3100/loki/api/v1/push"
+    assert out["grafanaUrl"] == "http://127.0.0.1:3030"  # what an operator opens: published on publishAddress
+    assert out["prometheusUrl"] == "http://127.0.0.1:9090"
+    assert out["network"] == "QuikApp-network"
+
+
+def test_kubernetes_outputs_use_cluster_dns_and_port_forwards() -> None:
+    out = stack_run("staging").outputs
+    assert out["otlpHttpEndpoint"] == "http://jaeger.monitoring.svc.cluster.local:4318"
+    assert out["zipkinEndpoint"] == "http://jaeger.monitoring.svc.cluster.local:9411/api/v2/spans"
+    assert out["grafanaUrl"] == "http://localhost:3030"
+    assert out["portForward"]["grafana"] == (
+        "kubectl --context quikapp-staging -n monitoring port-forward svc/grafana 3030:3000")
+    assert out["namespace"] == "monitoring"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_instrumentation_sends_every_runtime_to_this_stacks_jaeger(stack: str) -> None:
+    out = stack_run(stack).outputs
+    inst = out["instrumentation"]
+    assert set(inst) >= {"node", "python", "go", "springBoot", "logs", "metrics"}
+    for runtime in ("node", "python"):
+        assert inst[runtime]["env"]["OTEL_EXPORTER_OTLP_ENDPOINT"] == out["otlpHttpEndpoint"]
+        assert inst[runtime]["env"]["OTEL_EXPORTER_OTLP_PROTOCOL"] == "http/protobuf"
+    assert inst["go"]["env"]["OTEL_EXPORTER_OTLP_ENDPOINT"] == out["otlpGrpcEndpoint"]
+    assert inst["springBoot"]["env"]["MANAGEMENT_ZIPKIN_TRACING_ENDPOINT"] == out["zipkinEndpoint"]
+    # The seed's deprecated Jaeger exporter is gone: nothing points at the thrift collector.
+    assert out["jaegerThriftHttpEndpoint"] not in str(inst)
