@@ -49,17 +49,6 @@ from pulumi_kubernetes.core.v1 import (
     VolumeResourceRequirementsArgs,
 )
 from pulumi_kubernetes.meta.v1 import LabelSelectorArgs, ObjectMetaArgs
-from pulumi_kubernetes.networking.v1 import (
-    HTTPIngressPathArgs,
-    HTTPIngressRuleValueArgs,
-    IngressBackendArgs,
-    IngressRuleArgs,
-    IngressServiceBackendArgs,
-    IngressSpecArgs,
-    IngressTLSArgs,
-    ServiceBackendPortArgs,
-)
-from pulumi_kubernetes.networking.v1 import Ingress as IngressResource
 from pulumi_kubernetes.rbac.v1 import ClusterRole, ClusterRoleBinding, PolicyRuleArgs, RoleRefArgs, SubjectArgs
 
 from ..settings import Settings, TargetKind
@@ -229,7 +218,20 @@ class KubernetesTarget:
                                                public_scheme="https" if ingress.tls_secret_name else "http")
         return DeployedWorkload(name=name, endpoints=endpoints, resources=created)
 
-    def _ingress(self, workload: Workload, labels: dict[str, str], opts: pulumi.ResourceOptions) -> IngressResource:
+    def _ingress(self, workload: Workload, labels: dict[str, str], opts: pulumi.ResourceOptions) -> pulumi.Resource:
+        # Imported here: the networking SDK module costs ~20 ms and most stacks have no ingress.
+        from pulumi_kubernetes.networking.v1 import (
+            HTTPIngressPathArgs,
+            HTTPIngressRuleValueArgs,
+            IngressBackendArgs,
+            IngressRuleArgs,
+            IngressServiceBackendArgs,
+            IngressSpecArgs,
+            IngressTLSArgs,
+            ServiceBackendPortArgs,
+        )
+        from pulumi_kubernetes.networking.v1 import Ingress as IngressResource
+
         ingress = workload.ingress
         assert ingress is not None
         port = workload.port(ingress.port)
