@@ -36,3 +36,49 @@ def manifest(resource: Registered) -> dict[str, Any]:
 
 def manifests(run: Run) -> list[dict[str, Any]]:
     return [manifest(r) for r in sorted(run.resources, key=lambda r: r.urn) if is_kubernetes_object(r)]
+
+
+def without_secrets(value: Any, marker: str = "[secret]") -> Any:
+    """`value` with every secret-wrapped subtree replaced by `marker`: what a non-secret reader sees."""
+    if isinstance(value, dict):
+        if SECRET_SIG in value:
+            return marker
+        return {k: without_secrets(v, marker) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_secrets(v, marker) for v in value]
+    return value
+
+
+def is_docker(run: Run) -> bool:
+    return bool(run.of_type("docker:index/container:Container"))
+
+
+def owned(run: Run, component_type: str) -> list[Registered]:
+    """Every resource whose parent chain leads to a component of `component_type`."""
+    by_urn = {r.urn: r for r in run.resources}
+    roots = {r.urn for r in run.resources if r.type == component_type}
+    found = []
+    for resource in run.resources:
+        parent = resource.parent
+        while parent and parent not in roots:
+            parent = by_urn[parent].parent if parent in by_urn else ""
+        if parent:
+            found.append(resource)
+    return found
+
+
+def k8s_objects(run: Run, kind: str) -> list[dict[str, Any]]:
+    return [manifest(r) for r in run.resources if is_kubernetes_object(r) and r.type.endswith(f":{kind}")]
+
+
+def k8s_object(run: Run, kind: str, name: str) -> dict[str, Any]:
+    """The one Kubernetes object of `kind` whose metadata.name is `name`."""
+    matches = [o for o in k8s_objects(run, kind) if o["metadata"].get("name") == name]
+    assert len(matches) == 1, f"{kind} {name}: {len(matches)}"
+    return matches[0]
+
+
+def k8s_container(run: Run, name: str) -> dict[str, Any]:
+    """The first container of Deployment `name`."""
+    container: dict[str, Any] = k8s_object(run, "Deployment", name)["spec"]["template"]["spec"]["containers"][0]
+    return container

@@ -18,7 +18,7 @@ from components.render.alertmanager import (
 from components.settings import Settings, parse_settings
 from conftest import stack_run
 from harness import SECRET_SIG, SENTINELS, STACKS, Run, run_program, stack_config, with_secrets
-from manifests import plain
+from manifests import plain, without_secrets
 from rendered import workload_files
 from tools import require, run_tool
 
@@ -44,17 +44,6 @@ def run_with_receivers(stack: str, receivers: dict[str, Any]) -> Run:
     values = stack_config(stack)
     values["alertmanager"] = {**values.get("alertmanager", {}), **receivers}
     return run_program(stack, *with_secrets(values))
-
-
-def without_secrets(value: Any) -> Any:
-    """`value` with every secret-wrapped subtree removed: what a non-secret reader sees."""
-    if isinstance(value, dict):
-        if SECRET_SIG in value:
-            return "<secret>"
-        return {k: without_secrets(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [without_secrets(v) for v in value]
-    return value
 
 
 def amtool_check(text: str, tmp_path: Path) -> str:

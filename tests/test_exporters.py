@@ -12,8 +12,18 @@ import yaml
 
 from components.render.prometheus import EXPORTER_JOBS
 from conftest import stack_run
-from harness import SECRET_SIG, SENTINELS, STACKS, Registered, Run, run_program, stack_config, with_secrets
-from manifests import is_kubernetes_object, manifest, plain
+from harness import SECRET_SIG, SENTINELS, STACKS, Run, run_program, stack_config, with_secrets
+from manifests import (
+    is_docker,
+    is_kubernetes_object,
+    k8s_container,
+    k8s_object,
+    k8s_objects,
+    manifest,
+    owned,
+    plain,
+    without_secrets,
+)
 from rendered import workload_files
 
 CONTAINER = "docker:index/container:Container"
@@ -35,38 +45,6 @@ ENABLED = {"dev": {"redis", "kafka", "nginx"}, "staging": set(HOSTS), "prod": se
 
 # --- helpers -------------------------------------------------------------------------------------
 
-def is_docker(run: Run) -> bool:
-    return bool(run.of_type(CONTAINER))
-
-
-def owned(run: Run, component_type: str) -> list[Registered]:
-    by_urn = {r.urn: r for r in run.resources}
-    roots = {r.urn for r in run.resources if r.type == component_type}
-    found = []
-    for resource in run.resources:
-        parent = resource.parent
-        while parent and parent not in roots:
-            parent = by_urn[parent].parent if parent in by_urn else ""
-        if parent:
-            found.append(resource)
-    return found
-
-
-def k8s_objects(run: Run, kind: str) -> list[dict[str, Any]]:
-    return [manifest(r) for r in run.resources if is_kubernetes_object(r) and r.type.endswith(f":{kind}")]
-
-
-def k8s_object(run: Run, kind: str, name: str) -> dict[str, Any]:
-    matches = [o for o in k8s_objects(run, kind) if o["metadata"].get("name") == name]
-    assert len(matches) == 1, f"{kind} {name}: {len(matches)}"
-    return matches[0]
-
-
-def k8s_container(run: Run, name: str) -> dict[str, Any]:
-    container: dict[str, Any] = k8s_object(run, "Deployment", name)["spec"]["template"]["spec"]["containers"][0]
-    return container
-
-
 def args_of(run: Run, name: str) -> list[str]:
     if is_docker(run):
         return list(plain(run.one(CONTAINER, name).inputs)["command"])
@@ -80,16 +58,6 @@ def env_of(run: Run, name: str) -> dict[str, Any]:
     for var in k8s_container(run, name).get("env", []):
         env[var["name"]] = ("secret", var["valueFrom"]["secretKeyRef"]["key"]) if "valueFrom" in var else var["value"]
     return env
-
-
-def without_secrets(value: Any) -> Any:
-    if isinstance(value, dict):
-        if SECRET_SIG in value:
-            return "[secret]"
-        return {k: without_secrets(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [without_secrets(v) for v in value]
-    return value
 
 
 def deployed_exporters(run: Run) -> set[str]:

@@ -25,7 +25,7 @@ from components.render.grafana import (
 )
 from conftest import stack_run
 from harness import SECRET_SIG, SENTINELS, STACKS, Run, run_program, stack_config, with_secrets
-from manifests import plain
+from manifests import plain, without_secrets
 from rendered import workload_files
 from tools import require, run_tool
 
@@ -88,16 +88,6 @@ def normalise(expr: str) -> str:
     """A dashboard query as the seed wrote it: the service filter dropped, the seed's 5m window, no spaces."""
     expr = expr.replace('{service=~"$service"}', "").replace(', service=~"$service"', "")
     return re.sub(r"\s+", "", expr.replace("$__rate_interval", "5m"))
-
-
-def without_secrets(value: Any) -> Any:
-    if isinstance(value, dict):
-        if SECRET_SIG in value:
-            return "<secret>"
-        return {k: without_secrets(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [without_secrets(v) for v in value]
-    return value
 
 
 def run_with(stack: str, **grafana: Any) -> Run:

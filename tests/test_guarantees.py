@@ -13,20 +13,10 @@ from guarantees import STATEFUL, changed, program_copy, run_with, snapshot, tool
 
 from conftest import stack_run
 from harness import SECRET_SIG, SENTINELS, STACKS, run_program
-from manifests import plain
+from manifests import plain, without_secrets
 from rendered import workload_files
 
 SENTINEL_VALUES = list(SENTINELS.values())
-
-
-def _strip_secrets(value: Any) -> Any:
-    if isinstance(value, dict):
-        if SECRET_SIG in value:
-            return "[secret]"
-        return {k: _strip_secrets(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_strip_secrets(v) for v in value]
-    return value
 
 
 def _all_secrets_config(stack: str) -> tuple[dict[str, Any], set[str]]:
@@ -50,7 +40,7 @@ def test_no_secret_reaches_a_plain_input_configmap_output_or_log(stack: str, cap
     with caplog.at_level(logging.DEBUG):
         run = run_program(stack, values, secret_keys)
     for record in run.resources:
-        visible = json.dumps(_strip_secrets(record.inputs))
+        visible = json.dumps(without_secrets(record.inputs))
         for sentinel in SENTINEL_VALUES:
             assert sentinel not in visible, f"{record.type} {record.name} holds a secret in plain text"
         if record.type == "kubernetes:core/v1:ConfigMap":

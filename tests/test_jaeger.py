@@ -11,8 +11,17 @@ import pytest
 
 from components.jaeger import go_duration
 from conftest import stack_run
-from harness import SECRET_SIG, SENTINELS, STACKS, Registered, Run, run_program, stack_config, with_secrets
-from manifests import is_kubernetes_object, manifest, plain
+from harness import SECRET_SIG, SENTINELS, STACKS, Run, run_program, stack_config, with_secrets
+from manifests import (
+    is_docker,
+    is_kubernetes_object,
+    k8s_container,
+    k8s_object,
+    manifest,
+    owned,
+    plain,
+    without_secrets,
+)
 
 JAEGER = "quikapp:monitoring:Jaeger"
 CONTAINER = "docker:index/container:Container"
@@ -23,36 +32,6 @@ ES_PASSWORD = SENTINELS[("jaeger", "elasticsearch", "password")]
 
 
 # --- helpers -------------------------------------------------------------------------------------
-
-def is_docker(run: Run) -> bool:
-    return bool(run.of_type(CONTAINER))
-
-
-def owned(run: Run, component_type: str) -> list[Registered]:
-    """Every resource whose parent chain leads to a component of `component_type`."""
-    by_urn = {r.urn: r for r in run.resources}
-    roots = {r.urn for r in run.resources if r.type == component_type}
-    found = []
-    for resource in run.resources:
-        parent = resource.parent
-        while parent and parent not in roots:
-            parent = by_urn[parent].parent if parent in by_urn else ""
-        if parent:
-            found.append(resource)
-    return found
-
-
-def k8s_object(run: Run, kind: str, name: str) -> dict[str, Any]:
-    matches = [manifest(r) for r in run.resources if is_kubernetes_object(r) and r.type.endswith(f":{kind}")
-               and plain(r.inputs)["metadata"].get("name") == name]
-    assert len(matches) == 1, f"{kind} {name}: {len(matches)}"
-    return matches[0]
-
-
-def k8s_container(run: Run, name: str) -> dict[str, Any]:
-    container: dict[str, Any] = k8s_object(run, "Deployment", name)["spec"]["template"]["spec"]["containers"][0]
-    return container
-
 
 def env_of(run: Run, name: str) -> dict[str, Any]:
     """Plain env values by name; a Kubernetes Secret reference shows as ('secret', key)."""
@@ -67,17 +46,6 @@ def env_of(run: Run, name: str) -> dict[str, Any]:
         else:
             env[var["name"]] = var["value"]
     return env
-
-
-def without_secrets(value: Any) -> Any:
-    """The value with every secret-marked subtree blanked: what Pulumi would show in plain text."""
-    if isinstance(value, dict):
-        if SECRET_SIG in value:
-            return "[secret]"
-        return {k: without_secrets(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [without_secrets(v) for v in value]
-    return value
 
 
 def plain_text_of(run: Run) -> str:
