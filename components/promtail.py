@@ -69,6 +69,8 @@ def promtail_workload(settings: Settings, target: Target) -> Workload:
         scratch_dirs=("/tmp",),
         per_node=True,
         cluster_rules=(POD_DISCOVERY,),
+        # Promtail compares each target's __host__ with HOSTNAME: the node's name, not the pod's.
+        node_name_env="HOSTNAME",
     )
 
 

@@ -118,6 +118,8 @@ class Workload:
     per_node: bool = False  # one replica per node (Kubernetes DaemonSet); Docker: one container
     cluster_rules: tuple[ClusterRule, ...] = field(default=())
     ingress: Ingress | None = None
+    # Kubernetes: an env var carrying the node's name (fieldRef spec.nodeName); per-node agents use it.
+    node_name_env: str | None = None
 
     def port(self, name: str) -> Port:
         return next(p for p in self.ports if p.name == name)

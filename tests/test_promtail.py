@@ -125,6 +125,8 @@ def test_kubernetes_relabelling_builds_labels_and_path() -> None:
     labels = relabel(job["relabel_configs"], meta)
     assert labels == {"namespace": "quikapp", "pod": "auth-7d9f8-abcde", "container": "auth",
                       "app": "auth-service", "node_name": "node-a",
+                      # Compared by Promtail with its HOSTNAME (the node name): other nodes' pods are dropped.
+                      "__host__": "node-a",
                       "__path__": f"/var/log/pods/*{UID}/auth/*.log"}
     # The kubelet's layout: /var/log/pods/<namespace>_<pod>_<uid>/<container>/<restart>.log
     assert fnmatch.fnmatch(f"/var/log/pods/quikapp_auth-7d9f8-abcde_{UID}/auth/0.log", labels["__path__"])
@@ -234,3 +236,13 @@ def test_only_promtail_gets_cluster_access(stack: str) -> None:
     assert not any("rbac" in t or t.endswith("ServiceAccount") for t in loki_kinds)
     deployment = plain(run.one("kubernetes:apps/v1:Deployment", "loki").inputs)
     assert deployment["spec"]["template"]["spec"]["automountServiceAccountToken"] is False
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_daemonset_hostname_is_the_node_name(stack: str) -> None:
+    """Promtail keeps a target only when its __host__ equals HOSTNAME: that must be the node's name."""
+    from manifests import k8s_objects
+
+    (daemonset,) = k8s_objects(stack_run(stack), "DaemonSet")
+    env = daemonset["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert {"name": "HOSTNAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}} in env

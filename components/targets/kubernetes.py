@@ -27,6 +27,7 @@ from pulumi_kubernetes.core.v1 import (
     HostPathVolumeSourceArgs,
     HTTPGetActionArgs,
     Namespace,
+    ObjectFieldSelectorArgs,
     PersistentVolumeClaim,
     PersistentVolumeClaimSpecArgs,
     PersistentVolumeClaimVolumeSourceArgs,
@@ -151,6 +152,9 @@ class KubernetesTarget:
             mounts.append(VolumeMountArgs(name=f"scratch-{i}", mount_path=path))
 
         env = [EnvVarArgs(name=k, value=v) for k, v in sorted(workload.env)]
+        if workload.node_name_env:
+            env.append(EnvVarArgs(name=workload.node_name_env, value_from=EnvVarSourceArgs(
+                field_ref=ObjectFieldSelectorArgs(field_path="spec.nodeName"))))
         if secret_env:
             env += [EnvVarArgs(name=k, value_from=EnvVarSourceArgs(secret_key_ref=SecretKeySelectorArgs(
                 name=sec.metadata.name, key=f"env_{k}"))) for k, _ in secret_env]
