@@ -6,6 +6,7 @@ from typing import ClassVar
 
 import pulumi
 
+from .renames import FORMER_NAMES
 from .targets import Target
 from .workload import Endpoint, Workload
 
@@ -17,7 +18,8 @@ class ToolComponent(pulumi.ComponentResource):
 
     def __init__(self, name: str, workload: Workload, target: Target,
                  opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__(self.TYPE, name, None, opts)
+        renamed = pulumi.ResourceOptions(aliases=[pulumi.Alias(name=old) for old in FORMER_NAMES.get(name, ())])
+        super().__init__(self.TYPE, name, None, pulumi.ResourceOptions.merge(opts, renamed))
         self.workload = workload
         deployed = target.deploy(workload, parent=self)
         self.endpoints: dict[str, Endpoint] = deployed.endpoints

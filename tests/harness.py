@@ -97,6 +97,7 @@ class Registered:
     dependencies: list[str]
     replace_on_changes: list[str]
     provider: str
+    alias_names: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -160,6 +161,7 @@ class _RecordingMonitor(MockMonitor):
                 dependencies=sorted(request.dependencies),
                 replace_on_changes=list(request.replaceOnChanges),
                 provider=request.provider,
+                alias_names=[a.spec.name for a in request.aliases if a.HasField("spec")],
             ))
         return response
 

@@ -333,3 +333,19 @@ def test_a_bad_stack_declares_no_resource() -> None:
 @pytest.mark.parametrize("stack", STACKS)
 def test_rendered_files_are_identical_between_runs(stack: str) -> None:
     assert workload_files(stack_run(stack)) == workload_files(run_program(stack))
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_renaming_a_component_keeps_its_resources(stack: str, tmp_path: Path) -> None:
+    program = program_copy(tmp_path, {
+        "components/stack.py": ('Prometheus("prometheus"', 'Prometheus("metrics"'),
+        "components/renames.py": ("FORMER_NAMES: dict[str, tuple[str, ...]] = {}",
+                                  'FORMER_NAMES: dict[str, tuple[str, ...]] = {"metrics": ("prometheus",)}'),
+    })
+    renamed = run_program(stack, *with_changes(stack, {}), program=program)
+    component = renamed.one("quikapp:monitoring:Prometheus", "metrics")
+    assert component.alias_names == ["prometheus"]  # the engine maps the old component onto the new
+    before = {r.urn: r for r in stack_run(stack).resources if tool_of(r.urn) == "Prometheus" and r.custom}
+    after = {r.urn: r for r in renamed.resources if tool_of(r.urn) == "Prometheus" and r.custom}
+    assert before.keys() == after.keys()  # the volume, config, image and workload keep their URNs
+    assert {u: r.inputs for u, r in before.items()} == {u: r.inputs for u, r in after.items()}
