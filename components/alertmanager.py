@@ -25,7 +25,8 @@ def alertmanager_workload(settings: Settings, target: Target) -> Workload:
         ),
         ports=(Port("http", HTTP_PORT, publish=HTTP_PORT),),
         # Receiver URLs and SMTP passwords are inside: a Docker secret upload / Kubernetes Secret.
-        files=(File(CONFIG_FILE, render_alertmanager_config(settings), secret=True),),
+        # Without credentials it stays plain, so `pulumi preview` shows route changes as diffs.
+        files=(File(CONFIG_FILE, render_alertmanager_config(settings), secret=has_credentials(settings)),),
         # Silences and the notification log survive restarts.
         volumes=(DataVolume("alertmanager_data", DATA_DIR, am.storage_size),),
         health=Health("/-/ready", HTTP_PORT, live_path="/-/healthy",
@@ -33,6 +34,12 @@ def alertmanager_workload(settings: Settings, target: Target) -> Workload:
         resources=Resources(**am.resources.model_dump()),
         run_as_user=65534,  # `nobody`, the image's user
     )
+
+
+def has_credentials(settings: Settings) -> bool:
+    am = settings.alertmanager
+    return am.slack is not None or am.webhook is not None or (
+        am.email is not None and am.email.auth_password is not None)
 
 
 class Alertmanager(ToolComponent):

@@ -166,8 +166,9 @@ def test_docker_alertmanager_container(stack: str) -> None:
     assert container["networksAdvanced"][0]["aliases"] == ["alertmanager"]
     assert "http://localhost:9093/-/ready" in container["healthcheck"]["tests"]
     assert [u["file"] for u in container["uploads"]] == [CONFIG_FILE]
-    # A secret upload (the engine marks the whole `uploads` property): never in a diff or the state in clear.
-    assert SECRET_SIG in record.inputs["uploads"]
+    # No receiver credentials on this stack: a plain upload, so previews show route changes.
+    # (With credentials it is a secret upload: test_receiver_credentials_only_in_secrets.)
+    assert SECRET_SIG not in repr(record.inputs["uploads"])
 
 
 @pytest.mark.parametrize("stack", KUBERNETES_STACKS)
@@ -187,11 +188,11 @@ def test_kubernetes_alertmanager_objects(stack: str) -> None:
                                       "limits": {"cpu": "1", "memory": "512Mi"}}
     mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
     assert mounts["/alertmanager"] == "alertmanager-data"
-    assert mounts[CONFIG_FILE] == "secret"  # mounted from the Secret, not a ConfigMap
+    # No credentials on these stacks: a ConfigMap (with credentials: a Secret, tested below).
+    assert mounts[CONFIG_FILE] == "config"
     pvc = plain(run.one("kubernetes:core/v1:PersistentVolumeClaim", "alertmanager-alertmanager-data").inputs)
     assert pvc["metadata"]["name"] == "alertmanager-data"
     assert pvc["spec"]["resources"]["requests"]["storage"] == "1Gi"
-    assert not [c for c in run.of_type("kubernetes:core/v1:ConfigMap") if c.name.startswith("alertmanager")]
     service = plain(run.one("kubernetes:core/v1:Service", "alertmanager-service").inputs)
     assert service["metadata"]["name"] == "alertmanager"
     assert service["spec"]["ports"] == [{"name": "http", "port": 9093, "targetPort": 9093, "protocol": "TCP"}]
@@ -248,6 +249,11 @@ def test_receiver_credentials_stay_secret(stack: str) -> None:
         for sentinel in AM_SENTINELS:
             assert sentinel not in repr(shown), f"{record.type} {record.name}"
     assert not any(s in repr(run.outputs) for s in AM_SENTINELS)
+    if kubernetes:  # with credentials the file moves from a ConfigMap to a Secret
+        assert not [c for c in run.of_type("kubernetes:core/v1:ConfigMap") if c.name.startswith("alertmanager")]
+        mounts = {m["mountPath"]: m["name"] for m in plain(run.one("kubernetes:apps/v1:Deployment", "alertmanager")
+                  .inputs)["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]}
+        assert mounts[CONFIG_FILE] == "secret"
 
 
 def test_receiver_secrets_must_be_set_as_secrets() -> None:
