@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import EnforcementLevel, ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
 WORKLOAD_TYPES = {
     "kubernetes:apps/v1:Deployment",
@@ -110,12 +110,13 @@ def hardened_workloads(resource_type: str, props: Mapping[str, Any], protect: bo
 Check = Callable[[str, Mapping[str, Any], bool, str], list[str]]
 
 
-def _policy(name: str, description: str, check: Check) -> ResourceValidationPolicy:
+def _policy(name: str, description: str, check: Check,
+            level: EnforcementLevel = EnforcementLevel.MANDATORY) -> ResourceValidationPolicy:
     def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
         for problem in check(args.resource_type, args.props, bool(args.opts.protect), args.urn):
             report_violation(problem, None)
 
-    return ResourceValidationPolicy(name=name, description=description, validate=validate)
+    return ResourceValidationPolicy(name=name, description=description, validate=validate, enforcement_level=level)
 
 
 POLICIES = [
@@ -123,7 +124,10 @@ POLICIES = [
     _policy("grafana-admin-password", "Grafana's admin password is not the default and comes from a secret.",
             grafana_password),
     _policy("protected-state-in-prod", "Volumes and PVCs are protected in prod.", protected_state),
-    _policy("no-open-unauthenticated-ports", "Unauthenticated APIs are not published on all interfaces.", exposure),
+    # Advisory: a stack may deliberately publish on all interfaces (docker.publishAddress: 0.0.0.0),
+    # e.g. a shared dev host behind a firewall; the preview still says so on every run.
+    _policy("no-open-unauthenticated-ports", "Unauthenticated APIs are not published on all interfaces.", exposure,
+            EnforcementLevel.ADVISORY),
     _policy("hardened-kubernetes-workloads",
             "Kubernetes workloads have requests/limits, no privilege escalation and run as non-root.",
             hardened_workloads),

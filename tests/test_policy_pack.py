@@ -112,3 +112,16 @@ def test_unhardened_kubernetes_workload_is_rejected(breakage: str) -> None:
     else:
         container["securityContext"]["privileged"] = True
     assert any("hardened-kubernetes-workloads" in v for v in violations(_args(record, props)))
+
+
+def test_a_stack_that_publishes_on_all_interfaces_is_warned_not_blocked() -> None:
+    from guarantees import run_with
+    from pulumi_policy import EnforcementLevel
+
+    run = run_with("dev", {"docker": {"publishAddress": "0.0.0.0"}})
+    flagged = {r.name for r in run.resources if r.custom
+               for v in violations(_args(r)) if v.startswith("no-open-unauthenticated-ports")}
+    assert flagged == {"prometheus", "alertmanager", "loki", "jaeger"}  # Grafana has a login
+    policy = next(p for p in POLICIES if p.name == "no-open-unauthenticated-ports")
+    assert policy.enforcement_level == EnforcementLevel.ADVISORY
+    assert all(p.enforcement_level in (None, EnforcementLevel.MANDATORY) for p in POLICIES if p is not policy)
