@@ -94,7 +94,8 @@ class PrometheusSettings(Model):
     evaluation_interval: Duration = "15s"
     storage_size: Quantity = "20Gi"
     external_labels: dict[LabelName, str] = {}
-    resources: Resources = Resources(memory_request="512Mi", memory_limit="2Gi")
+    # Above the 2 GiB at which HighMemoryUsage fires: Prometheus must live to report its own use.
+    resources: Resources = Resources(memory_request="1Gi", memory_limit="4Gi")
 
 
 class SlackReceiver(Model):
