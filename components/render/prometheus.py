@@ -34,6 +34,17 @@ EXPORTER_JOBS: tuple[ExporterJob, ...] = (
 )
 
 
+# The stack's own tools, scraped as job `monitoring` so ServiceDown also covers the monitoring
+# stack (a silent Loki or Alertmanager is otherwise noticed only when someone needs it).
+# Promtail is left out: on Kubernetes its Service would hit a random node's pod per scrape.
+MONITORING_TARGETS: tuple[tuple[str, int], ...] = (
+    ("alertmanager", 9093),
+    ("grafana", 3000),
+    ("loki", 3100),
+    ("jaeger", 14269),  # Jaeger's admin port serves /metrics
+)
+
+
 def _static(address: str, service: str) -> dict[str, object]:
     # Every target carries a `service` label: the alerts and dashboards aggregate `by (service)`,
     # and nothing in the seed attached one, so those expressions could not split per service.
@@ -74,6 +85,11 @@ def render_prometheus_config(settings: Settings, catalog: Catalog, app_host: Cal
             "job_name": exporter.job,
             "static_configs": [_static(f"{exporter.host}:{exporter.port}", exporter.job)],
         })
+    # After the seed's jobs, in the seed's order.
+    jobs.append({
+        "job_name": "monitoring",
+        "static_configs": [_static(f"{host}:{port}", host) for host, port in MONITORING_TARGETS],
+    })
     config = {
         "global": global_,
         "alerting": {"alertmanagers": [{"static_configs": [{"targets": [ALERTMANAGER]}]}]},
