@@ -24,24 +24,18 @@ sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
 
 import yaml  # noqa: E402
 
-from harness import PLACEHOLDERS, SECRET_SIG, STACKS, Run, run_program, stack_config, with_secrets  # noqa: E402
-from manifests import is_kubernetes_object, manifest, plain  # noqa: E402
+from harness import PLACEHOLDERS, STACKS, Run, run_program, stack_config, with_secrets  # noqa: E402
+from manifests import is_kubernetes_object, manifest, plain, without_secrets  # noqa: E402
 from rendered import workload_files  # noqa: E402
 
 # Inputs too long or too noisy for a review listing: the files themselves are written out.
 _BULKY = {"uploads", "data", "stringData"}
 
 
-def _redact(value: Any) -> Any:
-    if isinstance(value, dict):
-        if SECRET_SIG in value:
-            return "[secret]"
-        return {k: ("[see rendered files]" if k in _BULKY else _redact(v)) for k, v in sorted(value.items())}
-    if isinstance(value, list):
-        return [_redact(v) for v in value]
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
+def _redact(inputs: dict[str, Any]) -> dict[str, Any]:
+    """Inputs for the listing: secrets as [secret], file contents left to the rendered files."""
+    shown = plain(without_secrets(inputs))
+    return {k: "[see rendered files]" if k in _BULKY else v for k, v in shown.items()}
 
 
 def _short_urn(urn: str) -> str:
