@@ -275,6 +275,8 @@ BAD_STACKS: list[tuple[str, dict[str, Any], str]] = [
     ("loki rate out of range", {"loki": {"ingestionRateMb": 0}}, "loki.ingestionRateMb"),
     ("jaeger unknown storage", {"jaeger": {"storage": "cassandra"}}, "jaeger.storage"),
     ("jaeger max traces too low", {"jaeger": {"maxTraces": 10}}, "jaeger.maxTraces"),
+    ("zero badger ttl", {"jaeger": {"badgerTtl": "0s"}}, "jaeger.badgerTtl"),
+    ("zero retention", {"prometheus": {"retention": "0d"}}, "prometheus.retention"),
     ("elasticsearch bad url", {"jaeger": {"storage": "elasticsearch", "elasticsearch": {"serverUrls": ["es:9200"]}}},
      "jaeger.elasticsearch.serverUrls"),
     ("kafka broker without port", {"exporters": {"kafka": {"brokers": ["kafka-0"]}}}, "exporters.kafka.brokers"),

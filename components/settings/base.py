@@ -39,9 +39,17 @@ def _matcher(pattern: str, allowed: str) -> AfterValidator:
 # Prometheus duration syntax (https://prometheus.io/docs/prometheus/latest/configuration/configuration/#duration):
 # units in descending order, each at most once, and at least one of them.
 _DURATION = r"(?=\d)((\d+)y)?((\d+)w)?((\d+)d)?((\d+)h)?((\d+)m)?((\d+)s)?((\d+)ms)?"
+def _nonzero(value: str) -> str:
+    # A zero retention, interval or TTL would disable or break the feature it sets.
+    if not re.search(r"[1-9]", value):
+        raise ValueError("a duration longer than zero")
+    return value
+
+
 Duration = Annotated[
     str,
     _matcher(_DURATION, "a duration such as 30s, 5m, 12h, 15d or 1w2d (units y w d h m s ms, largest first)"),
+    AfterValidator(_nonzero),
 ]
 
 # Kubernetes resource quantity for storage sizes; binary or decimal suffix, no negative numbers.
