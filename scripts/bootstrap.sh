@@ -19,7 +19,12 @@ PULUMI_VERSION="3.272.0"
 cd "$(dirname "$0")/.."
 
 case "$ACTION" in up|preview|destroy|refresh) ;; *) echo "unknown action '$ACTION' (allowed: up, preview, destroy, refresh)" >&2; exit 2 ;; esac
-[ -f "Pulumi.$STACK.yaml" ] || { echo "no stack file Pulumi.$STACK.yaml (allowed: $(ls Pulumi.*.yaml | sed 's/Pulumi\.\(.*\)\.yaml/\1/' | tr '\n' ' '))" >&2; exit 2; }
+if [ ! -f "Pulumi.$STACK.yaml" ]; then
+  allowed=""
+  for file in Pulumi.*.yaml; do allowed="$allowed ${file#Pulumi.}"; done
+  echo "no stack file Pulumi.$STACK.yaml (allowed:${allowed//.yaml/})" >&2
+  exit 2
+fi
 
 export PATH="$HOME/.pulumi/bin:$PATH"
 if ! command -v pulumi >/dev/null 2>&1; then
