@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from harness import ROOT
@@ -11,8 +13,8 @@ SCRIPTS = [ROOT / "scripts" / "bootstrap.sh", ROOT / ".ci" / "run", ROOT / "conf
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=[s.name for s in SCRIPTS])
-def test_shellcheck_accepts(script: object) -> None:
-    result = run_tool(require("shellcheck"), script)  # type: ignore[arg-type]
+def test_shellcheck_accepts(script: Path) -> None:
+    result = run_tool(require("shellcheck"), script)
     assert result.returncode == 0, result.stdout
 
 
