@@ -30,7 +30,7 @@ def alertmanager_workload(settings: Settings, target: Target) -> Workload:
         # Silences and the notification log survive restarts.
         volumes=(DataVolume("alertmanager_data", DATA_DIR, am.storage_size),),
         health=Health("/-/ready", HTTP_PORT, live_path="/-/healthy",
-                      docker_test=("CMD", "wget", "-q", "--spider", f"http://localhost:{HTTP_PORT}/-/ready")),
+                      docker_test=("CMD", "wget", "-q", "--spider", f"http://127.0.0.1:{HTTP_PORT}/-/ready")),
         resources=Resources(**am.resources.model_dump()),
         run_as_user=65534,  # `nobody`, the image's user
     )

@@ -24,12 +24,13 @@ def exporter_job(job: str) -> ExporterJob:
 
 
 def _wget(job: ExporterJob, path: str) -> tuple[str, ...]:
-    return ("CMD", "wget", "-q", "--spider", f"http://localhost:{job.port}{path}")
+    return ("CMD", "wget", "-q", "--spider", f"http://127.0.0.1:{job.port}{path}")
 
 
 def _workload(job: ExporterJob, image: str, resources: Resources, health_path: str, run_as_user: int,
               docker_healthcheck: bool, args: tuple[str, ...] = (), env: tuple[tuple[str, str], ...] = (),
-              secret_env: tuple[tuple[str, pulumi.Input[str]], ...] = ()) -> Workload:
+              secret_env: tuple[tuple[str, pulumi.Input[str]], ...] = (),
+              may_wait_for_backend: bool = False) -> Workload:
     return Workload(
         name=job.host,
         image=image,
@@ -41,6 +42,7 @@ def _workload(job: ExporterJob, image: str, resources: Resources, health_path: s
                       docker_test=_wget(job, health_path) if docker_healthcheck else None),
         resources=resources,
         run_as_user=run_as_user,
+        may_wait_for_backend=may_wait_for_backend,
     )
 
 
@@ -82,6 +84,8 @@ def kafka_exporter_workload(settings: Settings) -> Workload:
         run_as_user=65534,
         docker_healthcheck=True,  # built on quay.io/prometheus/busybox: busybox wget
         args=tuple(f"--kafka.server={broker}" for broker in kafka.brokers),
+        # kafka_exporter exits when no broker answers at start: up must not wait for Kafka.
+        may_wait_for_backend=True,
     )
 
 
@@ -95,6 +99,8 @@ def nginx_exporter_workload(settings: Settings) -> Workload:
         # 0.x parses Go flags (one dash). It exits when NGINX is unreachable at start: retry for
         # a minute so a stack started before NGINX settles without a restart loop.
         args=(f"-nginx.scrape-uri={nginx.scrape_uri}", "-nginx.retries=12", "-nginx.retry-interval=5s"),
+        # After its retries it exits (and opens no port until NGINX answers): don't block `up` on NGINX.
+        may_wait_for_backend=True,
     )
 
 

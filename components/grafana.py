@@ -38,7 +38,7 @@ def grafana_workload(settings: Settings, target: Target) -> Workload:
         files=tuple(File(path, text) for path, text in grafana_files().items()),
         volumes=(DataVolume("grafana_data", DATA_DIR, gf.storage_size),),
         health=Health("/api/health", HTTP_PORT,
-                      docker_test=("CMD", "wget", "-q", "--spider", f"http://localhost:{HTTP_PORT}/api/health")),
+                      docker_test=("CMD", "wget", "-q", "--spider", f"http://127.0.0.1:{HTTP_PORT}/api/health")),
         resources=Resources(**gf.resources.model_dump()),
         run_as_user=GRAFANA_UID,
         # Everything Grafana writes (DB, plugins, sessions) is under the data volume; logs go to

@@ -92,7 +92,7 @@ def jaeger_workload(settings: Settings) -> Workload:
         scratch_dirs=scratch,
         # The image is Alpine-based: busybox wget is there for Docker's HEALTHCHECK.
         health=Health("/", ADMIN_PORT,
-                      docker_test=("CMD", "wget", "-q", "--spider", f"http://localhost:{ADMIN_PORT}/")),
+                      docker_test=("CMD", "wget", "-q", "--spider", f"http://127.0.0.1:{ADMIN_PORT}/")),
         resources=Resources(**jaeger.resources.model_dump()),
         run_as_user=10001,  # the image's user since 1.50
     )

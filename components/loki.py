@@ -26,7 +26,7 @@ def loki_workload(settings: Settings, target: Target) -> Workload:
         # Chunks, TSDB index, WAL and compactor state (retention marks) all live here.
         volumes=(DataVolume("loki_data", DATA_DIR, loki.storage_size),),
         health=Health("/ready", HTTP_PORT,
-                      docker_test=("CMD", "wget", "-q", "--spider", f"http://localhost:{HTTP_PORT}/ready")),
+                      docker_test=("CMD", "wget", "-q", "--spider", f"http://127.0.0.1:{HTTP_PORT}/ready")),
         resources=Resources(**loki.resources.model_dump()),
         run_as_user=LOKI_UID,
         scratch_dirs=("/tmp",),

@@ -32,7 +32,7 @@ def prometheus_workload(settings: Settings, catalog: Catalog, target: Target) ->
         files=tuple(files),
         volumes=(DataVolume("prometheus_data", DATA_DIR, prom.storage_size),),
         health=Health("/-/ready", 9090, live_path="/-/healthy",
-                      docker_test=("CMD", "wget", "-q", "--spider", "http://localhost:9090/-/ready")),
+                      docker_test=("CMD", "wget", "-q", "--spider", "http://127.0.0.1:9090/-/ready")),
         resources=Resources(**prom.resources.model_dump()),
         run_as_user=65534,  # `nobody`, the image's user
     )

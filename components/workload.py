@@ -120,6 +120,9 @@ class Workload:
     ingress: Ingress | None = None
     # Kubernetes: an env var carrying the node's name (fieldRef spec.nodeName); per-node agents use it.
     node_name_env: str | None = None
+    # The workload exits until a backend outside this stack answers (kafka-exporter without a
+    # broker): `pulumi up` must not wait for it to be ready, the restart policy brings it up later.
+    may_wait_for_backend: bool = False
 
     def port(self, name: str) -> Port:
         return next(p for p in self.ports if p.name == name)

@@ -164,7 +164,7 @@ def test_docker_alertmanager_container(stack: str) -> None:
     publish = stack_config(stack).get("docker", {}).get("publishAddress", "127.0.0.1")
     assert container["ports"] == [{"internal": 9093, "external": 9093, "ip": publish, "protocol": "tcp"}]
     assert container["networksAdvanced"][0]["aliases"] == ["alertmanager"]
-    assert "http://localhost:9093/-/ready" in container["healthcheck"]["tests"]
+    assert "http://127.0.0.1:9093/-/ready" in container["healthcheck"]["tests"]
     assert [u["file"] for u in container["uploads"]] == [CONFIG_FILE]
     # No receiver credentials on this stack: a plain upload, so previews show route changes.
     # (With credentials it is a secret upload: test_receiver_credentials_only_in_secrets.)

@@ -148,7 +148,7 @@ def test_health_checks(stack: str) -> None:
         if is_docker(run):
             health = plain(run.one(CONTAINER, host).inputs).get("healthcheck")
             if DOCKER_HEALTHCHECK[job]:
-                assert health["tests"] == ["CMD", "wget", "-q", "--spider", f"http://localhost:{PORTS[job]}{HEALTH[job]}"]
+                assert health["tests"] == ["CMD", "wget", "-q", "--spider", f"http://127.0.0.1:{PORTS[job]}{HEALTH[job]}"]
             else:
                 assert health is None
         else:

@@ -327,7 +327,7 @@ def test_docker_grafana_container(stack: str) -> None:
     publish = stack_config(stack).get("docker", {}).get("publishAddress", "127.0.0.1")
     assert container["ports"] == [{"internal": 3000, "external": 3030, "ip": publish, "protocol": "tcp"}]
     assert container["networksAdvanced"][0]["aliases"] == ["grafana"]
-    assert "http://localhost:3000/api/health" in container["healthcheck"]["tests"]
+    assert "http://127.0.0.1:3000/api/health" in container["healthcheck"]["tests"]
     envs = dict(e.split("=", 1) for e in container["envs"])
     assert envs["GF_USERS_ALLOW_SIGN_UP"] == "false"
     assert envs["GF_SECURITY_ADMIN_USER"] == "admin"

@@ -351,3 +351,39 @@ def test_renaming_a_component_keeps_its_resources(stack: str, tmp_path: Path) ->
     after = {r.urn: r for r in renamed.resources if tool_of(r.urn) == "Prometheus" and r.custom}
     assert before.keys() == after.keys()  # the volume, config, image and workload keep their URNs
     assert {u: r.inputs for u, r in before.items()} == {u: r.inputs for u, r in after.items()}
+
+
+def test_docker_memory_limit_has_no_swap_so_state_reads_back_unchanged() -> None:
+    for record in stack_run("dev").of_type("docker:index/container:Container"):
+        inputs = plain(record.inputs)
+        assert inputs["memorySwap"] == inputs["memory"] > 0, record.name
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_kubernetes_volumes_are_reowned_only_on_mismatch(stack: str) -> None:
+    for record in stack_run(stack).of_type("kubernetes:apps/v1:Deployment"):
+        pod = plain(record.inputs)["spec"]["template"]["spec"]
+        assert pod["securityContext"]["fsGroupChangePolicy"] == "OnRootMismatch", record.name
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_exporters_that_exit_without_their_backend_do_not_block_up(stack: str) -> None:
+    run = stack_run(stack)
+    waits = {"kafka-exporter", "nginx-exporter"}
+    if stack == "dev":
+        for record in run.of_type("docker:index/container:Container"):
+            assert (plain(record.inputs).get("mustRun") is False) == (record.name in waits), record.name
+    else:
+        for record in run.of_type("kubernetes:apps/v1:Deployment"):
+            annotations = plain(record.inputs)["metadata"].get("annotations", {})
+            assert (annotations.get("pulumi.com/skipAwait") == "true") == (record.name in waits), record.name
+
+
+def test_an_existing_namespace_can_be_adopted() -> None:
+    run = run_with("prod", {"kubernetes": {"createNamespace": False}})
+    assert not run.of_type("kubernetes:core/v1:Namespace")
+    namespaced = [plain(r.inputs)["metadata"] for r in run.resources
+                  if r.custom and r.type.startswith("kubernetes:") and not r.type.startswith("kubernetes:rbac")
+                  and "metadata" in r.inputs]
+    assert namespaced and {m["namespace"] for m in namespaced} == {"monitoring"}
+    assert run.outputs["namespace"] == "monitoring"

@@ -121,7 +121,7 @@ def test_collectors_and_base_path(stack: str) -> None:
 def test_health_checks(run: Run) -> None:
     if is_docker(run):
         health = plain(run.one(CONTAINER, "jaeger").inputs)["healthcheck"]
-        assert health["tests"] == ["CMD", "wget", "-q", "--spider", "http://localhost:14269/"]
+        assert health["tests"] == ["CMD", "wget", "-q", "--spider", "http://127.0.0.1:14269/"]
     else:
         container = k8s_container(run, "jaeger")
         for probe in ("readinessProbe", "livenessProbe"):

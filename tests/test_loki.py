@@ -180,7 +180,7 @@ def test_docker_loki_container(stack: str) -> None:
     assert container["command"] == ["-config.file=/etc/loki/loki-config.yml"]
     assert container["ports"] == [{"internal": 3100, "external": 3100, "ip": "127.0.0.1", "protocol": "tcp"}]
     assert container["volumes"] == [{"volumeName": "loki_data", "containerPath": "/loki"}]
-    assert container["healthcheck"]["tests"] == ["CMD", "wget", "-q", "--spider", "http://localhost:3100/ready"]
+    assert container["healthcheck"]["tests"] == ["CMD", "wget", "-q", "--spider", "http://127.0.0.1:3100/ready"]
     assert container["networksAdvanced"][0]["aliases"] == ["loki"]
 
 

@@ -246,3 +246,11 @@ def test_daemonset_hostname_is_the_node_name(stack: str) -> None:
     (daemonset,) = k8s_objects(stack_run(stack), "DaemonSet")
     env = daemonset["spec"]["template"]["spec"]["containers"][0]["env"]
     assert {"name": "HOSTNAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}} in env
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_daemonset_tolerates_every_taint(stack: str) -> None:
+    from manifests import k8s_objects
+
+    (daemonset,) = k8s_objects(stack_run(stack), "DaemonSet")
+    assert daemonset["spec"]["template"]["spec"]["tolerations"] == [{"operator": "Exists"}]

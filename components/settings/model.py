@@ -54,6 +54,8 @@ class KubernetesSettings(Model):
     context: str | None = None
     kubeconfig: str | None = None
     namespace: DnsLabel = "monitoring"
+    # False: adopt a namespace that already exists (created by the cluster's owners).
+    create_namespace: bool = True
     app_namespace: DnsLabel = "quikapp"
     storage_class: DnsLabel | None = None
 

@@ -109,11 +109,16 @@ class DockerTarget:
                 uploads=uploads,
                 networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=self.network_name, aliases=[name])],
                 restart="unless-stopped",
+                # A workload that exits until its backend answers is left to the restart policy.
+                must_run=False if workload.may_wait_for_backend else None,
                 # Same non-root user as on Kubernetes (the images' own users; some images set none).
                 user=None if workload.run_as_root else str(workload.run_as_user),
                 healthcheck=healthcheck,
                 # The same limits as on Kubernetes: one runaway tool cannot starve the host.
                 memory=memory_mib(workload.resources.memory_limit) if workload.resources else None,
+                # Docker reads back MemorySwap = 2 x memory when none is given, which would show as a
+                # change on every preview; equal values also mean no swap, as on Kubernetes.
+                memory_swap=memory_mib(workload.resources.memory_limit) if workload.resources else None,
                 cpus=cpus(workload.resources.cpu_limit) if workload.resources else None,
                 labels=[docker.ContainerLabelArgs(label="part-of", value=PART_OF)],
             ),

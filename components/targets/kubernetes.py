@@ -45,6 +45,7 @@ from pulumi_kubernetes.core.v1 import (
     ServiceAccount,
     ServicePortArgs,
     ServiceSpecArgs,
+    TolerationArgs,
     VolumeArgs,
     VolumeMountArgs,
     VolumeResourceRequirementsArgs,
@@ -78,25 +79,28 @@ class KubernetesTarget:
             k8s.ProviderArgs(context=kube.context, kubeconfig=kube.kubeconfig),
             opts=pulumi.ResourceOptions(parent=parent),
         )
-        self._ns = Namespace(
-            "namespace",
-            metadata=ObjectMetaArgs(name=kube.namespace, labels={"app.kubernetes.io/part-of": PART_OF}),
-            # Deleting a namespace deletes every PVC in it: protect it like the data itself.
-            opts=pulumi.ResourceOptions(parent=parent, provider=self.provider,
-                                        protect=self._protect, retain_on_delete=self._protect),
-        )
+        self._ns_name: pulumi.Input[str] = kube.namespace  # adopted: it exists and is not ours
+        if kube.create_namespace:
+            namespace = Namespace(
+                "namespace",
+                metadata=ObjectMetaArgs(name=kube.namespace, labels={"app.kubernetes.io/part-of": PART_OF}),
+                # Deleting a namespace deletes every PVC in it: protect it like the data itself.
+                opts=pulumi.ResourceOptions(parent=parent, provider=self.provider,
+                                            protect=self._protect, retain_on_delete=self._protect),
+            )
+            self._ns_name = namespace.metadata.name
 
     def app_host(self, service: str) -> str:
         return f"{service}.{self._settings.kubernetes.app_namespace}.svc"
 
     def stack_outputs(self) -> dict[str, object]:
-        return {"namespace": self._ns.metadata.name, "portForward": dict(sorted(self._forwards.items()))}
+        return {"namespace": self._ns_name, "portForward": dict(sorted(self._forwards.items()))}
 
     def _labels(self, name: str) -> dict[str, str]:
         return {"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": PART_OF}
 
     def _meta(self, name: str | None, labels: dict[str, str]) -> ObjectMetaArgs:
-        return ObjectMetaArgs(name=name, namespace=self._ns.metadata.name, labels=labels)
+        return ObjectMetaArgs(name=name, namespace=self._ns_name, labels=labels)
 
     def deploy(self, workload: Workload, parent: pulumi.Resource) -> DeployedWorkload:
         name = workload.name
@@ -169,18 +173,26 @@ class KubernetesTarget:
                 service_account_name=service_account,
                 automount_service_account_token=bool(workload.cluster_rules),
                 security_context=self._pod_security(workload),
+                # A per-node agent must run on every node, tainted ones (control plane, dedicated pools) included.
+                tolerations=[TolerationArgs(operator="Exists")] if workload.per_node else None,
                 containers=[self._container(workload, env, mounts)],
                 volumes=volumes,
             ),
         )
         selector = LabelSelectorArgs(match_labels=labels)
+        meta = self._meta(name, labels)
+        if workload.may_wait_for_backend:
+            # Pulumi waits for a Deployment to become ready (10 min, then fails the update); this
+            # one stays unready until a backend outside the stack answers, so don't wait.
+            meta = ObjectMetaArgs(name=name, namespace=self._ns_name, labels=labels,
+                                  annotations={"pulumi.com/skipAwait": "true"})
         if workload.per_node:
-            wl: pulumi.Resource = DaemonSet(name, metadata=self._meta(name, labels),
+            wl: pulumi.Resource = DaemonSet(name, metadata=meta,
                                             spec=DaemonSetSpecArgs(selector=selector, template=pod), opts=opts)
         else:
             wl = Deployment(
                 name,
-                metadata=self._meta(name, labels),
+                metadata=meta,
                 spec=DeploymentSpecArgs(
                     replicas=1,
                     selector=selector,
@@ -268,6 +280,9 @@ class KubernetesTarget:
             return PodSecurityContextArgs(seccomp_profile=SeccompProfileArgs(type="RuntimeDefault"))
         uid = workload.run_as_user
         return PodSecurityContextArgs(run_as_non_root=True, run_as_user=uid, run_as_group=uid, fs_group=uid,
+                                      # Re-own the volume only when its root is not ours: a recursive
+                                      # chown of a 200Gi TSDB on every restart takes minutes.
+                                      fs_group_change_policy="OnRootMismatch",
                                       seccomp_profile=SeccompProfileArgs(type="RuntimeDefault"))
 
     @staticmethod
@@ -318,7 +333,7 @@ class KubernetesTarget:
             f"{name}-binding",
             metadata=ObjectMetaArgs(name=scoped, labels=labels),
             role_ref=RoleRefArgs(api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=role.metadata.name),
-            subjects=[SubjectArgs(kind="ServiceAccount", name=sa.metadata.name, namespace=self._ns.metadata.name)],
+            subjects=[SubjectArgs(kind="ServiceAccount", name=sa.metadata.name, namespace=self._ns_name)],
             opts=opts,
         )
         created += [sa, role, binding]
