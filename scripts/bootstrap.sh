@@ -9,7 +9,8 @@
 # 4. creates or selects the stack, encrypting secrets with a passphrase kept in
 #    ./.pulumi-state/passphrase (mode 600; set PULUMI_CONFIG_PASSPHRASE[_FILE] to use your own),
 # 5. on dev only, generates grafana.adminPassword if the stack has none (other stacks must set
-#    their secrets explicitly: see the README),
+#    their secrets explicitly: see the README), and adopts QuikApp-network when QuikApp already
+#    created it on the Docker host,
 # 6. runs `pulumi <action>` on the stack.
 set -euo pipefail
 
@@ -50,6 +51,18 @@ pulumi stack select --create --secrets-provider passphrase "$STACK" >/dev/null
 if [ "$STACK" = "dev" ] && ! pulumi config get --path grafana.adminPassword >/dev/null 2>&1; then
   echo "dev: generating grafana.adminPassword (read it with: pulumi config get --path grafana.adminPassword)"
   openssl rand -base64 24 | tr -d '\n' | pulumi config set --secret --path grafana.adminPassword
+fi
+
+# dev shares QuikApp-network with QuikApp's own containers. When QuikApp created it already,
+# adopt it: creating it again fails, and destroying it later would cut QuikApp's containers off.
+if [ "$STACK" = "dev" ] && command -v docker >/dev/null 2>&1; then
+  network="$(pulumi config get --path docker.network.name 2>/dev/null || echo QuikApp-network)"
+  external="$(pulumi config get --path docker.network.external 2>/dev/null || echo false)"
+  if [ "$external" != "true" ] && docker network inspect "$network" >/dev/null 2>&1 \
+     && ! pulumi stack export 2>/dev/null | grep -q '"type": "docker:index/network:Network"'; then
+    echo "dev: network $network already exists (QuikApp's own): adopting it (docker.network.external=true)"
+    pulumi config set --path docker.network.external true
+  fi
 fi
 
 case "$ACTION" in
