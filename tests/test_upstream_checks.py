@@ -38,7 +38,7 @@ def test_promtool_accepts_the_rendered_prometheus_config(stack: str, tmp_path: P
     config = _write_prometheus_files(stack, tmp_path)
     result = run_tool(promtool, "check", "config", config)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 7 rules found" in result.stdout + result.stderr
+    assert "SUCCESS: 10 rules found" in result.stdout + result.stderr
 
 
 @pytest.mark.parametrize("stack", STACKS)
