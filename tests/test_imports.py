@@ -1,0 +1,28 @@
+"""A stack imports only the provider SDK its target needs (pulumi_kubernetes alone costs ~0.1 s)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from harness import ROOT
+
+PROBE = """
+import sys
+sys.path[:0] = [{tests!r}, {root!r}]
+from harness import run_program
+run_program({stack!r})
+print(sorted(m for m in ("pulumi_docker", "pulumi_kubernetes", "pulumi_kubernetes.networking.v1") if m in sys.modules))
+"""
+
+
+@pytest.mark.parametrize(("stack", "expected"), [
+    ("dev", ["pulumi_docker"]),
+    ("prod", ["pulumi_kubernetes"]),  # no ingress configured: no networking module either
+])
+def test_only_the_targets_provider_sdk_is_imported(stack: str, expected: list[str]) -> None:
+    code = PROBE.format(tests=str(ROOT / "tests"), root=str(ROOT), stack=stack)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert result.stdout.strip().splitlines()[-1] == repr(expected)
