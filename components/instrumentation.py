@@ -33,6 +33,9 @@ def instrumentation(*, otlp_grpc: str, otlp_http: str, zipkin: str) -> dict[str,
                 "MANAGEMENT_ZIPKIN_TRACING_ENDPOINT": zipkin,
                 "MANAGEMENT_TRACING_SAMPLING_PROBABILITY": "1.0",
                 "MANAGEMENT_ENDPOINTS_WEB_EXPOSURE_INCLUDE": "health,prometheus",
+                # Histogram buckets for P95 latency (management.metrics.distribution.
+                # percentiles-histogram.http.server.requests); see configs/prometheus/rules/micrometer.yml.
+                "MANAGEMENT_METRICS_DISTRIBUTION_PERCENTILESHISTOGRAM_HTTP_SERVER_REQUESTS": "true",
             },
             "packages": ["io.micrometer:micrometer-tracing-bridge-brave", "io.zipkin.reporter2:zipkin-reporter-brave",
                          "io.micrometer:micrometer-registry-prometheus"],
