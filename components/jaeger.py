@@ -82,10 +82,11 @@ def jaeger_workload(settings: Settings) -> Workload:
         secret_env=tuple(secret_env),
         ports=(
             Port("query", 16686, publish=16686),
-            Port("collector-http", 14268, publish=14268),  # jaeger.thrift over HTTP (/api/traces)
-            Port("otlp-grpc", 4317, publish=4317),
-            Port("otlp-http", 4318, publish=4318),
-            Port("zipkin", 9411, publish=9411),
+            # The collectors receive spans from QuikApp's services.
+            Port("collector-http", 14268, publish=14268, clients="apps"),  # jaeger.thrift over HTTP (/api/traces)
+            Port("otlp-grpc", 4317, publish=4317, clients="apps"),
+            Port("otlp-http", 4318, publish=4318, clients="apps"),
+            Port("zipkin", 9411, publish=9411, clients="apps"),
             Port("admin", ADMIN_PORT),
         ),
         volumes=volumes,

@@ -21,7 +21,8 @@ def loki_workload(settings: Settings, target: Target) -> Workload:
         args=(f"-config.file={CONFIG_FILE}",),
         # No authentication (auth_enabled: false): published on docker.publishAddress only,
         # loopback unless the stack says otherwise; a ClusterIP Service on Kubernetes.
-        ports=(Port("http", HTTP_PORT, publish=HTTP_PORT),),
+        # Services may push to lokiPushUrl themselves, besides Promtail.
+        ports=(Port("http", HTTP_PORT, publish=HTTP_PORT, clients="apps"),),
         files=(File(CONFIG_FILE, render_loki_config(settings)),),
         # Chunks, TSDB index, WAL and compactor state (retention marks) all live here.
         volumes=(DataVolume("loki_data", DATA_DIR, loki.storage_size),),

@@ -19,6 +19,10 @@ class Port:
     protocol: Literal["TCP", "UDP"] = "TCP"
     # Host port on Docker (bound to docker.publishAddress); None keeps it inside the network.
     publish: int | None = None
+    # Who may connect (Kubernetes NetworkPolicy): "stack" = pods of the monitoring namespace,
+    # "apps" = those and QuikApp's namespace (senders of traces and logs), "any" = no restriction
+    # (Grafana, which has a login and may sit behind an ingress controller).
+    clients: Literal["stack", "apps", "any"] = "stack"
 
 
 @dataclass(frozen=True)

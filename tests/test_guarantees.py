@@ -387,3 +387,41 @@ def test_an_existing_namespace_can_be_adopted() -> None:
                   and "metadata" in r.inputs]
     assert namespaced and {m["namespace"] for m in namespaced} == {"monitoring"}
     assert run.outputs["namespace"] == "monitoring"
+
+
+def _policies(run: Any) -> dict[str, dict[str, Any]]:
+    from manifests import k8s_objects
+
+    return {p["metadata"]["name"]: p["spec"] for p in k8s_objects(run, "NetworkPolicy")}
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_network_policies_limit_who_reaches_each_unauthenticated_api(stack: str) -> None:
+    policies = _policies(stack_run(stack))
+    services = {plain(r.inputs)["metadata"]["name"] for r in stack_run(stack).of_type("kubernetes:core/v1:Service")}
+    assert set(policies) == services  # every tool with a port has one
+
+    def sources(name: str, port: int) -> list[str] | None:
+        """Namespaces allowed on `port` of `name`; None = any source."""
+        for rule in policies[name]["ingress"]:
+            if any(p["port"] == port for p in rule["ports"]):
+                if "from" not in rule:
+                    return None
+                return sorted(peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+                              for peer in rule["from"])
+        return []
+
+    for name, port in [("prometheus", 9090), ("alertmanager", 9093), ("redis-exporter", 9121),
+                       ("jaeger", 16686), ("jaeger", 14269)]:
+        assert sources(name, port) == ["monitoring"], (name, port)
+    for port in (4317, 4318, 9411, 14268):  # span collectors: QuikApp's services send here
+        assert sources("jaeger", port) == ["monitoring", "quikapp"], port
+    assert sources("loki", 3100) == ["monitoring", "quikapp"]
+    assert sources("grafana", 3000) is None  # has its own login, may sit behind an ingress controller
+    for spec in policies.values():
+        assert spec["policyTypes"] == ["Ingress"]
+
+
+def test_network_policies_can_be_turned_off() -> None:
+    run = run_with("staging", {"kubernetes": {"networkPolicies": False}})
+    assert _policies(run) == {}

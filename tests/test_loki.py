@@ -190,7 +190,7 @@ def test_kubernetes_loki_objects(stack: str) -> None:
     objects = {(m["kind"], m["metadata"].get("name", "")): m
                for m in (manifest(r) for r in children(run, "quikapp:monitoring:Loki"))}
     kinds = sorted(kind for kind, _ in objects)
-    assert kinds == ["ConfigMap", "Deployment", "PersistentVolumeClaim", "Service"]
+    assert kinds == ["ConfigMap", "Deployment", "NetworkPolicy", "PersistentVolumeClaim", "Service"]
     for obj in objects.values():
         kubernetes_validate.validate(obj, "1.30", strict=True)
     deployment = objects[("Deployment", "loki")]

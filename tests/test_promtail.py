@@ -190,8 +190,8 @@ def test_kubernetes_promtail_is_a_least_privileged_daemonset(stack: str) -> None
     for obj in objects:
         kubernetes_validate.validate(obj, "1.30", strict=True)
     by_kind = {obj["kind"]: obj for obj in objects}
-    assert sorted(by_kind) == ["ClusterRole", "ClusterRoleBinding", "ConfigMap", "DaemonSet", "Service",
-                               "ServiceAccount"]
+    assert sorted(by_kind) == ["ClusterRole", "ClusterRoleBinding", "ConfigMap", "DaemonSet", "NetworkPolicy",
+                               "Service", "ServiceAccount"]
     assert len(objects) == len(by_kind)  # no PVC, no Deployment, one of each
 
     pod = by_kind["DaemonSet"]["spec"]["template"]["spec"]

@@ -56,6 +56,9 @@ class KubernetesSettings(Model):
     namespace: DnsLabel = "monitoring"
     # False: adopt a namespace that already exists (created by the cluster's owners).
     create_namespace: bool = True
+    # NetworkPolicies limiting who reaches each tool's unauthenticated API (enforced where the
+    # cluster's network plugin supports them).
+    network_policies: bool = True
     app_namespace: DnsLabel = "quikapp"
     storage_class: DnsLabel | None = None
 

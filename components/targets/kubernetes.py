@@ -204,6 +204,8 @@ class KubernetesTarget:
                 opts=opts,
             )
         created.append(wl)
+        if workload.ports and self._settings.kubernetes.network_policies:
+            created.append(self._network_policy(workload, labels, opts))
         if workload.ports:
             created.append(Service(
                 f"{name}-service",
@@ -235,7 +237,7 @@ class KubernetesTarget:
         return DeployedWorkload(name=name, endpoints=endpoints, resources=created)
 
     def _ingress(self, workload: Workload, labels: dict[str, str], opts: pulumi.ResourceOptions) -> pulumi.Resource:
-        # Imported here: the networking SDK module costs ~20 ms and most stacks have no ingress.
+        # Imported here: the networking SDK module costs ~20 ms, needed only for ingress/policies.
         from pulumi_kubernetes.networking.v1 import (
             HTTPIngressPathArgs,
             HTTPIngressRuleValueArgs,
@@ -264,6 +266,38 @@ class KubernetesTarget:
                         name=workload.name, port=ServiceBackendPortArgs(number=port.container_port))),
                 )]))],
             ),
+            opts=opts,
+        )
+
+    def _network_policy(self, workload: Workload, labels: dict[str, str],
+                        opts: pulumi.ResourceOptions) -> pulumi.Resource:
+        """Ingress to the workload's ports only from the clients each port names (see Port.clients)."""
+        from pulumi_kubernetes.networking.v1 import (
+            NetworkPolicy,
+            NetworkPolicyIngressRuleArgs,
+            NetworkPolicyPeerArgs,
+            NetworkPolicyPortArgs,
+            NetworkPolicySpecArgs,
+        )
+
+        def namespaces(*names: str) -> list[NetworkPolicyPeerArgs]:
+            return [NetworkPolicyPeerArgs(namespace_selector=LabelSelectorArgs(
+                match_labels={"kubernetes.io/metadata.name": n})) for n in names]
+
+        peers = {"stack": namespaces(self.namespace),
+                 "apps": namespaces(self.namespace, self._settings.kubernetes.app_namespace)}
+        rules = []
+        for clients in ("stack", "apps", "any"):
+            ports = [NetworkPolicyPortArgs(port=p.container_port, protocol=p.protocol)
+                     for p in workload.ports if p.clients == clients]
+            if ports:
+                # No `from`: any source (Grafana's login protects it).
+                rules.append(NetworkPolicyIngressRuleArgs(ports=ports, from_=peers.get(clients)))
+        return NetworkPolicy(
+            f"{workload.name}-network-policy",
+            metadata=self._meta(workload.name, labels),
+            spec=NetworkPolicySpecArgs(pod_selector=LabelSelectorArgs(match_labels=labels),
+                                       policy_types=["Ingress"], ingress=rules),
             opts=opts,
         )
 
