@@ -166,9 +166,9 @@ def _measure(mode: str, stack: str, program: Path, runs: int) -> dict[str, float
 
 def _scaled_program(services: int, work: Path) -> Path:
     """A copy of the program whose catalog holds `services` synthetic services over the seed's jobs."""
-    program = work / f"scaled-{services}"
-    shutil.copytree(ROOT, program, ignore=shutil.ignore_patterns("venv", ".git", "build", "tests", "benchmarks",
-                                                                  "examples", "docs", "__pycache__", ".*"))
+    from guarantees import program_copy
+
+    program = program_copy(work, {}, name=f"scaled-{services}")
     jobs = ["nestjs-services", "spring-services", "go-services", "python-services", "elixir-services"]
     paths = {"spring-services": "/actuator/prometheus"}
     text = "jobs:\n"
@@ -209,7 +209,6 @@ def main() -> int:
                   f"critical path {graph['critical_path']}: {' -> '.join(graph['chain'])}")
         for services in (10, 100, 1000):
             program = _scaled_program(services, work)
-            shutil.copy(ROOT / "Pulumi.dev.yaml", program)
             result = _measure("program", "dev", program, max(1, args.runs // 2))
             scale_rows.append((services, result))
             print(f"{services} services: {result['seconds']:.3f}s, {result['peak_mib']:.0f} MiB, "

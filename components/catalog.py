@@ -54,10 +54,6 @@ class ServiceJob:
 class Catalog:
     jobs: tuple[ServiceJob, ...]
 
-    @property
-    def service_names(self) -> list[str]:
-        return [name for job in self.jobs for name, _ in job.services]
-
 
 # Job names the monitoring stack itself uses; a catalog job may not take them.
 RESERVED_JOBS = frozenset({"prometheus", "redis", "postgres", "kafka", "nginx", "monitoring"})

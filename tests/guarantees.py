@@ -57,9 +57,10 @@ def run_with(stack: str, changes: dict[str, Any]) -> Run:
     return run_program(stack, *with_changes(stack, changes))
 
 
-def program_copy(tmp: Path, edits: dict[str, tuple[str, str]]) -> Path:
-    """A copy of the program with text edits applied to files under it ({relpath: (old, new)})."""
-    program = tmp / "program"
+def program_copy(tmp: Path, edits: dict[str, tuple[str, str]], name: str = "program") -> Path:
+    """A copy of the program (code, configs, stack files) at tmp/name, with text edits applied to
+    files under it ({relpath: (old, new)})."""
+    program = tmp / name
     shutil.copytree(ROOT, program, ignore=shutil.ignore_patterns("venv", ".git", "build", "tests", "benchmarks",
                                                                   "examples", "docs", "__pycache__", ".*"))
     for rel, (old, new) in edits.items():
