@@ -5,7 +5,7 @@ from __future__ import annotations
 import pulumi
 
 from .render.alertmanager import CONFIG_FILE, DATA_DIR, HTTP_PORT, render_alertmanager_config
-from .settings import Settings
+from .settings import Settings, secret_paths
 from .targets import Target
 from .tool import ToolComponent
 from .workload import DataVolume, File, Health, Port, Resources, Workload
@@ -37,9 +37,8 @@ def alertmanager_workload(settings: Settings, target: Target) -> Workload:
 
 
 def has_credentials(settings: Settings) -> bool:
-    am = settings.alertmanager
-    return am.slack is not None or am.webhook is not None or (
-        am.email is not None and am.email.auth_password is not None)
+    """Whether any receiver credential (a secret setting under `alertmanager`) is set."""
+    return bool(secret_paths(settings.alertmanager))
 
 
 class Alertmanager(ToolComponent):

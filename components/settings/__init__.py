@@ -1,6 +1,6 @@
 """Stack settings: the typed model and its loader (the only reader of Pulumi config)."""
 
-from .loader import NAMESPACE, SettingsError, load_settings, parse_settings
+from .loader import NAMESPACE, SettingsError, load_settings, parse_settings, secret_paths
 from .model import Settings, TargetKind
 
-__all__ = ["NAMESPACE", "Settings", "SettingsError", "TargetKind", "load_settings", "parse_settings"]
+__all__ = ["NAMESPACE", "Settings", "SettingsError", "TargetKind", "load_settings", "parse_settings", "secret_paths"]

@@ -100,7 +100,7 @@ def _describe(error: dict[str, Any], secret_keys: set[str]) -> str:
     return f"{key}: {shown} is not valid ({message})"
 
 
-def _secret_paths(model: BaseModel, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+def secret_paths(model: BaseModel, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
     """Paths (camelCase) of every secret value that is set."""
     found: list[tuple[str, ...]] = []
     for name, field in type(model).model_fields.items():
@@ -109,7 +109,7 @@ def _secret_paths(model: BaseModel, path: tuple[str, ...] = ()) -> list[tuple[st
         if isinstance(value, SecretStr):
             found.append(here)
         elif isinstance(value, BaseModel):
-            found.extend(_secret_paths(value, here))
+            found.extend(secret_paths(value, here))
     return found
 
 
@@ -154,7 +154,7 @@ def parse_settings(values: dict[str, Any], secret_keys: set[str] | frozenset[str
         lines = sorted({_describe(dict(e), set(secret_keys)) for e in exc.errors()})
         raise SettingsError(_report(lines)) from None
     problems = _required_secrets(settings) + _conflicts(settings)
-    for path in _secret_paths(settings):
+    for path in secret_paths(settings):
         if path[0] not in secret_keys:
             dotted = ".".join(path)
             problems.append(
