@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pulumi
 
+from .prometheus import external_url_args
 from .render.alertmanager import CONFIG_FILE, DATA_DIR, HTTP_PORT, render_alertmanager_config
 from .settings import Settings, secret_paths
 from .targets import Target
@@ -13,6 +14,7 @@ from .workload import DataVolume, File, Health, Port, Resources, Workload
 
 def alertmanager_workload(settings: Settings, target: Target) -> Workload:
     am = settings.alertmanager
+    http = Port("http", HTTP_PORT, publish=HTTP_PORT)
     return Workload(
         name="alertmanager",
         image=settings.images.alertmanager,
@@ -22,8 +24,10 @@ def alertmanager_workload(settings: Settings, target: Target) -> Workload:
             # One instance: no gossip cluster (it also fails to start on pods without a private
             # IP to advertise).
             "--cluster.listen-address=",
+            # Links in notifications (silence, alert list) open the operator's address.
+            *external_url_args(target.operator_url(http)),
         ),
-        ports=(Port("http", HTTP_PORT, publish=HTTP_PORT),),
+        ports=(http,),
         # Receiver URLs and SMTP passwords are inside: a Docker secret upload / Kubernetes Secret.
         # Without credentials it stays plain, so `pulumi preview` shows route changes as diffs.
         files=(File(CONFIG_FILE, render_alertmanager_config(settings), secret=has_credentials(settings)),),

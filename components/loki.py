@@ -26,7 +26,10 @@ def loki_workload(settings: Settings, target: Target) -> Workload:
         files=(File(CONFIG_FILE, render_loki_config(settings)),),
         # Chunks, TSDB index, WAL and compactor state (retention marks) all live here.
         volumes=(DataVolume("loki_data", DATA_DIR, loki.storage_size),),
-        health=Health("/ready", HTTP_PORT,
+        # Readiness only: /ready is 503 while Loki replays its WAL, which can take minutes, and a
+        # liveness probe on it restarts Loki in a loop. grafana/loki@v3.7.6
+        # production/helm/loki/values.yaml sets `livenessProbe: {}` for the same reason.
+        health=Health("/ready", HTTP_PORT, liveness=False,
                       docker_test=("CMD", "wget", "-q", "--spider", f"http://127.0.0.1:{HTTP_PORT}/ready")),
         resources=Resources(**loki.resources.model_dump()),
         run_as_user=LOKI_UID,

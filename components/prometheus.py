@@ -18,6 +18,7 @@ def prometheus_workload(settings: Settings, catalog: Catalog, target: Target) ->
     prom = settings.prometheus
     files = [File(f"{CONFIG_DIR}/prometheus.yml", render_prometheus_config(settings, catalog, target.app_host))]
     files += [File(path, text) for path, text in rule_files().items()]
+    http = Port("http", 9090, publish=9090)
     return Workload(
         name="prometheus",
         image=settings.images.prometheus,
@@ -27,8 +28,12 @@ def prometheus_workload(settings: Settings, catalog: Catalog, target: Target) ->
             f"--storage.tsdb.retention.time={prom.retention}",
             # Lets `curl -X POST /-/reload` pick up a config change without losing the WAL replay time.
             "--web.enable-lifecycle",
+            *external_url_args(target.operator_url(http)),
+            # Keeps exemplars (trace ids next to samples) so Grafana's exemplar -> trace links
+            # have something to open; without it Prometheus drops them at scrape time.
+            "--enable-feature=exemplar-storage",
         ),
-        ports=(Port("http", 9090, publish=9090),),
+        ports=(http,),
         files=tuple(files),
         volumes=(DataVolume("prometheus_data", DATA_DIR, prom.storage_size),),
         health=Health("/-/ready", 9090, live_path="/-/healthy",
@@ -36,6 +41,16 @@ def prometheus_workload(settings: Settings, catalog: Catalog, target: Target) ->
         resources=Resources(**prom.resources.model_dump()),
         run_as_user=65534,  # `nobody`, the image's user
     )
+
+
+def external_url_args(url: str | None) -> tuple[str, ...]:
+    """`--web.external-url` so links in alerts and the UI open for an operator.
+
+    The route prefix stays `/`: an external URL with a path (a proxy in front) would otherwise
+    move every endpoint, health checks and in-network clients included, under that path.
+    Alertmanager takes the same two flags.
+    """
+    return () if url is None else (f"--web.external-url={url}", "--web.route-prefix=/")
 
 
 class Prometheus(ToolComponent):

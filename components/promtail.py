@@ -13,7 +13,6 @@ from .tool import ToolComponent
 from .workload import ClusterRule, DataVolume, File, Health, HostMount, Port, Resources, Workload
 
 DOCKER_SOCKET = "/var/run/docker.sock"
-DOCKER_CONTAINERS = "/var/lib/docker/containers"
 POD_LOGS = "/var/log/pods"
 # Per node on Kubernetes: a PVC cannot follow a DaemonSet's pods, and positions describe the
 # node's own files anyway.
@@ -44,12 +43,11 @@ def promtail_workload(settings: Settings, target: Target) -> Workload:
         return replace(
             base,
             volumes=(DataVolume("promtail_positions", POSITIONS_DIR, "1Gi"),),
-            # The socket for docker_sd_configs (`:ro` does not restrict the Docker API: the socket
-            # is root-equivalent, as in the seed) and the json-file logs, read-only.
-            host_mounts=(
-                HostMount(DOCKER_SOCKET, DOCKER_SOCKET, read_only=True, host_path_type="Socket"),
-                HostMount(DOCKER_CONTAINERS, DOCKER_CONTAINERS, read_only=True),
-            ),
+            # Only the socket for docker_sd_configs (`:ro` does not restrict the Docker API: the
+            # socket is root-equivalent, as in the seed). docker_sd reads logs through the API
+            # (ContainerLogs in grafana/loki@v3.6.0 clients/pkg/promtail/targets/docker/target.go),
+            # never from /var/lib/docker/containers, so that is not mounted.
+            host_mounts=(HostMount(DOCKER_SOCKET, DOCKER_SOCKET, read_only=True, host_path_type="Socket"),),
             health=Health("/ready", HTTP_PORT, docker_test=("CMD", "bash", "-c", _DOCKER_READY)),
             run_as_user=0,
             run_as_root=True,
@@ -60,7 +58,9 @@ def promtail_workload(settings: Settings, target: Target) -> Workload:
             HostMount(POD_LOGS, POD_LOGS, read_only=True),
             HostMount(POSITIONS_HOST_DIR, POSITIONS_DIR, read_only=False, host_path_type="DirectoryOrCreate"),
         ),
-        health=Health("/ready", HTTP_PORT),
+        # Readiness only, as grafana/helm-charts charts/promtail/values.yaml (promtail-6.17.1)
+        # does: /ready stays false until targets are synced, which is no reason to restart.
+        health=Health("/ready", HTTP_PORT, liveness=False),
         # Root only to read the root-owned 0640 log files under /var/log/pods as their owner: no
         # capability is needed for that, so the target's drop-ALL, no privilege escalation and
         # read-only root filesystem stay.

@@ -64,6 +64,10 @@ class Health:
     http_path: str  # readiness
     port: int
     live_path: str | None = None  # liveness, when it differs from readiness
+    # False: no liveness probe at all. For tools whose only health endpoint is readiness and
+    # whose readiness is legitimately false for minutes (Loki replaying its WAL), a liveness
+    # probe on it kills them in a loop; their upstream charts set none.
+    liveness: bool = True
     # Command for Docker's HEALTHCHECK, run inside the container; None where the image has no
     # shell or HTTP client (Docker then relies on the restart policy only).
     docker_test: tuple[str, ...] | None = None

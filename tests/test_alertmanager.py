@@ -159,7 +159,8 @@ def test_docker_alertmanager_container(stack: str) -> None:
     container = plain(record.inputs)
     assert container["name"] == "quikapp-alertmanager"
     assert container["command"] == ["--config.file=/etc/alertmanager/alertmanager.yml",
-                                    "--storage.path=/alertmanager", "--cluster.listen-address="]
+                                    "--storage.path=/alertmanager", "--cluster.listen-address=",
+                                    "--web.external-url=http://127.0.0.1:9093", "--web.route-prefix=/"]
     assert container["volumes"] == [{"volumeName": "alertmanager_data", "containerPath": "/alertmanager"}]
     publish = stack_config(stack).get("docker", {}).get("publishAddress", "127.0.0.1")
     assert container["ports"] == [{"internal": 9093, "external": 9093, "ip": publish, "protocol": "tcp"}]

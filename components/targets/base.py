@@ -7,7 +7,7 @@ from typing import Protocol
 import pulumi
 
 from ..settings import TargetKind
-from ..workload import DeployedWorkload, Workload
+from ..workload import DeployedWorkload, Port, Workload
 
 PART_OF = "quikapp-monitoring"
 
@@ -17,6 +17,10 @@ class Target(Protocol):
 
     def app_host(self, service: str) -> str:
         """DNS name under which a QuikApp application service is reached from the monitoring stack."""
+        ...
+
+    def operator_url(self, port: Port) -> str | None:
+        """The address a person opens for a published port (links in alerts and notifications)."""
         ...
 
     def deploy(self, workload: Workload, parent: pulumi.Resource) -> DeployedWorkload:

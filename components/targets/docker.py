@@ -6,7 +6,7 @@ import pulumi
 import pulumi_docker as docker
 
 from ..settings import Settings, TargetKind
-from ..workload import DeployedWorkload, Endpoint, Workload
+from ..workload import DeployedWorkload, Endpoint, Port, Workload
 from .base import PART_OF
 
 _UNITS = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
@@ -52,6 +52,16 @@ class DockerTarget:
 
     def stack_outputs(self) -> dict[str, object]:
         return {"network": self.network_name}
+
+    def operator_url(self, port: Port) -> str | None:
+        if port.publish is None:
+            return None
+        host = self._settings.docker.publish_address
+        # A wildcard bind is no address a browser can open: the host's own name serves the
+        # operator at the Docker host, the usual case for a dev stack.
+        if host in ("0.0.0.0", "::"):
+            host = "localhost"
+        return f"http://{host}:{port.publish}"
 
     def deploy(self, workload: Workload, parent: pulumi.Resource) -> DeployedWorkload:
         opts = pulumi.ResourceOptions(parent=parent, provider=self.provider)

@@ -54,7 +54,7 @@ from pulumi_kubernetes.meta.v1 import LabelSelectorArgs, ObjectMetaArgs
 from pulumi_kubernetes.rbac.v1 import ClusterRole, ClusterRoleBinding, PolicyRuleArgs, RoleRefArgs, SubjectArgs
 
 from ..settings import Settings, TargetKind
-from ..workload import DeployedWorkload, Endpoint, File, Workload
+from ..workload import DeployedWorkload, Endpoint, File, Port, Workload
 from .base import PART_OF
 
 
@@ -96,11 +96,16 @@ class KubernetesTarget:
     def stack_outputs(self) -> dict[str, object]:
         return {"namespace": self._ns_name, "portForward": dict(sorted(self._forwards.items()))}
 
+    def operator_url(self, port: Port) -> str | None:
+        # The `kubectl port-forward` of the portForward output binds the same local port.
+        return None if port.publish is None else f"http://localhost:{port.publish}"
+
     def _labels(self, name: str) -> dict[str, str]:
         return {"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": PART_OF}
 
-    def _meta(self, name: str | None, labels: dict[str, str]) -> ObjectMetaArgs:
-        return ObjectMetaArgs(name=name, namespace=self._ns_name, labels=labels)
+    def _meta(self, name: str | None, labels: dict[str, str], skip_await: bool = False) -> ObjectMetaArgs:
+        return ObjectMetaArgs(name=name, namespace=self._ns_name, labels=labels,
+                              annotations={"pulumi.com/skipAwait": "true"} if skip_await else None)
 
     def deploy(self, workload: Workload, parent: pulumi.Resource) -> DeployedWorkload:
         name = workload.name
@@ -175,17 +180,20 @@ class KubernetesTarget:
                 security_context=self._pod_security(workload),
                 # A per-node agent must run on every node, tainted ones (control plane, dedicated pools) included.
                 tolerations=[TolerationArgs(operator="Exists")] if workload.per_node else None,
+                # Every image here is Linux-only: a pod scheduled onto a Windows node (mixed
+                # clusters) never starts, and a DaemonSet would place one on each of them.
+                node_selector={"kubernetes.io/os": "linux"},
                 containers=[self._container(workload, env, mounts)],
                 volumes=volumes,
             ),
         )
         selector = LabelSelectorArgs(match_labels=labels)
-        meta = self._meta(name, labels)
-        if workload.may_wait_for_backend:
-            # Pulumi waits for a Deployment to become ready (10 min, then fails the update); this
-            # one stays unready until a backend outside the stack answers, so don't wait.
-            meta = ObjectMetaArgs(name=name, namespace=self._ns_name, labels=labels,
-                                  annotations={"pulumi.com/skipAwait": "true"})
+        # Pulumi waits for a Deployment to become ready and for a Service with a selector to have
+        # ready endpoints (10 min, then fails the update). A workload that stays unready until a
+        # backend outside the stack answers must not be awaited on any of its objects.
+        # pulumi/pulumi-kubernetes@v4.32.0 provider/pkg/await/awaiters.go (v1/Service awaiter)
+        # and await.go (metadata.SkipAwaitLogic skips it).
+        meta = self._meta(name, labels, skip_await=workload.may_wait_for_backend)
         if workload.per_node:
             wl: pulumi.Resource = DaemonSet(name, metadata=meta,
                                             spec=DaemonSetSpecArgs(selector=selector, template=pod), opts=opts)
@@ -209,7 +217,7 @@ class KubernetesTarget:
         if workload.ports:
             created.append(Service(
                 f"{name}-service",
-                metadata=self._meta(name, labels),
+                metadata=meta,
                 spec=ServiceSpecArgs(
                     type="ClusterIP",
                     selector=labels,
@@ -327,9 +335,10 @@ class KubernetesTarget:
             ready = HTTPGetActionArgs(path=health.http_path, port=health.port)
             alive = HTTPGetActionArgs(path=health.live_path or health.http_path, port=health.port)
             readiness = ProbeArgs(http_get=ready, period_seconds=10, timeout_seconds=5, failure_threshold=3)
-            # Generous: a restart loses in-memory state (Prometheus replays its WAL on start).
-            liveness = ProbeArgs(http_get=alive, initial_delay_seconds=30, period_seconds=30, timeout_seconds=5,
-                                 failure_threshold=5)
+            if health.liveness:
+                # Generous: a restart loses in-memory state (Prometheus replays its WAL on start).
+                liveness = ProbeArgs(http_get=alive, initial_delay_seconds=30, period_seconds=30, timeout_seconds=5,
+                                     failure_threshold=5)
         res = workload.resources
         return ContainerArgs(
             name=workload.name,
