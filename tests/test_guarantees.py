@@ -1,4 +1,4 @@
-"""The guarantees of README § Guarantees, each measured on every stack by comparing mock runs."""
+"""The guarantees of docs/GUARANTEES.md, each measured on every stack by comparing mock runs."""
 
 from __future__ import annotations
 
@@ -190,7 +190,7 @@ def test_every_docker_container_restarts_and_most_have_health_checks() -> None:
         assert inputs["restart"] == "unless-stopped", record.name
         if not inputs.get("healthcheck"):
             without.append(record.name)
-    # Images without a shell or HTTP client cannot run a Docker HEALTHCHECK (README lists them).
+    # Images without a shell or HTTP client cannot run a Docker HEALTHCHECK (docs/CONFIGURATION.md lists them).
     assert len(without) <= len(containers) // 2, without
 
 

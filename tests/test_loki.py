@@ -19,7 +19,7 @@ from rendered import workload_files
 SEED = Path(__file__).parent / "fixtures" / "seed" / "loki-config.yml"
 BASE = {"target": "docker", "grafana": {"adminPassword": "s3cret-pass"}, "exporters": {"postgres": {"enabled": False}}}
 
-# Seed keys changed on purpose (docs/config/loki.md lists why); every other seed leaf is kept.
+# Seed keys changed on purpose (docs/CONFIGURATION.md § Loki lists why); every other seed leaf is kept.
 CHANGED = {
     ("schema_config", "configs", 0, "store"): "tsdb",  # boltdb-shipper is legacy since Loki 2.8
     ("schema_config", "configs", 0, "schema"): "v12",  # the schema 2.9 documents for tsdb

@@ -1,4 +1,4 @@
-"""The stack outputs contract service teams consume (README § For service teams)."""
+"""The stack outputs contract service teams consume (README.md § For service teams)."""
 
 from __future__ import annotations
 

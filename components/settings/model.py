@@ -1,7 +1,7 @@
 """The typed model of one stack's configuration (config namespace `quikapp-monitoring`).
 
 Each class maps one config object; field names are snake_case here and camelCase in
-`Pulumi.<stack>.yaml`. Defaults are production-sane; the README's config reference documents
+`Pulumi.<stack>.yaml`. Defaults are production-sane; docs/CONFIGURATION.md documents
 every key and is checked against this model by tests/test_docs.py.
 """
 
