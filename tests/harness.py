@@ -98,6 +98,9 @@ class Registered:
     replace_on_changes: list[str]
     provider: str
     alias_names: list[str] = field(default_factory=list)
+    # What the program sent (before the mock's state was returned): differs from `inputs` only
+    # when a run is given `prior` states (the second-up test).
+    sent: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -117,10 +120,18 @@ class Run:
 
 
 class _RecordingMocks(Mocks):
-    def __init__(self, stack_references: dict[str, dict[str, Any]] | None = None) -> None:
+    def __init__(self, stack_references: dict[str, dict[str, Any]] | None = None,
+                 prior: dict[tuple[str, str], dict[str, Any]] | None = None) -> None:
         self.stack_references = stack_references or {}
+        self.prior = prior or {}
+        self.sent: dict[tuple[str, str], dict[str, Any]] = {}
 
     def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        self.sent[(args.typ, args.name)] = dict(args.inputs)
+        if (args.typ, args.name) in self.prior:
+            # A resource whose diff is empty keeps its id and stored state: the engine hands those
+            # back to the program, as on a real second `pulumi up`.
+            return f"{args.name}-id", self.prior[(args.typ, args.name)]
         state = dict(args.inputs)
         if args.typ == "pulumi:pulumi:StackReference":
             name = state["name"]
@@ -141,8 +152,9 @@ class _RecordingMocks(Mocks):
 
 
 class _RecordingMonitor(MockMonitor):
-    def __init__(self, mocks: Mocks) -> None:
+    def __init__(self, mocks: _RecordingMocks) -> None:
         super().__init__(mocks)
+        self.recording = mocks
         self.registered: list[Registered] = []
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
@@ -162,6 +174,7 @@ class _RecordingMonitor(MockMonitor):
                 replace_on_changes=list(request.replaceOnChanges),
                 provider=request.provider,
                 alias_names=[a.spec.name for a in request.aliases if a.HasField("spec")],
+                sent=self.recording.sent.get((request.type, request.name), {}) if request.custom else {},
             ))
         return response
 
@@ -169,15 +182,20 @@ class _RecordingMonitor(MockMonitor):
 
 def run_program(stack: str, values: dict[str, Any] | None = None, secret_keys: set[str] | None = None, *,
                 program: Path = ROOT, project: str = PROJECT,
-                stack_references: dict[str, dict[str, Any]] | None = None) -> Run:
-    """Evaluate `<program>/__main__.py` for `stack` (its stack file + sentinel secrets unless `values` given)."""
+                stack_references: dict[str, dict[str, Any]] | None = None,
+                prior: dict[tuple[str, str], dict[str, Any]] | None = None) -> Run:
+    """Evaluate `<program>/__main__.py` for `stack` (its stack file + sentinel secrets unless `values` given).
+
+    `prior` maps (type, name) to the state the engine holds from an earlier `up`: those resources
+    get that state back instead of their inputs.
+    """
     if values is None:
         values, secret_keys = with_secrets(stack_config(stack))
     secret_keys = secret_keys or set()
     config = {f"{project}:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in values.items()}
     runtime_settings.ROOT.set(None)
     pulumi.runtime.set_all_config(config, [f"{project}:{k}" for k in secret_keys])
-    mocks = _RecordingMocks(stack_references)
+    mocks = _RecordingMocks(stack_references, prior)
     monitor = _RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
     # A previous run that failed half-way may have left RPCs or outputs pending: start clean.
