@@ -47,7 +47,7 @@ ENABLED = {"dev": {"redis", "kafka", "nginx"}, "staging": set(HOSTS), "prod": se
 
 def args_of(run: Run, name: str) -> list[str]:
     if is_docker(run):
-        return list(plain(run.one(CONTAINER, name).inputs)["command"])
+        return list(plain(run.one(CONTAINER, name).inputs).get("command", []))
     return list(k8s_container(run, name).get("args", []))
 
 

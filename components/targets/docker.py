@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import ROUND_HALF_UP, Decimal
+
 import pulumi
 import pulumi_docker as docker
 
@@ -19,9 +21,36 @@ def memory_mib(quantity: str) -> int:
     return max(6, int(float(number) * _UNITS[quantity[len(number):]]) // 2**20)  # Docker's minimum is 6 MiB
 
 
+def _cpus_read_back(nano: int) -> str:
+    """How the Docker provider writes NanoCPUs into its state (its `nanoInt64ToDecimalString`, quirks included)."""
+    if nano == 0:
+        return "0"
+    nine = f"{Decimal(nano).scaleb(-9):.9f}"  # big.Rat.FloatString(9)
+    if nine.count("0") == 9:
+        # Upstream then rounds to one decimal: "1.0", "2.0", but also 0.05 -> "0.1" and 0.001 -> "0.0".
+        return f"{Decimal(nano).scaleb(-9).quantize(Decimal('0.1'), rounding=ROUND_HALF_UP)}"
+    return nine.rstrip("0")  # "10." for ten CPUs: odd, but it parses back to the same value
+
+
 def cpus(quantity: str) -> str:
-    """A Kubernetes CPU quantity (`500m`, `2`) as Docker's `--cpus` value."""
-    return str(int(quantity[:-1]) / 1000) if quantity.endswith("m") else quantity
+    """A Kubernetes CPU quantity (`500m`, `2`) as Docker's `cpus`, in the exact text the provider reads back.
+
+    `cpus` is ForceNew and the provider stores what it reads from the daemon, not what it was sent
+    (kreuzwerker/terraform-provider-docker@v4.5.0 internal/provider/resource_docker_container.go: `cpus` ForceNew;
+    resource_docker_container_funcs.go: `d.Set("cpus", nanoInt64ToDecimalString(HostConfig.NanoCPUs))`;
+    helpers.go: `nanoInt64ToDecimalString`). Sending "1" where it reads back "1.0" replaces the container on
+    every `pulumi up`, so send the read-back text itself.
+    """
+    amount = Decimal(quantity[:-1]).scaleb(-3) if quantity.endswith("m") else Decimal(quantity)
+    nano = amount.scaleb(9)
+    if nano != nano.to_integral_value():
+        raise ValueError(f"CPU limit {quantity!r}: Docker takes at most nine decimal places of a CPU")
+    text = _cpus_read_back(int(nano))
+    if Decimal(text).scaleb(9) != nano:
+        # The provider would read back another amount: every `pulumi up` would replace the container.
+        raise ValueError(f"CPU limit {quantity!r}: the Docker provider reads it back as {text!r} and would "
+                         f"replace the container on every `pulumi up`; choose a limit it keeps, such as 100m or 250m")
+    return text
 
 
 class DockerTarget:
@@ -111,7 +140,10 @@ class DockerTarget:
             docker.ContainerArgs(
                 name=f"quikapp-{name}",
                 image=image.image_id,
-                command=list(workload.args),
+                # No args means unset, not []: the provider stores the CMD the daemon fills in from the
+                # image (Optional+Computed+ForceNew `command`), and an empty list sent against it
+                # replaces the container on every `pulumi up` (resource_docker_container*.go at v4.5.0).
+                command=list(workload.args) or None,
                 entrypoints=list(workload.entrypoint) or None,
                 envs=envs,
                 ports=ports,
