@@ -276,10 +276,10 @@ def _container_read_back(inputs: dict[str, Any]) -> dict[str, Any]:
         state["memorySwap"] = swap * 2**20 // 2**20 if swap > 0 else swap
     elif inputs.get("memory"):
         state["memorySwap"] = 2 * inputs["memory"]  # the daemon's default: swap limit twice the memory
-    if not inputs.get("command") and not inputs.get("entrypoints"):
-        # Create leaves Cmd unset for an empty list (GetOk); the daemon fills in the image's CMD,
-        # Read stores Config.Cmd.
-        state["command"] = IMAGE_CMD
+    if not inputs.get("command"):
+        # Create leaves Cmd unset for an empty list (GetOk); the daemon fills in the image's CMD
+        # unless the entrypoint is replaced, and Read stores Config.Cmd.
+        state["command"] = [] if inputs.get("entrypoints") else IMAGE_CMD
     if inputs.get("ports"):
         # Read sets ports only where the config has some, from NetworkSettings.Ports (running container).
         defaults = dict(CONTAINER_FIELDS["ports"].elem_defaults)
