@@ -27,6 +27,7 @@ from readback import (
     k8s_check,
     k8s_diff,
     k8s_read_back,
+    k8s_typed,
     plain,
     tf_diff,
 )
@@ -128,7 +129,7 @@ GO_DURATIONS = {"30s": "30s", "5s": "5s", "0s": "0s", "1m": "1m0s", "90s": "1m30
 # k8s.io/apimachinery resource.Quantity canonical String().
 QUANTITIES = {"0.5": "500m", "1000m": "1", "1024Mi": "1Gi", "1536Mi": "1536Mi", "1.5Gi": "1536Mi",
               "100m": "100m", "1": "1", "4Gi": "4Gi", "200Gi": "200Gi", "2048Ki": "2Mi", "1000": "1k",
-              "128Mi": "128Mi", "0.5Gi": "512Mi"}
+              "128Mi": "128Mi", "0.5Gi": "512Mi", "250m": "250m", "50m": "50m", "10Gi": "10Gi", "512Mi": "512Mi"}
 
 
 @pytest.mark.parametrize(("sent", "read"), CPUS_READ_BACK.items())
@@ -219,6 +220,35 @@ _DEPLOYMENT = {"apiVersion": "apps/v1", "kind": "Deployment",
                             "name": "p", "image": "prom", "args": [],
                             "resources": {"limits": {"cpu": "0.5", "memory": "1024Mi"}},
                             "volumeMounts": [{"name": "v", "mountPath": "/v", "readOnly": False}]}]}}}}
+
+
+def test_k8s_typed_round_trip_model() -> None:
+    # What k8s.io/apimachinery@v0.34.1 runtime.DefaultUnstructuredConverter From/ToUnstructured
+    # made of this Deployment (run with Go 1.26): empty args/env and readOnly false dropped, the
+    # pointer booleans and emptyDir {} kept, quantities canonical (plus "status": {}, pruned).
+    sent = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "p", "namespace": "m"},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "p"}}, "strategy": {"type": "Recreate"},
+                     "template": {"metadata": {"labels": {"app": "p"}}, "spec": {
+                         "automountServiceAccountToken": False,
+                         "containers": [{"name": "p", "image": "prom", "args": [], "env": [],
+                                         "resources": {"limits": {"cpu": "0.5", "memory": "1024Mi"}},
+                                         "securityContext": {"allowPrivilegeEscalation": False,
+                                                             "readOnlyRootFilesystem": True},
+                                         "volumeMounts": [{"name": "v", "mountPath": "/v", "readOnly": False},
+                                                          {"name": "w", "mountPath": "/w", "readOnly": True}]}],
+                         "volumes": [{"name": "s", "emptyDir": {}}]}}}}
+    go = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "p", "namespace": "m"},
+          "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "p"}}, "strategy": {"type": "Recreate"},
+                   "template": {"metadata": {"labels": {"app": "p"}}, "spec": {
+                       "automountServiceAccountToken": False,
+                       "containers": [{"image": "prom", "name": "p",
+                                       "resources": {"limits": {"cpu": "500m", "memory": "1Gi"}},
+                                       "securityContext": {"allowPrivilegeEscalation": False,
+                                                           "readOnlyRootFilesystem": True},
+                                       "volumeMounts": [{"mountPath": "/v", "name": "v"},
+                                                        {"mountPath": "/w", "name": "w", "readOnly": True}]}],
+                       "volumes": [{"emptyDir": {}, "name": "s"}]}}}}
+    assert k8s_typed(sent) == go
 
 
 def test_k8s_model_normalises_both_sides() -> None:
