@@ -1,46 +1,34 @@
 """The service catalog (`configs/services.yaml`): which QuikApp services exist and how to scrape them.
 
-Parsed and validated once per program run; an invalid entry fails like a bad config key,
-naming the file, the entry and what is allowed.
+Parsed and validated once per program run. Every problem is reported at once, one line each,
+in the settings' style: the file, the entry's path, the bad value and what is allowed.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .settings import SettingsError
+from .settings.base import DNS_LABEL, DNS_LABEL_RULE
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 CATALOG_FILE = CONFIGS / "services.yaml"
 
-_Name = Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
-_Port = Annotated[int, Field(ge=1, le=65535, strict=True)]
+# Job names the monitoring stack itself uses; a catalog job may not take them.
+RESERVED_JOBS = frozenset({"prometheus", "redis", "postgres", "kafka", "nginx", "monitoring"})
+
+_METRICS_PATH = re.compile(r"/[\w./-]*")
+_JOB_KEYS = ("metrics_path", "services")
 
 
-class _Job(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    metrics_path: Annotated[str, Field(pattern=r"^/[\w./-]*$")] = "/metrics"
-    services: Annotated[dict[_Name, _Port], Field(min_length=1)]
-
-
-class _Catalog(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    jobs: Annotated[dict[_Name, _Job], Field(min_length=1)]
-
-    @model_validator(mode="after")
-    def _unique_services(self) -> _Catalog:
-        seen: dict[str, str] = {}
-        for job_name, job in self.jobs.items():
-            for service in job.services:
-                if service in seen:
-                    raise ValueError(f"service {service!r} is listed under both {seen[service]!r} and {job_name!r}")
-                seen[service] = job_name
-        return self
+class CatalogError(SettingsError):
+    """A bad service catalog. A RunError (through SettingsError), so `pulumi preview`/`up` print
+    the message without a traceback, like a bad stack setting."""
 
 
 @dataclass(frozen=True)
@@ -55,35 +43,134 @@ class Catalog:
     jobs: tuple[ServiceJob, ...]
 
 
-# Job names the monitoring stack itself uses; a catalog job may not take them.
-RESERVED_JOBS = frozenset({"prometheus", "redis", "postgres", "kafka", "nginx", "monitoring"})
+def _shown(value: Any) -> str:
+    # Never dump a whole mapping into a one-line message: name its kind instead.
+    if isinstance(value, (dict, list)):
+        kind = "mapping" if isinstance(value, dict) else "list"
+        return f"a {kind}" if value else f"an empty {kind}"
+    if value is None:
+        return "an empty value"
+    return repr(value)
+
+
+def _is_port(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 65535
+
+
+def _check_services(job: str, services: Any, seen: dict[str, str]) -> list[str]:
+    where = f"jobs.{job}.services"
+    if not isinstance(services, dict) or not services:
+        return [f"{where}: {_shown(services)} is not valid "
+                "(allowed: a mapping of service name to metrics port, at least one service)"]
+    problems = []
+    for name, port in services.items():
+        if not isinstance(name, str) or not re.fullmatch(DNS_LABEL, name):
+            problems.append(f"{where}.{name}: service name {name!r} is not valid (allowed: {DNS_LABEL_RULE})")
+        elif name in seen:
+            problems.append(f"{where}.{name}: service {name!r} is also listed under jobs.{seen[name]} "
+                            "(allowed: each service under one job)")
+        else:
+            seen[name] = job
+        if not _is_port(port):
+            problems.append(f"{where}.{name}: {_shown(port)} is not valid "
+                            "(allowed: a port number from 1 to 65535, without quotes)")
+    return problems
+
+
+def _check_job(name: Any, job: Any, seen: dict[str, str]) -> list[str]:
+    where = f"jobs.{name}"
+    problems = []
+    if not isinstance(name, str) or not re.fullmatch(DNS_LABEL, name):
+        problems.append(f"{where}: job name {name!r} is not valid (allowed: {DNS_LABEL_RULE})")
+    elif name in RESERVED_JOBS:
+        problems.append(f"{where}: job name {name!r} is reserved for the monitoring stack "
+                        f"(allowed: any other name; reserved: {', '.join(sorted(RESERVED_JOBS))})")
+    if not isinstance(job, dict):
+        return [*problems, f"{where}: {_shown(job)} is not valid "
+                           "(allowed: a mapping with services and, optionally, metrics_path)"]
+    problems += [f"{where}.{key}: unknown key (allowed here: {', '.join(_JOB_KEYS)})"
+                 for key in job if key not in _JOB_KEYS]
+    path = job.get("metrics_path", "/metrics")
+    if not isinstance(path, str) or not _METRICS_PATH.fullmatch(path):
+        problems.append(f"{where}.metrics_path: {_shown(path)} is not valid "
+                        "(allowed: a URL path such as /metrics or /actuator/prometheus)")
+    if "services" not in job:
+        problems.append(f"{where}.services: required, but not set")
+    else:
+        problems += _check_services(str(name), job["services"], seen)
+    return problems
+
+
+def catalog_problems(data: Any) -> list[str]:
+    """Every problem of a parsed catalog, one line each (without the file name), in file order."""
+    if not isinstance(data, dict):
+        return [f"{_shown(data)} is not valid (allowed: a mapping with the key jobs)"]
+    problems = [f"{key}: unknown key (allowed here: jobs)" for key in data if key != "jobs"]
+    jobs = data.get("jobs")
+    if "jobs" not in data:
+        return [*problems, "jobs: required, but not set"]
+    if not isinstance(jobs, dict) or not jobs:
+        return [*problems, f"jobs: {_shown(jobs)} is not valid "
+                           "(allowed: a mapping of job name to its services, at least one job)"]
+    seen: dict[str, str] = {}
+    for name, job in jobs.items():
+        problems += _check_job(name, job, seen)
+    return problems
+
+
+def _report(source: str, lines: list[str]) -> str:
+    lines = [f"{source}: {line}" for line in lines]
+    if len(lines) == 1:
+        return f"invalid service catalog: {lines[0]}"
+    return "invalid service catalog:\n  " + "\n  ".join(lines)
 
 
 def parse_catalog(data: object, source: str = "configs/services.yaml") -> Catalog:
-    try:
-        model = _Catalog.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"])
-        where = f"{source}: {loc}" if loc else source
-        value = "" if err["type"] in {"missing", "extra_forbidden"} else f" {err.get('input')!r} is not valid:"
-        raise SettingsError(f"invalid service catalog: {where}:{value} {err['msg']}") from None
-    clash = sorted(RESERVED_JOBS & model.jobs.keys())
-    if clash:
-        raise SettingsError(
-            f"invalid service catalog: {source}: jobs.{clash[0]}: job name is reserved for the monitoring stack "
-            f"(reserved: {', '.join(sorted(RESERVED_JOBS))})"
-        )
+    problems = catalog_problems(data)
+    if problems:
+        raise CatalogError(_report(source, problems))
+    assert isinstance(data, dict)
     return Catalog(jobs=tuple(
-        ServiceJob(name=name, metrics_path=job.metrics_path, services=tuple(job.services.items()))
-        for name, job in model.jobs.items()
+        ServiceJob(name=name, metrics_path=job.get("metrics_path", "/metrics"), services=tuple(job["services"].items()))
+        for name, job in data["jobs"].items()
     ))
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML keeps the last of two equal keys without a word: a service listed twice under one
+    job would silently lose its first port. Refuse duplicate keys instead."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        keys: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in keys:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} appears twice in one mapping (allowed: each key once)",
+                    key_node.start_mark)
+            keys.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _source(path: Path) -> str:
+    # Name the file as a reader finds it in the repository, not by its bare name.
+    try:
+        return str(path.resolve().relative_to(CONFIGS.parent))
+    except ValueError:
+        return str(path)
+
+
 def load_catalog(path: Path = CATALOG_FILE) -> Catalog:
-    with path.open(encoding="utf-8") as handle:
-        try:
-            data = yaml.safe_load(handle)
-        except yaml.YAMLError as exc:
-            raise SettingsError(f"invalid service catalog: {path.name}: not YAML ({exc})") from None
-    return parse_catalog(data, source=f"configs/{path.name}")
+    source = _source(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CatalogError(f"invalid service catalog: {source}: cannot be read ({exc.strerror})") from None
+    try:
+        data = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass: no arbitrary objects
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise CatalogError(f"invalid service catalog: {source}: {where}not valid YAML ({problem})") from None
+    return parse_catalog(data, source=source)

@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
-from components.catalog import load_catalog, parse_catalog
+from components.catalog import load_catalog
 from components.render.prometheus import render_prometheus_config, rule_files
-from components.settings import SettingsError, parse_settings
+from components.settings import parse_settings
 from harness import ROOT
 
 SEED = Path(__file__).parent / "fixtures" / "seed"
@@ -119,21 +118,3 @@ def test_the_seeds_seven_alerts_are_present_with_their_labels() -> None:
         assert ours[name]["for"] == rule["for"]
         assert ours[name]["labels"] == rule["labels"]
         assert ours[name]["annotations"]["summary"] == rule["annotations"]["summary"]
-
-
-@pytest.mark.parametrize(("catalog", "fragment"), [
-    ({"jobs": {"go": {"services": {"a": "6001"}}}}, "jobs.go.services.a"),
-    ({"jobs": {"go": {"services": {"a": 70000}}}}, "less than or equal to 65535"),
-    ({"jobs": {"go": {"services": {"Bad_Name": 1}}}}, "Bad_Name"),
-    ({"jobs": {"go": {"services": {}}}}, "jobs.go.services"),
-    ({"jobs": {"go": {"metrics_path": "metrics", "services": {"a": 1}}}}, "jobs.go.metrics_path"),
-    ({"jobs": {"go": {"services": {"a": 1}}, "py": {"services": {"a": 2}}}}, "'a' is listed under both"),
-    ({"jobs": {"redis": {"services": {"a": 1}}}}, "jobs.redis: job name is reserved"),
-    ({"jobs": {"go": {"services": {"a": 1}, "port": 3}}}, "jobs.go.port"),
-    ({"services": []}, "jobs"),
-])
-def test_invalid_catalog_entry_is_one_clear_line(catalog: dict[str, Any], fragment: str) -> None:
-    with pytest.raises(SettingsError) as caught:
-        parse_catalog(catalog)
-    message = str(caught.value)
-    assert fragment in message and "configs/services.yaml" in message and "\n" not in message, message

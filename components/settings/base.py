@@ -63,11 +63,11 @@ MemoryQuantity = Annotated[
     str, _matcher(r"[1-9]\d*(\.\d+)?(Ki|Mi|Gi|Ti|k|M|G|T)?", "a memory size such as 128Mi or 2Gi")
 ]
 
-# RFC 1123 label: what Kubernetes requires of namespace and Service names.
-DnsLabel = Annotated[
-    str,
-    _matcher(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", "a DNS label: lowercase letters, digits and '-', at most 63"),
-]
+# RFC 1123 label: what Kubernetes requires of namespace and Service names (also the catalog's
+# service and job names, which become Service names and DNS names).
+DNS_LABEL = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
+DNS_LABEL_RULE = "a DNS label: lowercase letters, digits and '-', at most 63"
+DnsLabel = Annotated[str, _matcher(DNS_LABEL, DNS_LABEL_RULE)]
 
 LabelName = Annotated[str, _matcher(r"[a-zA-Z_][a-zA-Z0-9_]*", "a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*)")]
 
