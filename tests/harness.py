@@ -183,18 +183,22 @@ class _RecordingMonitor(MockMonitor):
 def run_program(stack: str, values: dict[str, Any] | None = None, secret_keys: set[str] | None = None, *,
                 program: Path = ROOT, project: str = PROJECT,
                 stack_references: dict[str, dict[str, Any]] | None = None,
-                prior: dict[tuple[str, str], dict[str, Any]] | None = None) -> Run:
+                prior: dict[tuple[str, str], dict[str, Any]] | None = None,
+                config: dict[str, str] | None = None) -> Run:
     """Evaluate `<program>/__main__.py` for `stack` (its stack file + sentinel secrets unless `values` given).
 
     `prior` maps (type, name) to the state the engine holds from an earlier `up`: those resources
     get that state back instead of their inputs.
+    `config` passes fully-qualified keys of any namespace instead, as the CLI does (`secret_keys`
+    then holds fully-qualified keys too).
     """
-    if values is None:
-        values, secret_keys = with_secrets(stack_config(stack))
-    secret_keys = secret_keys or set()
-    config = {f"{project}:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in values.items()}
+    if config is None:
+        if values is None:
+            values, secret_keys = with_secrets(stack_config(stack))
+        config = {f"{project}:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in values.items()}
+        secret_keys = {f"{project}:{k}" for k in secret_keys or set()}
     runtime_settings.ROOT.set(None)
-    pulumi.runtime.set_all_config(config, [f"{project}:{k}" for k in secret_keys])
+    pulumi.runtime.set_all_config(config, sorted(secret_keys or set()))
     mocks = _RecordingMocks(stack_references, prior)
     monitor = _RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)

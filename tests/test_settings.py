@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import copy
+import json
+from pathlib import Path
 from typing import Any
 
+import pulumi
 import pytest
+from guarantees import program_copy
 
-from components.settings import Settings, SettingsError, TargetKind, parse_settings
-from harness import STACKS, stack_config, with_secrets
+from components.settings import Settings, SettingsError, TargetKind, parse_config, parse_settings
+from conftest import stack_run
+from harness import ROOT, STACKS, run_program, stack_config, with_secrets
 
 PG = "postgresql://monitor:pw@postgres:5432/postgres"
 
@@ -158,3 +163,109 @@ def test_settings_are_immutable() -> None:
     settings = parse_settings(valid(), SECRET_KEYS)
     with pytest.raises(Exception, match="frozen"):
         settings.prometheus.retention = "1d"  # type: ignore[misc]
+
+
+# --- keys outside the project's namespace (the CLI passes every key of the stack file) ----------
+
+PROJECT_KEYS = {"quikapp-monitoring:target": "docker",
+                "quikapp-monitoring:grafana": json.dumps({"adminPassword": "s3cret-pass"}),
+                "quikapp-monitoring:exporters": json.dumps({"postgres": {"dsn": PG}})}
+PROJECT_SECRETS = ["quikapp-monitoring:grafana", "quikapp-monitoring:exporters"]
+NOT_OURS = "not a key of this project (allowed: quikapp-monitoring:<key>, or pulumi:<key> for the engine)"
+
+
+@pytest.mark.parametrize(("key", "line"), [
+    ("prometheus:retension", f"prometheus:retension: {NOT_OURS}; did you mean quikapp-monitoring:prometheus.retention? "
+                             "(move the value there in the stack file)"),
+    ("quikapp-monitor:prometheus", f"quikapp-monitor:prometheus: {NOT_OURS}; did you mean "
+                                   "quikapp-monitoring:prometheus? (move the value there in the stack file)"),
+    ("grafana:adminpasword", f"grafana:adminpasword: {NOT_OURS}; did you mean "
+                             "quikapp-monitoring:grafana.adminPassword? (move the value there in the stack file)"),
+    ("docker:host", "docker:host: this program configures its own docker provider and never reads docker:* keys; "
+                    "did you mean quikapp-monitoring:docker.host? (move the value there in the stack file)"),
+    ("kubernetes:kubeconfig", "kubernetes:kubeconfig: this program configures its own kubernetes provider and never "
+                              "reads kubernetes:* keys; did you mean quikapp-monitoring:kubernetes.kubeconfig? "
+                              "(move the value there in the stack file)"),
+    ("aws:region", f"aws:region: {NOT_OURS}; remove it from the stack file (`pulumi config rm aws:region`)"),
+])
+def test_a_key_outside_the_project_namespace_is_refused_with_its_fix(key: str, line: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        parse_config({**PROJECT_KEYS, key: "30d"}, PROJECT_SECRETS)
+    assert str(caught.value) == f"invalid stack configuration: {line}"
+
+
+def test_engine_keys_are_accepted() -> None:
+    parse_config({**PROJECT_KEYS, "pulumi:disable-default-providers": '["*"]'}, PROJECT_SECRETS)
+
+
+def test_foreign_keys_and_bad_values_are_listed_together() -> None:
+    with pytest.raises(SettingsError) as caught:
+        parse_config({**PROJECT_KEYS, "prometheus:retension": "30d",
+                      "quikapp-monitoring:prometheus": json.dumps({"retention": "fortnight"})}, PROJECT_SECRETS)
+    lines = str(caught.value).splitlines()
+    assert lines[0] == "invalid stack configuration:" and len(lines) == 3
+    assert lines[1].startswith("  prometheus:retension: ")
+    assert lines[2].startswith("  quikapp-monitoring:prometheus.retention: 'fortnight' is not valid")
+
+
+def test_provider_config_would_be_dead_config_every_resource_has_an_explicit_provider() -> None:
+    """Why docker:* and kubernetes:* keys are refused: the engine applies them only to default
+    providers (pulumi/pulumi@v3.259.0 pkg/resource/deploy/default_providers.go), and the
+    program never uses one."""
+    for stack in STACKS:
+        for record in stack_run(stack).resources:
+            if record.custom and not record.type.startswith("pulumi:providers:"):
+                assert record.provider and "pulumi:providers:" in record.provider, (stack, record.type, record.name)
+
+
+# --- the route a settings or catalog error takes in `pulumi preview` / `pulumi up` ---------------
+# The CLI's Python language host runs __main__.py and prints a pulumi.RunError as one error
+# message, anything else as "Program failed with an unhandled exception" plus the traceback
+# (pulumi/pulumi@v3.259.0 sdk/python/cmd/pulumi-language-python-exec, `except pulumi.RunError`;
+# pulumi 3.272.0 pulumi/errors.py: RunError exits "rather than the usual verbose unhandled error
+# logic"). So every settings and catalog error must be a RunError.
+
+def _program_error(program: Path, config: dict[str, str], secret_keys: set[str]) -> pulumi.RunError:
+    with pytest.raises(pulumi.RunError) as caught:
+        run_program("dev", program=program, config=config, secret_keys=secret_keys)
+    return caught.value
+
+
+def _dev_config(**extra: str) -> tuple[dict[str, str], set[str]]:
+    config = {f"quikapp-monitoring:{k}": v if isinstance(v, str) else json.dumps(v)
+              for k, v in stack_config("dev").items()}
+    config["quikapp-monitoring:grafana"] = json.dumps({"adminPassword": "s3cret-pass"})
+    config.update(extra)
+    return config, {"quikapp-monitoring:grafana"}
+
+
+@pytest.mark.parametrize(("extra", "fragment"), [
+    ({"quikapp-monitoring:loki": '{"retention": "forever"}'}, "quikapp-monitoring:loki.retention: 'forever'"),
+    ({"quikapp-monitor:prometheus": "{}"}, "quikapp-monitor:prometheus: not a key of this project"),
+    ({"prometheus:retension": "30d"}, "did you mean quikapp-monitoring:prometheus.retention?"),
+], ids=["bad-value", "misspelt-project", "namespace-as-object"])
+def test_the_program_refuses_bad_settings_with_a_run_error(extra: dict[str, str], fragment: str) -> None:
+    config, secrets = _dev_config(**extra)
+    assert fragment in str(_program_error(ROOT, config, secrets))
+
+
+def test_the_program_refuses_a_plaintext_secret_with_a_run_error() -> None:
+    config, _ = _dev_config()
+    message = str(_program_error(ROOT, config, set()))
+    assert "quikapp-monitoring:grafana.adminPassword: [secret] is stored in plain text" in message
+    assert "s3cret-pass" not in message
+
+
+@pytest.mark.parametrize("breakage", ["bad-port", "not-yaml", "missing"])
+def test_the_program_refuses_a_broken_catalog_with_a_run_error(tmp_path: Path, breakage: str) -> None:
+    program = program_copy(tmp_path, {})
+    catalog = program / "configs" / "services.yaml"
+    if breakage == "bad-port":
+        catalog.write_text(catalog.read_text().replace("backend: 3000", "backend: '3000'"))
+    elif breakage == "not-yaml":
+        catalog.write_text(catalog.read_text().replace("backend: 3000", "backend: [3000"))
+    else:
+        catalog.unlink()
+    message = str(_program_error(program, *_dev_config()))
+    assert message.startswith("invalid service catalog: configs/services.yaml: "), message
+    assert "\n" not in message

@@ -6,7 +6,9 @@
 
 from __future__ import annotations
 
+import difflib
 import json
+from collections.abc import Iterable
 from typing import Any
 
 import pulumi
@@ -16,6 +18,19 @@ from pydantic import BaseModel, SecretStr, ValidationError
 from .model import Settings
 
 NAMESPACE = "quikapp-monitoring"
+
+# Config namespaces the program accepts without reading them: the engine's own settings
+# (`pulumi:disable-default-providers`, ...). Every other namespace is refused: the CLI hands the
+# program every key of the stack file (pulumi/pulumi@v3.259.0 pkg/resource/deploy/source_eval.go,
+# `Target.Config.Decrypt`), so `prometheus:retension` or `quikapp-monitor:prometheus` arrives here
+# and would otherwise be ignored without a word.
+_ENGINE_NAMESPACES = frozenset({"pulumi"})
+
+# Provider packages this program configures through explicit providers (components/targets/):
+# the engine applies `docker:*` / `kubernetes:*` stack config only to *default* providers
+# (pulumi/pulumi@v3.259.0 pkg/resource/deploy/default_providers.go, `GetPackageConfig`), so
+# such keys would have no effect at all.
+_PROVIDER_NAMESPACES = frozenset({"docker", "kubernetes"})
 
 
 class SettingsError(pulumi.RunError):
@@ -35,18 +50,16 @@ def _decode(raw: Any) -> Any:
     return value if isinstance(value, (dict, list, bool)) or value is None else raw
 
 
-def _read_namespace() -> tuple[dict[str, Any], set[str]]:
-    """All `quikapp-monitoring:*` config values and the subset that were set as secrets."""
+def _read_config() -> tuple[dict[str, Any], set[str]]:
+    """Every config value the engine passed (fully-qualified keys) and the keys set as secrets."""
     # The engine passes config in PULUMI_CONFIG; tests and the mock engine use set_all_config
     # (runtime_config.CONFIG). Public accessors only answer for a known key, and unknown keys
     # must be reported, so both sources are listed here.
     merged: dict[str, Any] = dict(runtime_config.get_config_env())
     merged.update(runtime_config.CONFIG.get())
-    prefix = NAMESPACE + ":"
-    values = {k[len(prefix):]: _decode(v) for k, v in merged.items() if k.startswith(prefix)}
-    secret_keys = {k[len(prefix):] for k in runtime_config.get_config_secret_keys_env() if k.startswith(prefix)}
-    secret_keys |= {k for k in values if runtime_config.is_config_secret(prefix + k)}
-    return values, secret_keys
+    secret_keys = set(runtime_config.get_config_secret_keys_env())
+    secret_keys |= {k for k in merged if runtime_config.is_config_secret(k)}
+    return merged, secret_keys
 
 
 def _allowed_keys(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
@@ -137,22 +150,53 @@ def _required_secrets(settings: Settings) -> list[str]:
     ]
 
 
+def _suggest(word: str, choices: Iterable[str]) -> str | None:
+    found = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
+def _foreign_key(key: str) -> str:
+    """The problem line for a config key outside this project's namespace, with the likely fix."""
+    namespace, _, name = key.partition(":")
+    top_keys = _allowed_keys(Settings, ())
+    if namespace in top_keys:
+        # `prometheus:retension`: meant as prometheus.retention under this project.
+        inner = _allowed_keys(Settings, (namespace,))
+        leaf = _suggest(name, inner)
+        path = f"{namespace}.{leaf}" if leaf else namespace
+    elif _suggest(namespace, [NAMESPACE]):
+        # `quikapp-monitor:prometheus`: the project name misspelt.
+        path = _suggest(name, top_keys) or name
+    else:
+        path = ""
+    if namespace in _PROVIDER_NAMESPACES:
+        why = f"this program configures its own {namespace} provider and never reads {namespace}:* keys"
+    else:
+        why = f"not a key of this project (allowed: {NAMESPACE}:<key>, or pulumi:<key> for the engine)"
+    if path:
+        return f"{key}: {why}; did you mean {NAMESPACE}:{path}? (move the value there in the stack file)"
+    return f"{key}: {why}; remove it from the stack file (`pulumi config rm {key}`)"
+
+
+def foreign_keys(keys: Iterable[str]) -> list[str]:
+    """Problem lines for every config key in a namespace this program neither reads nor allows."""
+    return sorted(
+        _foreign_key(key) for key in keys
+        if key.partition(":")[0] not in {NAMESPACE, *_ENGINE_NAMESPACES}
+    )
+
+
 def _report(lines: list[str]) -> str:
     if len(lines) == 1:
         return f"invalid stack configuration: {lines[0]}"
     return "invalid stack configuration:\n  " + "\n  ".join(lines)
 
 
-def parse_settings(values: dict[str, Any], secret_keys: set[str] | frozenset[str] = frozenset()) -> Settings:
-    """Validate raw config values (keys without the namespace) into `Settings`.
-
-    Raises SettingsError with one line per problem, each naming key, value and what is allowed.
-    """
+def _problems(values: dict[str, Any], secret_keys: set[str] | frozenset[str]) -> tuple[Settings | None, list[str]]:
     try:
         settings = Settings.model_validate(values)
     except ValidationError as exc:
-        lines = sorted({_describe(dict(e), set(secret_keys)) for e in exc.errors()})
-        raise SettingsError(_report(lines)) from None
+        return None, sorted({_describe(dict(e), set(secret_keys)) for e in exc.errors()})
     problems = _required_secrets(settings) + _conflicts(settings)
     for path in secret_paths(settings):
         if path[0] not in secret_keys:
@@ -161,12 +205,36 @@ def parse_settings(values: dict[str, Any], secret_keys: set[str] | frozenset[str
                 f"{NAMESPACE}:{dotted}: [secret] is stored in plain text (allowed: only a secret; "
                 f"run `pulumi config set --secret --path {dotted} <value>`)"
             )
-    if problems:
-        raise SettingsError(_report(sorted(problems)))
+    return settings, sorted(problems)
+
+
+def parse_settings(values: dict[str, Any], secret_keys: set[str] | frozenset[str] = frozenset()) -> Settings:
+    """Validate raw config values (keys without the namespace) into `Settings`.
+
+    Raises SettingsError with one line per problem, each naming key, value and what is allowed.
+    """
+    settings, problems = _problems(values, secret_keys)
+    if problems or settings is None:
+        raise SettingsError(_report(problems))
+    return settings
+
+
+def parse_config(config: dict[str, Any], secret_keys: Iterable[str] = ()) -> Settings:
+    """Validate the whole stack config as the engine passes it (fully-qualified keys, any namespace).
+
+    Like `parse_settings`, plus one line for every key outside this project's namespace.
+    """
+    prefix = NAMESPACE + ":"
+    values = {k[len(prefix):]: _decode(v) for k, v in config.items() if k.startswith(prefix)}
+    ours = {k[len(prefix):] for k in secret_keys if k.startswith(prefix)}
+    settings, problems = _problems(values, ours)
+    problems = foreign_keys(config) + problems
+    if problems or settings is None:
+        raise SettingsError(_report(problems))
     return settings
 
 
 def load_settings() -> Settings:
-    """Read this stack's `quikapp-monitoring:*` config and validate it (the program's only config read)."""
-    values, secret_keys = _read_namespace()
-    return parse_settings(values, secret_keys)
+    """Read this stack's config and validate it (the program's only config read)."""
+    config, secret_keys = _read_config()
+    return parse_config(config, secret_keys)
