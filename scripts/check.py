@@ -76,7 +76,12 @@ def check_manifests(out: Path) -> bool:
         try:
             kubernetes_validate.validate(yaml.safe_load(path.read_text()), KUBERNETES_VERSION, strict=True)
         except kubernetes_validate.ValidationError as exc:
-            print(f"FAILED kubernetes-validate {path.name}: {exc}", file=sys.stderr)
+            # str(exc) is jsonschema's multi-line dump of the whole schema and instance: one line instead.
+            where = ".".join(str(p) for p in exc.absolute_path) or "(top level)"
+            print(f"FAILED kubernetes-validate {path.name}: {where}: {exc.message}", file=sys.stderr)
+            ok = False
+        except (kubernetes_validate.utils.SchemaNotFoundError, kubernetes_validate.utils.InvalidSchemaError) as exc:
+            print(f"FAILED kubernetes-validate {path.name}: {exc.message}", file=sys.stderr)
             ok = False
     print(f"{'ok' if ok else 'FAILED':6} kubernetes-validate --strict {KUBERNETES_VERSION} ({len(files)} manifests)")
     return ok

@@ -6,8 +6,12 @@ build/rendered/<stack>/:
   <workload>/<in-container path>   every config file each workload receives, byte for byte
   manifests/<Kind>-<name>.yaml     every Kubernetes object (Kubernetes stacks)
   resources.json                   every resource: type, name, parent, key inputs; secrets as [secret]
-Secrets are never read: placeholder values (`redacted…`) stand in for them. Deterministic, so
-reviewers can diff it between branches.
+Secrets are never read: placeholder values (`redacted…`) stand in for every `secure:` value of
+the stack file (which `make up` writes there and only the Pulumi CLI can decrypt) and for every
+required secret the file does not hold; each substitution is reported on stderr. Everything else
+is fed to the program as the CLI would feed it (every key of every namespace, secrets marked as
+secrets), so render refuses exactly what `pulumi preview` refuses: one line per problem, exit 1.
+Deterministic, so reviewers can diff it between branches.
 """
 
 from __future__ import annotations
@@ -22,9 +26,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
 
+import pulumi  # noqa: E402
 import yaml  # noqa: E402
 
-from harness import PLACEHOLDERS, STACKS, Run, run_program, stack_config, with_secrets  # noqa: E402
+from harness import PLACEHOLDERS, PROJECT, STACKS, Run, run_program  # noqa: E402
 from manifests import is_kubernetes_object, manifest, plain, without_secrets  # noqa: E402
 from rendered import workload_files  # noqa: E402
 
@@ -55,9 +60,111 @@ def resources_listing(run: Run) -> list[dict[str, Any]]:
     return listing
 
 
+class StackFileError(Exception):
+    """A stack file that is not a Pulumi stack file at all (not YAML, `config` not a mapping)."""
+
+
+def _dotted(path: tuple[str | int, ...]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _is_secure(node: Any) -> bool:
+    # How the CLI stores a secret in a stack file, at any depth: `{secure: <ciphertext>}`.
+    return isinstance(node, dict) and list(node) == ["secure"] and isinstance(node["secure"], str)
+
+
+def _replace_secure(node: Any, path: tuple[str | int, ...], found: list[tuple[str | int, ...]]) -> Any:
+    if _is_secure(node):
+        found.append(path)
+        return PLACEHOLDERS.get(tuple(str(p) for p in path[1:]) if path[0] == PROJECT else (),
+                                f"redacted-{'-'.join(str(p) for p in path)}")
+    if isinstance(node, dict):
+        return {k: _replace_secure(v, (*path, k), found) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_replace_secure(v, (*path, i), found) for i, v in enumerate(node)]
+    return node
+
+
+def _node(values: dict[str, Any], path: tuple[str, ...]) -> tuple[bool, Any]:
+    node: Any = values
+    for part in path:
+        if not isinstance(node, dict) or part not in node:
+            return False, None
+        node = node[part]
+    return True, node
+
+
+def _needs(values: dict[str, Any], path: tuple[str, ...]) -> bool:
+    """Whether the program requires the secret at `path` (as the loader decides), so render fills it."""
+    if path == ("grafana", "adminPassword"):
+        return True
+    if path[:2] == ("exporters", "postgres"):
+        _, postgres = _node(values, ("exporters", "postgres"))
+        return not isinstance(postgres, dict) or postgres.get("enabled", True) is not False
+    # The other secrets belong to an optional object: only where that object is configured.
+    found, parent = _node(values, path[:-1])
+    return found and isinstance(parent, dict)
+
+
+def stack_file_config(stack: str, root: Path = ROOT) -> tuple[dict[str, str], set[str], list[str]]:
+    """What the Pulumi CLI would pass the program for `stack`, with placeholders for its secrets.
+
+    Returns the config (every namespace, fully-qualified keys, string values), the keys holding a
+    secret, and one note per placeholder put in.
+    """
+    name = f"Pulumi.{stack}.yaml"
+    try:
+        data = yaml.safe_load((root / name).read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        raise StackFileError(f"{name}: {where}not valid YAML ({getattr(exc, 'problem', None) or exc})") from None
+    # `encryptionsalt`, `secretsprovider`, `encryptedkey` sit beside `config`: only the CLI uses them.
+    if not isinstance(data, dict):
+        raise StackFileError(f"{name}: not a stack file (allowed: a mapping with the key config)")
+    raw = data.get("config") or {}
+    if not isinstance(raw, dict):
+        raise StackFileError(f"{name}: config: not valid (allowed: a mapping of <namespace>:<key> to values)")
+    config: dict[str, Any] = {}
+    secret_keys: set[str] = set()
+    notes: list[str] = []
+    for key, value in raw.items():
+        found: list[tuple[str | int, ...]] = []
+        namespace, _, top = str(key).partition(":")
+        config[str(key)] = _replace_secure(value, (namespace, top), found)
+        if found:
+            # The CLI marks the whole top-level key secret when any value inside it is.
+            secret_keys.add(str(key))
+        notes += [f"{namespace}:{_dotted(p[1:])}: secure value (not decrypted) rendered as a placeholder"
+                  for p in found]
+    # Required secrets the file does not hold (the repository's stack files hold none).
+    prefix = PROJECT + ":"
+    ours = {k[len(prefix):]: v for k, v in config.items() if k.startswith(prefix)}
+    for path in sorted(PLACEHOLDERS):
+        if _node(ours, path)[0] or not _needs(ours, path):
+            continue
+        node = ours
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                break  # a malformed stack value: the settings will name it
+        else:
+            node[path[-1]] = PLACEHOLDERS[path]
+            config[prefix + path[0]] = ours[path[0]]
+            secret_keys.add(prefix + path[0])
+            notes.append(f"{prefix}{_dotted(path)}: secret not set in {name}, rendered as a placeholder")
+    encoded = {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
+    return encoded, secret_keys, notes
+
+
 def render_stack(stack: str, out_root: Path) -> Path:
-    values, secret_keys = with_secrets(stack_config(stack), PLACEHOLDERS)
-    run = run_program(stack, values, secret_keys)
+    config, secret_keys, notes = stack_file_config(stack)
+    for note in notes:
+        print(f"render {stack}: {note}", file=sys.stderr)
+    run = run_program(stack, secret_keys=secret_keys, config=config)
     out = out_root / stack
     if out.exists():
         shutil.rmtree(out)
@@ -91,12 +198,21 @@ def main() -> int:
                         help=f"stacks to render (default: all of {', '.join(STACKS)})")
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "rendered")
     args = parser.parse_args()
-    for stack in args.stacks or STACKS:
-        if stack not in STACKS:
-            print(f"unknown stack {stack!r} (allowed: {', '.join(STACKS)})", file=sys.stderr)
-            return 2
-        print(render_stack(stack, args.out))
-    return 0
+    stacks = args.stacks or list(STACKS)
+    unknown = [s for s in stacks if s not in STACKS]
+    if unknown:
+        print(f"unknown stack {unknown[0]!r} (allowed: {', '.join(STACKS)})", file=sys.stderr)
+        return 2
+    status = 0
+    for stack in stacks:
+        try:
+            print(render_stack(stack, args.out))
+        except (StackFileError, pulumi.RunError) as exc:
+            # Settings and catalog errors are RunErrors, which the CLI also prints without a
+            # traceback; anything else is a bug in the program and keeps its traceback.
+            print(f"render {stack}: {exc}", file=sys.stderr)
+            status = 1
+    return status
 
 
 if __name__ == "__main__":

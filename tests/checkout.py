@@ -1,0 +1,32 @@
+"""A throw-away copy of the repository, to run `make` targets and scripts on edited files.
+
+The copy shares the running interpreter's virtualenv (symlinked as ./venv) and `make` is told
+not to rebuild it, so nothing is installed and the real working tree is never touched.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from harness import ROOT
+
+_SKIP = shutil.ignore_patterns("venv", ".venv", ".git", "build", "__pycache__", ".pytest_cache", ".mypy_cache",
+                               ".ruff_cache", ".pulumi-state")
+
+
+def checkout(tmp: Path, name: str = "repo") -> Path:
+    tree = tmp / name
+    shutil.copytree(ROOT, tree, ignore=_SKIP)
+    (tree / "venv").symlink_to(Path(sys.prefix))
+    return tree
+
+
+def make(tree: Path, *args: str, env: dict[str, str] | None = None,
+         timeout: int = 600) -> subprocess.CompletedProcess[str]:
+    # -o: treat the virtualenv as up to date (the copy's requirement files are newer than it).
+    return subprocess.run(["make", "--no-print-directory", "-o", "venv/.installed", *args], cwd=tree,
+                          capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
