@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import platform
+import re
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from checkout import checkout
 
 from harness import ROOT
 from tools import require, run_tool
@@ -26,3 +33,94 @@ def test_bootstrap_refuses_bad_arguments_before_doing_anything(args: list[str], 
     result = run_tool("bash", ROOT / "scripts" / "bootstrap.sh", *args)
     assert result.returncode == 2
     assert result.stderr.strip() == message
+
+
+# --- `make up` / `make preview` on a machine that lacks something -------------------------------
+
+def _path_without(tmp: Path, *prefixes: str) -> str:
+    """A PATH holding every command of the current one except those named prefix*."""
+    shim = tmp / "bin"
+    shim.mkdir()
+    for folder in os.environ.get("PATH", "").split(os.pathsep):
+        if not os.path.isdir(folder):
+            continue
+        for entry in os.scandir(folder):
+            if entry.name.startswith(prefixes) or (shim / entry.name).exists():
+                continue
+            if entry.is_file() and os.access(entry.path, os.X_OK):
+                (shim / entry.name).symlink_to(entry.path)
+    return str(shim)
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _bootstrap_offline(tmp_path: Path, stack: str, edit: tuple[str, str] | None = None
+                       ) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    if not (Path(sys.prefix) / ".installed").exists():
+        # bootstrap.sh runs `make venv` itself: without its stamp it would install into this venv.
+        message = f"{sys.prefix} was not made by `make venv`"
+        pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)
+    tree = checkout(tmp_path)
+    if edit:
+        stack_file = tree / f"Pulumi.{stack}.yaml"
+        stack_file.write_text(stack_file.read_text().replace(*edit))
+    home = tmp_path / "home"
+    home.mkdir()
+    # No pulumi and no docker on PATH, nothing in ~/.pulumi, and the installer's address refuses
+    # connections: offline, whatever network the test machine has.
+    env = {"HOME": str(home), "PATH": _path_without(tmp_path, "pulumi", "docker"),
+           "PULUMI_GET_URL": f"http://127.0.0.1:{_closed_port()}/"}
+    result = subprocess.run(["bash", str(tree / "scripts" / "bootstrap.sh"), stack, "up"], env=env,
+                            capture_output=True, text=True, timeout=120)
+    return tree, result
+
+
+def test_bootstrap_offline_without_pulumi_or_docker_says_what_is_missing(tmp_path: Path) -> None:
+    socket_path = tmp_path / "docker.sock"
+    tree, result = _bootstrap_offline(tmp_path, "dev", ("unix:///var/run/docker.sock", f"unix://{socket_path}"))
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    version = re.search(r'PULUMI_VERSION="([\d.]+)"', (ROOT / "scripts" / "bootstrap.sh").read_text())
+    assert version and version.group(1) == "3.272.0"
+    headlines = [line for line in lines if line.startswith("missing: ")]
+    assert len(headlines) == 4, result.stderr
+    assert headlines[0].startswith("missing: the Pulumi CLI 3.272.0 (not on PATH, not in ~/.pulumi/bin), and its "
+                                   "installer at http://127.0.0.1:")
+    assert "curl: (7)" in headlines[0]
+    tarball = "pulumi-v3.272.0-linux-x64.tar.gz" if platform.machine() == "x86_64" else "pulumi-v3.272.0-"
+    assert "  with internet: curl -fsSL https://get.pulumi.com | sh -s -- --version 3.272.0" in lines
+    assert any(line.startswith(f"  offline: fetch https://github.com/pulumi/pulumi/releases/download/v3.272.0/{tarball}")
+               for line in lines)
+    assert any("tar -xzf pulumi-v3.272.0-" in line and "-C ~/.pulumi/bin --strip-components=1" in line
+               for line in lines)
+    assert headlines[1].startswith("missing: the docker provider plugin 5.2.0 ")
+    assert headlines[2].startswith("missing: the kubernetes provider plugin 4.34.2 ")
+    assert any(line.strip().startswith("pulumi plugin install resource docker 5.2.0 --file ") for line in lines)
+    assert headlines[3] == (f"missing: a Docker engine at unix://{socket_path} (docker.host of Pulumi.dev.yaml): "
+                            f"no socket at {socket_path}")
+    assert "  start Docker Engine there (https://docs.docker.com/engine/install/), or point docker.host at one " \
+           "that runs:" in lines
+    assert lines[-1] == "not running `pulumi up` on dev: fix what is listed above first"
+    assert "Traceback" not in result.stderr and "Cannot connect to the Docker daemon" not in result.stderr
+    # Nothing was created before the checks: no state backend, no passphrase, no ~/.pulumi.
+    assert not (tree / ".pulumi-state").exists() and not (tmp_path / "home" / ".pulumi").exists()
+
+
+def test_bootstrap_on_a_kubernetes_stack_without_a_kubeconfig_says_so(tmp_path: Path) -> None:
+    _, result = _bootstrap_offline(tmp_path, "prod")
+    assert result.returncode == 1
+    assert f"missing: a kubeconfig for Pulumi.prod.yaml (kubernetes.context quikapp-prod): none readable at " \
+           f"{tmp_path / 'home' / '.kube' / 'config'}" in result.stderr.splitlines()
+    assert "Docker engine" not in result.stderr
+
+
+def test_bootstrap_reports_a_bad_stack_file_before_running_pulumi(tmp_path: Path) -> None:
+    _, result = _bootstrap_offline(tmp_path, "dev", ("retention: 15d", "retention: fortnight"))
+    assert result.returncode == 1
+    assert "Pulumi.dev.yaml: invalid stack configuration: quikapp-monitoring:prometheus.retention: 'fortnight' " \
+           "is not valid" in result.stderr
+    assert "Traceback" not in result.stderr

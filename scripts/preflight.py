@@ -1,0 +1,180 @@
+#!/usr/bin/env python3
+"""`scripts/bootstrap.sh` step: before Pulumi runs, check what the stack needs from this machine.
+
+- the stack file is valid (the settings the program would refuse, one line per problem), and
+- its platform answers: a Docker engine at `docker.host` (Docker stacks; the docker CLI is not
+  needed, the provider talks to the engine's API itself) or, for Kubernetes stacks, a kubeconfig
+  with `kubernetes.context` whose API server accepts connections.
+Prints what is missing and how to get it (stderr) and exits 1; exits 0 when all is there.
+Secrets are not read: placeholders stand in for them, as in `make render`.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+SCRIPTS = Path(__file__).resolve().parent
+sys.path.insert(0, str(SCRIPTS))
+
+from render import ROOT, StackFileError, stack_file_config  # noqa: E402
+
+sys.path.insert(0, str(ROOT))
+from components.settings import Settings, SettingsError, parse_config  # noqa: E402
+
+TIMEOUT = 5.0
+DOCKER_INSTALL = "https://docs.docker.com/engine/install/"
+
+
+def _missing(what: str, *how: str) -> str:
+    return "\n".join([f"missing: {what}", *(f"  {line}" for line in how)])
+
+
+def _ping_unix(path: str) -> str | None:
+    """Why the Docker engine at a unix socket does not answer `GET /_ping`, or None if it does."""
+    # The engine answers 200 "OK" (moby/moby@docker-v29.7.2 daemon/server/router/system/system_routes.go,
+    # pingHandler).
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(TIMEOUT)
+            sock.connect(path)
+            sock.sendall(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
+            status = sock.recv(64).split(b"\r\n", 1)[0].decode(errors="replace")
+    except FileNotFoundError:
+        return f"no socket at {path}"
+    except PermissionError:
+        return (f"permission denied on {path} (add your user to the docker group: "
+                "`sudo usermod -aG docker $USER`, then log in again)")
+    except ConnectionRefusedError:
+        return f"nothing listens on {path}"
+    except OSError as exc:
+        return f"{path}: {exc.strerror or exc}"
+    if status.split(" ")[1:2] != ["200"]:
+        return f"{path} answered {status!r}, not the Docker API"
+    return None
+
+
+def _connect(host: str, port: int) -> str | None:
+    try:
+        with socket.create_connection((host, port), timeout=TIMEOUT):
+            return None
+    except OSError as exc:
+        return f"{host}:{port}: {exc.strerror or exc}"
+
+
+def docker_problem(settings: Settings, stack_file: str) -> str | None:
+    host = settings.docker.host
+    url = urlsplit(host)
+    if url.scheme == "unix":
+        reason = _ping_unix(url.path)
+    elif url.scheme == "tcp":
+        # Plain TCP: the engine may speak TLS there, which only the provider's client sets up.
+        reason = _connect(url.hostname or "", url.port or 2375)
+    else:
+        return None  # ssh:// and npipe:// need the platform's own clients: left to the provider
+    if reason is None:
+        return None
+    return _missing(
+        f"a Docker engine at {host} (docker.host of {stack_file}): {reason}",
+        f"start Docker Engine there ({DOCKER_INSTALL}), or point docker.host at one that runs:",
+        f"`pulumi config set --stack {stack_file.split('.')[1]} --path docker.host "
+        "<unix:///path/docker.sock|tcp://host:port|ssh://user@host>`",
+    )
+
+
+def _kubeconfig(settings: Settings) -> tuple[str, dict[str, Any] | None]:
+    """Where pulumi-kubernetes takes its kubeconfig from, and its contents (None if absent).
+
+    kubernetes.kubeconfig, else $KUBECONFIG (the Python SDK passes it as the provider's
+    `kubeconfig`), else client-go's default ~/.kube/config; a value naming an existing file is
+    read, any other is taken as the contents (pulumi/pulumi-kubernetes provider/pkg/provider/util.go
+    parseKubeconfigString; pulumi_kubernetes 4.34.2 provider.py `get_env('KUBECONFIG')`).
+    """
+    given = settings.kubernetes.kubeconfig or os.environ.get("KUBECONFIG")
+    source = given or "~/.kube/config"
+    path = Path(source).expanduser()
+    try:
+        if path.is_file():
+            return str(path), yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return str(path), None
+    if given and "\n" in given:
+        try:
+            data = yaml.safe_load(given)
+        except yaml.YAMLError:
+            return "kubernetes.kubeconfig (inline)", None
+        return "kubernetes.kubeconfig (inline)", data if isinstance(data, dict) else None
+    return str(path), None
+
+
+def _named(items: Any, name: str, key: str) -> dict[str, Any] | None:
+    for item in items or []:
+        if isinstance(item, dict) and item.get("name") == name and isinstance(item.get(key), dict):
+            return item[key]  # type: ignore[no-any-return]
+    return None
+
+
+def kubernetes_problem(settings: Settings, stack_file: str) -> str | None:
+    wanted = settings.kubernetes.context
+    source, config = _kubeconfig(settings)
+    label = f"kubernetes.context {wanted}" if wanted else "the kubeconfig's current context"
+    if not isinstance(config, dict):
+        return _missing(
+            f"a kubeconfig for {stack_file} ({label}): none readable at {source}",
+            "get the cluster's kubeconfig from its administrator or cloud CLI (aws eks update-kubeconfig, "
+            "gcloud container clusters get-credentials, az aks get-credentials), or set kubernetes.kubeconfig",
+        )
+    name = wanted or config.get("current-context")
+    contexts = sorted(str(c.get("name")) for c in config.get("contexts") or [] if isinstance(c, dict))
+    context = _named(config.get("contexts"), str(name), "context") if name else None
+    if context is None:
+        return _missing(
+            f"context {name or '(no current-context)'} in {source} ({label} of {stack_file}; "
+            f"it has: {', '.join(contexts) or 'none'})",
+            "add it to the kubeconfig, or set kubernetes.context to one of those",
+        )
+    cluster = _named(config.get("clusters"), str(context.get("cluster")), "cluster") or {}
+    server = urlsplit(str(cluster.get("server", "")))
+    if not server.hostname:
+        return _missing(f"an API server for context {name} in {source}: its cluster has no server URL")
+    if cluster.get("proxy-url") or os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy"):
+        return None  # reached through a proxy: only the client can tell
+    reason = _connect(server.hostname, server.port or 443)
+    if reason is None:
+        return None
+    return _missing(
+        f"the API server of context {name} ({server.geturl()}): {reason}",
+        "connect to the cluster's network (VPN?) or check the kubeconfig",
+    )
+
+
+def problems(stack: str, root: Path = ROOT) -> list[str]:
+    stack_file = f"Pulumi.{stack}.yaml"
+    try:
+        config, secret_keys, _ = stack_file_config(stack, root)
+        settings = parse_config(config, secret_keys)
+    except (StackFileError, SettingsError) as exc:
+        return [f"{stack_file}: {exc}"]
+    check = docker_problem if settings.target.value == "docker" else kubernetes_problem
+    found = check(settings, stack_file)
+    return [found] if found else []
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: preflight.py <stack>", file=sys.stderr)
+        return 2
+    found = problems(argv[0])
+    for problem in found:
+        print(problem, file=sys.stderr)
+    return 1 if found else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
