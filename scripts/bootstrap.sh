@@ -45,7 +45,8 @@ missing() {  # what is missing, then how to get it (one indented line each)
   problems=$((problems + 1))
 }
 # Release asset names: the CLI tarball says x64, plugin tarballs use Go's amd64
-# (pulumi/get.pulumi.com dist/install.sh; pulumi/pulumi@v3.259.0 sdk/go/common/workspace/plugins.go).
+# (pulumi/get.pulumi.com@de7ce38 dist/install.sh, untagged repo; pulumi/pulumi@v3.259.0
+# sdk/go/common/workspace/plugins.go standardAssetName).
 case "$(uname -s)" in Darwin) os=darwin ;; *) os=linux ;; esac
 case "$(uname -m)" in aarch64|arm64) cli_arch=arm64; plugin_arch=arm64 ;; *) cli_arch=x64; plugin_arch=amd64 ;; esac
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """`scripts/bootstrap.sh` step: before Pulumi runs, check what the stack needs from this machine.
 
-- the stack file is valid (the settings the program would refuse, one line per problem), and
+- the stack file and the service catalog are valid (what the program would refuse, one line per
+  problem), and
 - its platform answers: a Docker engine at `docker.host` (Docker stacks; the docker CLI is not
   needed, the provider talks to the engine's API itself) or, for Kubernetes stacks, a kubeconfig
   with `kubernetes.context` whose API server accepts connections.
@@ -26,6 +27,7 @@ sys.path.insert(0, str(SCRIPTS))
 from render import ROOT, StackFileError, stack_file_config  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
+from components.catalog import load_catalog  # noqa: E402
 from components.settings import Settings, SettingsError, parse_config  # noqa: E402
 
 TIMEOUT = 5.0
@@ -93,8 +95,9 @@ def _kubeconfig(settings: Settings) -> tuple[str, dict[str, Any] | None]:
 
     kubernetes.kubeconfig, else $KUBECONFIG (the Python SDK passes it as the provider's
     `kubeconfig`), else client-go's default ~/.kube/config; a value naming an existing file is
-    read, any other is taken as the contents (pulumi/pulumi-kubernetes provider/pkg/provider/util.go
-    parseKubeconfigString; pulumi_kubernetes 4.34.2 provider.py `get_env('KUBECONFIG')`).
+    read, any other is taken as the contents (pulumi/pulumi-kubernetes@v4.32.0, the newest tag mirrored
+    here, provider/pkg/provider/util.go parseKubeconfigString, unchanged up to 2026-07 master;
+    pulumi_kubernetes 4.34.2 provider.py `get_env('KUBECONFIG')`, read in ./venv).
     """
     given = settings.kubernetes.kubeconfig or os.environ.get("KUBECONFIG")
     source = given or "~/.kube/config"
@@ -161,9 +164,14 @@ def problems(stack: str, root: Path = ROOT) -> list[str]:
         settings = parse_config(config, secret_keys)
     except (StackFileError, SettingsError) as exc:
         return [f"{stack_file}: {exc}"]
+    found: list[str] = []
+    try:
+        load_catalog(root / "configs" / "services.yaml")
+    except SettingsError as exc:  # CatalogError
+        found.append(str(exc))
     check = docker_problem if settings.target.value == "docker" else kubernetes_problem
-    found = check(settings, stack_file)
-    return [found] if found else []
+    platform = check(settings, stack_file)
+    return found + ([platform] if platform else [])
 
 
 def main(argv: list[str]) -> int:

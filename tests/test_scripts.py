@@ -58,16 +58,18 @@ def _closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _bootstrap_offline(tmp_path: Path, stack: str, edit: tuple[str, str] | None = None
+def _bootstrap_offline(tmp_path: Path, stack: str, edits: dict[str, tuple[str, str]] | None = None
                        ) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """`bootstrap.sh <stack> up` in a copy of the repository (with `edits`: {path: (old, new)})."""
     if not (Path(sys.prefix) / ".installed").exists():
         # bootstrap.sh runs `make venv` itself: without its stamp it would install into this venv.
         message = f"{sys.prefix} was not made by `make venv`"
         pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)
     tree = checkout(tmp_path)
-    if edit:
-        stack_file = tree / f"Pulumi.{stack}.yaml"
-        stack_file.write_text(stack_file.read_text().replace(*edit))
+    for name, (before, after) in (edits or {}).items():
+        text = (tree / name).read_text()
+        assert before in text
+        (tree / name).write_text(text.replace(before, after))
     home = tmp_path / "home"
     home.mkdir()
     # No pulumi and no docker on PATH, nothing in ~/.pulumi, and the installer's address refuses
@@ -81,7 +83,8 @@ def _bootstrap_offline(tmp_path: Path, stack: str, edit: tuple[str, str] | None 
 
 def test_bootstrap_offline_without_pulumi_or_docker_says_what_is_missing(tmp_path: Path) -> None:
     socket_path = tmp_path / "docker.sock"
-    tree, result = _bootstrap_offline(tmp_path, "dev", ("unix:///var/run/docker.sock", f"unix://{socket_path}"))
+    tree, result = _bootstrap_offline(
+        tmp_path, "dev", {"Pulumi.dev.yaml": ("unix:///var/run/docker.sock", f"unix://{socket_path}")})
     assert result.returncode == 1
     lines = result.stderr.splitlines()
     version = re.search(r'PULUMI_VERSION="([\d.]+)"', (ROOT / "scripts" / "bootstrap.sh").read_text())
@@ -119,8 +122,15 @@ def test_bootstrap_on_a_kubernetes_stack_without_a_kubeconfig_says_so(tmp_path: 
 
 
 def test_bootstrap_reports_a_bad_stack_file_before_running_pulumi(tmp_path: Path) -> None:
-    _, result = _bootstrap_offline(tmp_path, "dev", ("retention: 15d", "retention: fortnight"))
+    _, result = _bootstrap_offline(tmp_path, "dev", {"Pulumi.dev.yaml": ("retention: 15d", "retention: fortnight")})
     assert result.returncode == 1
     assert "Pulumi.dev.yaml: invalid stack configuration: quikapp-monitoring:prometheus.retention: 'fortnight' " \
            "is not valid" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_bootstrap_reports_a_broken_catalog_before_running_pulumi(tmp_path: Path) -> None:
+    _, result = _bootstrap_offline(tmp_path, "dev", {"configs/services.yaml": ("backend: 3000", "backend: 0")})
+    assert result.returncode == 1
+    assert "invalid service catalog: configs/services.yaml: jobs.nestjs-services.services.backend: 0 is not " \
+           "valid (allowed: a port number from 1 to 65535, without quotes)" in result.stderr.splitlines()
