@@ -32,7 +32,7 @@ from readback import (
     tf_diff,
 )
 
-from components.targets.docker import cpus
+from components.docker_units import cpus
 from harness import STACKS, Registered, Run, run_program
 
 # Each stack as it is, plus the optional parts the stack files leave off (so every resource type

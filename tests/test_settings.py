@@ -101,7 +101,17 @@ BAD: list[tuple[dict[str, Any], str, str]] = [
      "exporters.kafka.brokers[0]", "host:port"),
     ({"jaeger": {"storage": "cassandra"}}, "jaeger.storage", "'memory', 'badger' or 'elasticsearch'"),
     ({"prometheus": "15d"}, "quikapp-monitoring:prometheus", "an object"),
+    ({"loki": {"resources": {"cpuLimit": "0.5m"}}}, "loki.resources.cpuLimit", "CPU quantity"),
+    # The Docker provider reads 50m back as "0.1": every `pulumi up` would replace the container.
+    ({"exporters": {"redis": {"resources": {"cpuLimit": "50m"}}, "postgres": {"dsn": PG}}},
+     "exporters.redis.resources.cpuLimit", "reads back unchanged"),
 ]
+
+
+def test_a_docker_only_cpu_limit_rule_leaves_kubernetes_stacks_alone() -> None:
+    values = valid(target="kubernetes",
+                   exporters={"redis": {"resources": {"cpuLimit": "50m"}}, "postgres": {"dsn": PG}})
+    assert parse_settings(values, SECRET_KEYS).exporters.redis.resources.cpu_limit == "50m"
 
 
 @pytest.mark.parametrize(("override", "key", "allowed"), BAD, ids=[b[1] + ":" + str(i) for i, b in enumerate(BAD)])

@@ -58,7 +58,7 @@ Quantity = Annotated[
     _matcher(r"[1-9]\d*(\.\d+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?", "a storage size such as 512Mi, 20Gi or 1Ti"),
 ]
 
-CpuQuantity = Annotated[str, _matcher(r"\d+(\.\d+)?m?", "a CPU quantity such as 100m, 0.5 or 2")]
+CpuQuantity = Annotated[str, _matcher(r"\d+m|\d+(\.\d+)?", "a CPU quantity such as 100m, 0.5 or 2")]
 MemoryQuantity = Annotated[
     str, _matcher(r"[1-9]\d*(\.\d+)?(Ki|Mi|Gi|Ti|k|M|G|T)?", "a memory size such as 128Mi or 2Gi")
 ]

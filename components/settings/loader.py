@@ -15,7 +15,8 @@ import pulumi
 import pulumi.runtime.config as runtime_config
 from pydantic import BaseModel, SecretStr, ValidationError
 
-from .model import Settings
+from ..docker_units import cpus
+from .model import Resources, Settings
 
 NAMESPACE = "quikapp-monitoring"
 
@@ -126,11 +127,33 @@ def secret_paths(model: BaseModel, path: tuple[str, ...] = ()) -> list[tuple[str
     return found
 
 
+def _cpu_limits(model: BaseModel, path: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+    """(dotted camelCase key, value) of every `cpuLimit` in the settings."""
+    found: list[tuple[str, str]] = []
+    for name, field in type(model).model_fields.items():
+        value = getattr(model, name)
+        here = (*path, field.alias or name)
+        if isinstance(value, Resources):
+            found.append((".".join((*here, "cpuLimit")), value.cpu_limit))
+        elif isinstance(value, BaseModel):
+            found.extend(_cpu_limits(value, here))
+    return found
+
+
 def _conflicts(settings: Settings) -> list[str]:
     if settings.grafana.ingress is not None and settings.target.value == "docker":
         return [f"{NAMESPACE}:grafana.ingress: is set on a docker stack (allowed: only with target kubernetes; "
                 "on Docker Grafana is published on docker.publishAddress:grafana.publishPort)"]
-    return []
+    problems = []
+    if settings.target.value == "docker":
+        for key, limit in _cpu_limits(settings):
+            try:
+                cpus(limit)
+            except ValueError:
+                # The provider would store another amount than it was sent: a replacement on every up.
+                problems.append(f"{NAMESPACE}:{key}: {limit!r} is not valid on a docker stack (allowed: a limit "
+                                "the Docker provider reads back unchanged, such as 100m, 250m, 500m, 1 or 2)")
+    return problems
 
 
 def _required_secrets(settings: Settings) -> list[str]:

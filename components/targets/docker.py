@@ -2,55 +2,13 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
-
 import pulumi
 import pulumi_docker as docker
 
+from ..docker_units import cpus, memory_mib
 from ..settings import Settings, TargetKind
 from ..workload import DeployedWorkload, Endpoint, Port, Workload
 from .base import PART_OF
-
-_UNITS = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
-          "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
-
-
-def memory_mib(quantity: str) -> int:
-    """A Kubernetes memory quantity (validated by the settings) in MiB, Docker's `memory` unit."""
-    number = quantity.rstrip("kKMGTi")
-    return max(6, int(float(number) * _UNITS[quantity[len(number):]]) // 2**20)  # Docker's minimum is 6 MiB
-
-
-def _cpus_read_back(nano: int) -> str:
-    """How the Docker provider writes NanoCPUs into its state (its `nanoInt64ToDecimalString`, quirks included)."""
-    if nano == 0:
-        return "0"
-    nine = f"{Decimal(nano).scaleb(-9):.9f}"  # big.Rat.FloatString(9)
-    if nine.count("0") == 9:
-        # Upstream then rounds to one decimal: "1.0", "2.0", but also 0.05 -> "0.1" and 0.001 -> "0.0".
-        return f"{Decimal(nano).scaleb(-9).quantize(Decimal('0.1'), rounding=ROUND_HALF_UP)}"
-    return nine.rstrip("0")  # "10." for ten CPUs: odd, but it parses back to the same value
-
-
-def cpus(quantity: str) -> str:
-    """A Kubernetes CPU quantity (`500m`, `2`) as Docker's `cpus`, in the exact text the provider reads back.
-
-    `cpus` is ForceNew and the provider stores what it reads from the daemon, not what it was sent
-    (kreuzwerker/terraform-provider-docker@v4.5.0 internal/provider/resource_docker_container.go: `cpus` ForceNew;
-    resource_docker_container_funcs.go: `d.Set("cpus", nanoInt64ToDecimalString(HostConfig.NanoCPUs))`;
-    helpers.go: `nanoInt64ToDecimalString`). Sending "1" where it reads back "1.0" replaces the container on
-    every `pulumi up`, so send the read-back text itself.
-    """
-    amount = Decimal(quantity[:-1]).scaleb(-3) if quantity.endswith("m") else Decimal(quantity)
-    nano = amount.scaleb(9)
-    if nano != nano.to_integral_value():
-        raise ValueError(f"CPU limit {quantity!r}: Docker takes at most nine decimal places of a CPU")
-    text = _cpus_read_back(int(nano))
-    if Decimal(text).scaleb(9) != nano:
-        # The provider would read back another amount: every `pulumi up` would replace the container.
-        raise ValueError(f"CPU limit {quantity!r}: the Docker provider reads it back as {text!r} and would "
-                         f"replace the container on every `pulumi up`; choose a limit it keeps, such as 100m or 250m")
-    return text
 
 
 class DockerTarget:
