@@ -5,7 +5,7 @@ from __future__ import annotations
 import pulumi
 
 from .catalog import Catalog
-from .render.prometheus import CONFIG_DIR, render_prometheus_config, rule_files
+from .render.prometheus import CONFIG_DIR, render_prometheus_config, rule_files, scrape_jobs
 from .settings import Settings
 from .targets import Target
 from .tool import ToolComponent
@@ -16,8 +16,9 @@ DATA_DIR = "/prometheus"
 
 def prometheus_workload(settings: Settings, catalog: Catalog, target: Target) -> Workload:
     prom = settings.prometheus
-    files = [File(f"{CONFIG_DIR}/prometheus.yml", render_prometheus_config(settings, catalog, target.app_host))]
-    files += [File(path, text) for path, text in rule_files().items()]
+    config = render_prometheus_config(settings, catalog, target.app_host)
+    files = [File(f"{CONFIG_DIR}/prometheus.yml", config)]
+    files += [File(path, text) for path, text in rule_files(target.kind, scrape_jobs(config)).items()]
     http = Port("http", 9090, publish=9090)
     return Workload(
         name="prometheus",

@@ -73,7 +73,7 @@ def load_manifest(path: Path = MANIFEST) -> list[Mixin]:
         return [_mixin(entry) for entry in data["mixins"]]
     except (OSError, yaml.YAMLError, KeyError, TypeError) as err:
         problem = f"missing key {err}" if isinstance(err, KeyError) else str(err).replace("\n", " ")
-        raise SyncError(f"{path.relative_to(ROOT)}: {problem}") from None
+        raise SyncError(f"{path}: {problem}") from None
 
 
 def _mixin(entry: dict[str, Any]) -> Mixin:
@@ -166,7 +166,8 @@ def finish(mixin: Mixin, groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 rule = {**rule, "annotations": dict(sorted(annotations.items()))}
             unknown = set(rule) - set(RULE_KEYS)
             if unknown:
-                raise SyncError(f"{mixin.name} mixin: rule {name or rule.get('record')} has unknown keys {sorted(unknown)}")
+                what = name or rule.get("record")
+                raise SyncError(f"{mixin.name} mixin: rule {what} has unknown keys {sorted(unknown)}")
             rules.append({key: rule[key] for key in RULE_KEYS if key in rule})
         if rules:
             out.append({key: value for key, value in group.items() if key != "rules"} | {"rules": rules})
@@ -197,10 +198,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--check", action="store_true", help="compare with the committed files instead of writing")
     parser.add_argument("--rules-dir", type=Path, default=RULES, help="where the rendered files go (tests)")
+    parser.add_argument("--manifest", type=Path, default=MANIFEST, help="the mixin list (tests)")
     args = parser.parse_args(argv)
     started = time.monotonic()
     try:
-        mixins = load_manifest()
+        mixins = load_manifest(args.manifest.resolve())
         with tempfile.TemporaryDirectory() as workdir:
             rendered = {mixin.output: render(mixin, Path(workdir)) for mixin in mixins}
     except SyncError as err:
@@ -215,7 +217,8 @@ def main(argv: list[str] | None = None) -> int:
             continue
         differ.append(name)
         if args.check:
-            diff = difflib.unified_diff(old.splitlines(True), text.splitlines(True), f"committed/{name}", f"rendered/{name}")
+            diff = difflib.unified_diff(old.splitlines(True), text.splitlines(True),
+                                        f"committed/{name}", f"rendered/{name}")
             sys.stdout.writelines(list(diff)[:60])
         else:
             path.write_text(text, encoding="utf-8")

@@ -1,7 +1,9 @@
 """The alert rules in configs/ behave as described: promtool unit tests in tests/rules/.
 
-Each alert has a firing case (exact labels and rendered annotations) and a silent case just
-below its condition; a new alert without both makes this suite fail.
+Each of the project's own alerts has a firing case (exact labels and rendered annotations) and a
+silent case just below its condition; a new alert without both makes this suite fail. The rules
+rendered from upstream mixins (*-mixin.yml, configs/prometheus/rules/mixins.yaml) need both per
+alert group.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
+from components.render.prometheus import mixin_scopes
 from tools import require, run_tool
 
 TESTS = Path(__file__).resolve().parent
@@ -22,6 +25,10 @@ RULES_DIR = ROOT / "configs" / "prometheus" / "rules"
 SEED_RULES = TESTS / "fixtures" / "seed" / "alerts.yml"
 
 TEST_FILES = sorted(RULE_TESTS.glob("*.yml"))
+MIXIN_FILES = sorted(RULES_DIR / name for name in mixin_scopes())
+PROJECT_FILES = sorted(p for p in RULES_DIR.glob("*.yml") if p not in MIXIN_FILES)
+# The dead man's switch: a case where it is silent would be its failure.
+ALWAYS_FIRING = {"Watchdog"}
 
 _DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
 
@@ -40,8 +47,8 @@ def _load(path: Path) -> Any:
 
 
 def alert_rules(rule_file: Path | None = None) -> dict[str, dict[str, Any]]:
-    """{alert name: rule} of one rule file, or of every rule file in configs/prometheus/rules."""
-    files = [rule_file] if rule_file else sorted(RULES_DIR.glob("*.yml"))
+    """{alert name: rule} of one rule file, or of the project's own rule files (not the mixins')."""
+    files = [rule_file] if rule_file else PROJECT_FILES
     rules: dict[str, dict[str, Any]] = {}
     for path in files:
         for group in _load(path)["groups"]:
@@ -81,21 +88,30 @@ def test_promtool_unit_tests_pass(test_file: Path) -> None:
 
 @pytest.mark.parametrize("test_file", TEST_FILES, ids=lambda p: p.name)
 def test_unit_tests_load_the_rule_files_from_configs(test_file: Path) -> None:
-    """Each test file exercises the deployed rules, not a copy (paths are relative to the test file)."""
+    """Each test file exercises the deployed rules, not a copy (paths are relative to the test file);
+    a test of the project's alerts loads all of the project's rule files, as Prometheus does."""
     rule_files = _load(test_file)["rule_files"]
     resolved = {(test_file.parent / p).resolve() for p in rule_files}
-    assert resolved == {p.resolve() for p in RULES_DIR.glob("*.yml")}, rule_files
+    assert resolved <= {p.resolve() for p in RULES_DIR.glob("*.yml")}, rule_files
+    if {case.get("alertname") for _, case in cases(test_file)} & set(alert_rules()):
+        assert {p.resolve() for p in PROJECT_FILES} <= resolved, rule_files
 
 
-@pytest.mark.parametrize("alert", sorted(alert_rules()))
-def test_every_alert_has_a_firing_and_a_silent_case(alert: str) -> None:
-    rule = alert_rules()[alert]
-    hold = seconds(rule.get("for"))
+def _matches(exp: dict[str, Any], rule: dict[str, Any]) -> bool:
+    """An expected alert is spelled out in full for this rule (promtool compares whole sets)."""
+    return (set(exp["exp_annotations"]) == set(rule.get("annotations", {}))
+            and all(exp["exp_labels"].get(key) == value for key, value in rule.get("labels", {}).items()))
+
+
+def firing_and_silent_cases(rules: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
+    """Where the promtool tests expect one of `rules` to fire, and where to stay silent (counted
+    only after the longest hold of the rules of that name, with series the expression reads)."""
     firing: list[str] = []
     silent: list[str] = []
     for path in TEST_FILES:
         for group, case in cases(path):
-            if case.get("alertname") != alert:
+            variants = [r for r in rules if r["alert"] == case.get("alertname")]
+            if not variants:
                 continue
             where = f"{path.name}: {group.get('name', '?')} @ {case.get('eval_time')}"
             expected = case.get("exp_alerts") or []
@@ -104,18 +120,36 @@ def test_every_alert_has_a_firing_and_a_silent_case(alert: str) -> None:
                     # promtool compares the full label and annotation sets: both must be spelled out.
                     assert exp.get("exp_labels"), f"{where}: firing case without exp_labels"
                     assert exp.get("exp_annotations"), f"{where}: firing case without exp_annotations"
-                    assert set(exp["exp_annotations"]) == set(rule.get("annotations", {})), where
-                    for key, value in rule.get("labels", {}).items():
-                        assert exp["exp_labels"].get(key) == value, f"{where}: rule label {key} not expected"
+                    assert any(_matches(exp, rule) for rule in variants), \
+                        f"{where}: the expected labels/annotation keys match no rule named {case['alertname']}"
                 firing.append(where)
             else:
-                # Silent only counts after the rule's hold time, with series the expression reads.
+                hold = max(seconds(rule.get("for")) for rule in variants)
                 names = {s["series"].strip().split("{")[0] for s in group.get("input_series", [])}
-                reads = any(re.search(rf"\b{re.escape(n)}\b", rule["expr"]) for n in names if n)
+                reads = any(re.search(rf"\b{re.escape(n)}\b", rule["expr"]) for n in names if n for rule in variants)
                 if seconds(case.get("eval_time")) >= hold and reads:
                     silent.append(where)
+    return firing, silent
+
+
+@pytest.mark.parametrize("alert", sorted(alert_rules()))
+def test_every_alert_has_a_firing_and_a_silent_case(alert: str) -> None:
+    rule = alert_rules()[alert]
+    firing, silent = firing_and_silent_cases([rule])
     assert firing, f"{alert}: no promtool case where it fires (add one to {RULE_TESTS.name}/)"
-    assert silent, f"{alert}: no promtool case where it stays silent after `for: {rule.get('for')}` elapsed"
+    if alert not in ALWAYS_FIRING:
+        assert silent, f"{alert}: no promtool case where it stays silent after `for: {rule.get('for')}` elapsed"
+
+
+MIXIN_GROUPS = [(path, group) for path in MIXIN_FILES for group in _load(path)["groups"]
+                if any("alert" in rule for rule in group["rules"])]
+
+
+@pytest.mark.parametrize(("rule_file", "group"), MIXIN_GROUPS, ids=[f"{p.name}:{g['name']}" for p, g in MIXIN_GROUPS])
+def test_every_mixin_alert_group_has_a_firing_and_a_silent_case(rule_file: Path, group: dict[str, Any]) -> None:
+    firing, silent = firing_and_silent_cases([rule for rule in group["rules"] if "alert" in rule])
+    assert firing, f"{rule_file.name} group {group['name']}: no promtool case where one of its alerts fires"
+    assert silent, f"{rule_file.name} group {group['name']}: no promtool case where one of its alerts stays silent"
 
 
 def test_promtool_fails_a_wrong_expectation(tmp_path: Path) -> None:

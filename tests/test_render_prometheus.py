@@ -8,8 +8,8 @@ from typing import Any
 import yaml
 
 from components.catalog import load_catalog
-from components.render.prometheus import render_prometheus_config, rule_files
-from components.settings import parse_settings
+from components.render.prometheus import render_prometheus_config, rule_files, scrape_jobs
+from components.settings import TargetKind, parse_settings
 from harness import ROOT
 
 SEED = Path(__file__).parent / "fixtures" / "seed"
@@ -104,16 +104,19 @@ def test_rendering_is_byte_identical() -> None:
 
 
 def test_rule_files_are_mounted_under_etc_prometheus_rules() -> None:
-    files = rule_files()
-    assert list(files) == ["/etc/prometheus/rules/alerts.yml", "/etc/prometheus/rules/micrometer.yml"]
+    config = render_prometheus_config(settings(), load_catalog(), lambda n: n)
+    files = rule_files(TargetKind.DOCKER, scrape_jobs(config))
+    # The project's own files, and the upstream mixins whose jobs this stack scrapes (tests/test_mixins.py).
+    assert list(files) == [f"/etc/prometheus/rules/{name}" for name in (
+        "alertmanager-mixin.yml", "alerts.yml", "micrometer.yml", "prometheus-mixin.yml", "redis-mixin.yml")]
 
 
 def test_the_seeds_seven_alerts_are_present_with_their_labels() -> None:
     seed = {r["alert"]: r for g in yaml.safe_load((SEED / "alerts.yml").read_text())["groups"] for r in g["rules"]}
-    ours = {r["alert"]: r for text in rule_files().values() for g in yaml.safe_load(text)["groups"]
-            for r in g["rules"] if "alert" in r}
-    # The seed's seven, plus backend-down alerts the seed lacked.
-    assert set(seed) <= set(ours) and set(ours) - set(seed) == {"RedisDown", "PostgresDown", "NginxDown"}
+    ours = {r["alert"]: r for text in rule_files(TargetKind.DOCKER, set()).values()
+            for g in yaml.safe_load(text)["groups"] for r in g["rules"] if "alert" in r}
+    # The seed's seven, plus backend-down alerts the seed lacked and the Watchdog.
+    assert set(seed) <= set(ours) and set(ours) - set(seed) == {"RedisDown", "PostgresDown", "NginxDown", "Watchdog"}
     for name, rule in seed.items():
         assert ours[name]["for"] == rule["for"]
         assert ours[name]["labels"] == rule["labels"]

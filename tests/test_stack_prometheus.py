@@ -54,8 +54,9 @@ def test_docker_prometheus_container() -> None:
     assert container["networksAdvanced"] == [{"name": "QuikApp-network", "aliases": ["prometheus"]}]
     assert container["restart"] == "unless-stopped"
     assert container["healthcheck"]["tests"][0] == "CMD"
-    assert sorted(u["file"] for u in container["uploads"]) == [
-        "/etc/prometheus/prometheus.yml", "/etc/prometheus/rules/alerts.yml", "/etc/prometheus/rules/micrometer.yml"]
+    assert sorted(u["file"] for u in container["uploads"]) == ["/etc/prometheus/prometheus.yml"] + [
+        f"/etc/prometheus/rules/{name}" for name in (
+            "alertmanager-mixin.yml", "alerts.yml", "micrometer.yml", "prometheus-mixin.yml", "redis-mixin.yml")]
     assert record.delete_before_replace is True
     assert "healthcheck" in record.replace_on_changes
     # Resource references, not names typed twice: the engine orders creation by them.

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..catalog import CONFIGS, Catalog
-from ..settings import Settings
-from .yamltext import dump_yaml
+from ..settings import Settings, TargetKind
+from .yamltext import dump_yaml, load_yaml
 
 CONFIG_DIR = "/etc/prometheus"
 RULES_DIR = f"{CONFIG_DIR}/rules"
@@ -99,6 +99,36 @@ def render_prometheus_config(settings: Settings, catalog: Catalog, app_host: Cal
     return dump_yaml(config)
 
 
-def rule_files(source: Path = RULES_SOURCE) -> dict[str, str]:
-    """In-container path → text of every rule file in configs/prometheus/rules (kept verbatim, comments too)."""
-    return {f"{RULES_DIR}/{path.name}": path.read_text(encoding="utf-8") for path in sorted(source.glob("*.yml"))}
+@dataclass(frozen=True)
+class MixinScope:
+    """Where a rendered mixin rule file ships (configs/prometheus/rules/mixins.yaml)."""
+
+    targets: frozenset[TargetKind]
+    jobs: frozenset[str]  # the scrape jobs its selectors read
+
+
+def mixin_scopes(source: Path = RULES_SOURCE) -> dict[str, MixinScope]:
+    """Rendered file name → scope, for every mixin scripts/sync-mixins.py renders."""
+    manifest = load_yaml((source / "mixins.yaml").read_text(encoding="utf-8"))
+    return {entry["output"]: MixinScope(frozenset(TargetKind(t) for t in entry["targets"]), frozenset(entry["jobs"]))
+            for entry in manifest["mixins"]}
+
+
+def scrape_jobs(prometheus_yml: str) -> frozenset[str]:
+    """The job names of a rendered prometheus.yml."""
+    return frozenset(job["job_name"] for job in load_yaml(prometheus_yml)["scrape_configs"])
+
+
+def rule_files(target: TargetKind, jobs: Collection[str], source: Path = RULES_SOURCE) -> dict[str, str]:
+    """In-container path → text of the rule files a stack ships (kept verbatim, comments too).
+
+    The project's own files always; a mixin's file only on its targets and when every job its
+    selectors read is scraped: its alerts could never fire otherwise (and `absent()` ones always would).
+    """
+    scopes = mixin_scopes(source)
+    shipped = {}
+    for path in sorted(source.glob("*.yml")):
+        scope = scopes.get(path.name)
+        if scope is None or (target in scope.targets and scope.jobs <= set(jobs)):
+            shipped[f"{RULES_DIR}/{path.name}"] = path.read_text(encoding="utf-8")
+    return shipped
