@@ -97,7 +97,8 @@ def _jsonnet() -> Any:
 
 def download(mixin: Mixin, workdir: Path) -> Path:
     """The module zip from the Go module proxy, checked against the pinned go.sum hash."""
-    go = shutil.which("go")
+    # The Go toolchain's own place on these machines, for a PATH without it (scripts/upstream-tools.sh too).
+    go = shutil.which("go") or next((p for p in ("/usr/local/go/bin/go",) if os.access(p, os.X_OK)), None)
     if go is None:
         raise SyncError("go not found: the mixin sources come from the Go module proxy (`go mod download`)")
     ref = f"{mixin.module}@{mixin.version}"
