@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from components.catalog import load_catalog
-from components.render.prometheus import mixin_scopes, render_prometheus_config, rule_files, scrape_jobs
+from components.render.prometheus import render_prometheus_config, rule_files, rule_scopes, scrape_jobs
 from components.settings import TargetKind, parse_settings
 from harness import ROOT, STACKS, stack_config, with_secrets
 from tools import require, run_tool
@@ -37,6 +37,7 @@ def manifest() -> dict[str, Any]:
 
 
 MIXINS = manifest()["mixins"]
+SCOPED = MIXINS + manifest()["project"]  # every rule file with a scope: mixins and the project's own
 
 
 def sync(*args: str | Path) -> subprocess.CompletedProcess[str]:
@@ -117,13 +118,13 @@ def test_each_rendered_file_is_headed_with_its_source(mixin: dict[str, Any]) -> 
         assert mixin["commit"] in head
 
 
-@pytest.mark.parametrize("mixin", MIXINS, ids=lambda m: m["name"])
-def test_the_mixin_selectors_name_the_jobs_the_manifest_ships_on(mixin: dict[str, Any]) -> None:
+@pytest.mark.parametrize("scoped", SCOPED, ids=lambda m: m["output"])
+def test_the_selectors_name_the_jobs_the_manifest_ships_on(scoped: dict[str, Any]) -> None:
     """The `_config` took effect: the rules read exactly the jobs the file's shipping depends on
     (the mixins' defaults, e.g. node's job="node", would match nothing this stack scrapes)."""
-    rules = [r for g in yaml.safe_load((RULES_DIR / mixin["output"]).read_text())["groups"] for r in g["rules"]]
+    rules = [r for g in yaml.safe_load((RULES_DIR / scoped["output"]).read_text())["groups"] for r in g["rules"]]
     jobs = {job for rule in rules for job in re.findall(r'\bjob="([^"]+)"', rule["expr"])}
-    assert jobs == set(mixin["jobs"]), (mixin["name"], jobs)
+    assert jobs == set(scoped["jobs"]), (scoped["output"], jobs)
 
 
 def test_promtool_accepts_every_synced_file() -> None:
@@ -154,6 +155,10 @@ def test_a_mixin_ships_only_where_every_job_it_reads_is_scraped() -> None:
         "alertmanager-mixin.yml", "alerts.yml", "micrometer.yml", "prometheus-mixin.yml", "redis-mixin.yml"]
     assert "node-mixin.yml" in _names(rule_files(TargetKind.KUBERNETES, base | {"node-exporter"}))
     assert _names(rule_files(TargetKind.DOCKER, set())) == ["alerts.yml", "micrometer.yml"]
+    every_job = {job for scope in rule_scopes().values() for job in scope.jobs}
+    assert "containers.yml" in _names(rule_files(TargetKind.DOCKER, every_job))
+    assert "kubernetes.yml" not in _names(rule_files(TargetKind.DOCKER, every_job))
+    assert "kubernetes.yml" in _names(rule_files(TargetKind.KUBERNETES, every_job))
 
 
 def test_a_mixin_ships_only_on_its_targets(tmp_path: Path) -> None:
@@ -179,7 +184,7 @@ def test_the_stacks_ship_the_mixins_of_the_jobs_they_scrape(stack: str) -> None:
     settings = parse_settings(values, secret_keys)
     jobs = scrape_jobs(render_prometheus_config(settings, load_catalog(), lambda name: name))
     shipped = set(_names(_stack_rule_files(stack)))
-    for name, scope in mixin_scopes().items():
+    for name, scope in rule_scopes().items():
         assert (name in shipped) == (settings.target in scope.targets and scope.jobs <= jobs), name
     assert {"alerts.yml", "micrometer.yml", "prometheus-mixin.yml", "alertmanager-mixin.yml"} <= shipped
 
@@ -188,7 +193,7 @@ def test_the_stacks_ship_the_mixins_of_the_jobs_they_scrape(stack: str) -> None:
 
 def _every_shippable_file() -> dict[str, str]:
     """Every rule file any stack can ship: both targets, every job a mixin reads."""
-    jobs = {job for scope in mixin_scopes().values() for job in scope.jobs}
+    jobs = {job for scope in rule_scopes().values() for job in scope.jobs}
     files: dict[str, str] = {}
     for target in TargetKind:
         files |= rule_files(target, jobs)
@@ -208,7 +213,7 @@ def _anchors(markdown: str) -> set[str]:
 
 
 def test_every_alert_file_of_every_target_is_covered() -> None:
-    assert {name for name, _ in SHIPPED_ALERTS} == {"alerts.yml"} | {m["output"] for m in MIXINS}
+    assert {name for name, _ in SHIPPED_ALERTS} == {"alerts.yml"} | {m["output"] for m in SCOPED}
 
 
 @pytest.mark.parametrize(("rule_file", "rule"), SHIPPED_ALERTS,

@@ -100,18 +100,20 @@ def render_prometheus_config(settings: Settings, catalog: Catalog, app_host: Cal
 
 
 @dataclass(frozen=True)
-class MixinScope:
-    """Where a rendered mixin rule file ships (configs/prometheus/rules/mixins.yaml)."""
+class RuleScope:
+    """Where a rule file that not every stack can use ships (configs/prometheus/rules/mixins.yaml)."""
 
     targets: frozenset[TargetKind]
     jobs: frozenset[str]  # the scrape jobs its selectors read
 
 
-def mixin_scopes(source: Path = RULES_SOURCE) -> dict[str, MixinScope]:
-    """Rendered file name → scope, for every mixin scripts/sync-mixins.py renders."""
+def rule_scopes(source: Path = RULES_SOURCE) -> dict[str, RuleScope]:
+    """File name → scope: every mixin scripts/sync-mixins.py renders, and the project's own
+    target-specific files (`project`)."""
     manifest = load_yaml((source / "mixins.yaml").read_text(encoding="utf-8"))
-    return {entry["output"]: MixinScope(frozenset(TargetKind(t) for t in entry["targets"]), frozenset(entry["jobs"]))
-            for entry in manifest["mixins"]}
+    entries = [*manifest["mixins"], *manifest.get("project", [])]
+    return {entry["output"]: RuleScope(frozenset(TargetKind(t) for t in entry["targets"]), frozenset(entry["jobs"]))
+            for entry in entries}
 
 
 def scrape_jobs(prometheus_yml: str) -> frozenset[str]:
@@ -122,10 +124,11 @@ def scrape_jobs(prometheus_yml: str) -> frozenset[str]:
 def rule_files(target: TargetKind, jobs: Collection[str], source: Path = RULES_SOURCE) -> dict[str, str]:
     """In-container path → text of the rule files a stack ships (kept verbatim, comments too).
 
-    The project's own files always; a mixin's file only on its targets and when every job its
-    selectors read is scraped: its alerts could never fire otherwise (and `absent()` ones always would).
+    A file with a scope (a mixin's, or the project's cluster and container rules) only on its
+    targets and when every job its selectors read is scraped: its alerts could never fire
+    otherwise (and `absent()` ones always would). The project's other files always.
     """
-    scopes = mixin_scopes(source)
+    scopes = rule_scopes(source)
     shipped = {}
     for path in sorted(source.glob("*.yml")):
         scope = scopes.get(path.name)
