@@ -33,6 +33,7 @@ SENTINELS = {
     ("exporters", "postgres", "dsn"): "postgresql://monitor:sentinel-pg-Xk4@postgres:5432/postgres?sslmode=disable",
     ("alertmanager", "slack", "apiUrl"): "https://hooks.slack.test/sentinel-slack-Wm2",
     ("alertmanager", "webhook", "url"): "https://hooks.test/sentinel-webhook-Pq9",
+    ("alertmanager", "heartbeat", "url"): "https://hc.test/sentinel-heartbeat-Hb3",
     ("alertmanager", "email", "authPassword"): "sentinel-smtp-Jr5",
     ("jaeger", "elasticsearch", "password"): "sentinel-es-Tn8",
 }
@@ -51,6 +52,7 @@ PLACEHOLDERS = {
     ("exporters", "postgres", "dsn"): "postgresql://redacted:redacted@postgres:5432/postgres?sslmode=disable",
     ("alertmanager", "slack", "apiUrl"): "https://redacted.invalid/alertmanager/slack/apiUrl",
     ("alertmanager", "webhook", "url"): "https://redacted.invalid/alertmanager/webhook/url",
+    ("alertmanager", "heartbeat", "url"): "https://redacted.invalid/alertmanager/heartbeat/url",
     ("alertmanager", "email", "authPassword"): "redacted-smtp-password",
     ("jaeger", "elasticsearch", "password"): "redacted-elasticsearch-password",
 }

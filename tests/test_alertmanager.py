@@ -28,7 +28,8 @@ WEBHOOK: dict[str, Any] = {}
 EMAIL = {"to": "oncall@quikapp.test", "from": "alertmanager@quikapp.test", "smarthost": "smtp.quikapp.test:587",
          "authUsername": "alertmanager"}
 RECEIVERS = {"slack": {"slack": SLACK}, "webhook": {"webhook": WEBHOOK}, "email": {"email": EMAIL},
-             "all": {"slack": SLACK, "webhook": WEBHOOK, "email": EMAIL}}
+             "heartbeat": {"heartbeat": {"interval": "1m"}},
+             "all": {"slack": SLACK, "webhook": WEBHOOK, "email": EMAIL, "heartbeat": {}}}
 AM_SENTINELS = [v for k, v in SENTINELS.items() if k[0] == "alertmanager"]
 DOCKER_STACKS = [s for s in STACKS if stack_config(s)["target"] == "docker"]
 KUBERNETES_STACKS = [s for s in STACKS if stack_config(s)["target"] == "kubernetes"]
@@ -61,8 +62,11 @@ def amtool_check(text: str, tmp_path: Path) -> str:
 def test_default_route_and_a_receiver_without_integrations() -> None:
     config = yaml.safe_load(render_alertmanager_config(settings_with()))
     assert config["route"] == {"receiver": RECEIVER, "group_by": ["alertname", "service"], "group_wait": "30s",
-                               "group_interval": "5m", "repeat_interval": "4h"}
-    assert config["receivers"] == [{"name": RECEIVER}]
+                               "group_interval": "5m", "repeat_interval": "4h",
+                               "routes": [{"matchers": ['alertname="Watchdog"'], "receiver": "heartbeat",
+                                           "group_by": ["alertname"], "group_wait": "0s", "group_interval": "1m",
+                                           "repeat_interval": "5m"}]}
+    assert config["receivers"] == [{"name": RECEIVER}, {"name": "heartbeat"}]
 
 
 def test_route_timings_come_from_settings() -> None:
@@ -109,17 +113,45 @@ def test_only_configured_integrations_are_rendered() -> None:
 def test_amtool_accepts_every_stacks_rendered_config(stack: str, tmp_path: Path) -> None:
     text = workload_files(stack_run(stack))["alertmanager"][CONFIG_FILE]
     out = amtool_check(text, tmp_path)
-    assert "1 receivers" in out and "1 inhibit rules" in out
+    assert "2 receivers" in out and "1 inhibit rules" in out
+
+
+def amtool_route(text: str, tmp_path: Path, *labels: str) -> str:
+    """The receiver `amtool config routes test` picks for an alert with `labels`."""
+    path = tmp_path / "alertmanager.yml"
+    path.write_text(text)
+    result = run_tool(require("amtool"), "config", "routes", "test", f"--config.file={path}", *labels)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_watchdog_goes_to_the_heartbeat_and_nothing_else_does(stack: str, tmp_path: Path) -> None:
+    # Watchdog always fires: routed to the on-call receiver it would notify every repeat interval.
+    text = workload_files(stack_run(stack))["alertmanager"][CONFIG_FILE]
+    assert amtool_route(text, tmp_path, "alertname=Watchdog", "severity=none") == "heartbeat"
+    assert amtool_route(text, tmp_path, "alertname=ServiceDown", "severity=critical", "service=auth") == "quikapp"
+    assert amtool_route(text, tmp_path, "alertname=NodeFilesystemAlmostOutOfSpace", "severity=warning") == "quikapp"
+
+
+def test_a_configured_heartbeat_receives_the_watchdog_at_its_interval() -> None:
+    config = yaml.safe_load(render_alertmanager_config(settings_with(heartbeat={"interval": "2m"})))
+    (route,) = config["route"]["routes"]
+    assert route["matchers"] == ['alertname="Watchdog"'] and route["repeat_interval"] == "2m"
+    heartbeat = next(r for r in config["receivers"] if r["name"] == "heartbeat")
+    assert heartbeat["webhook_configs"] == [{"url": SENTINELS[("alertmanager", "heartbeat", "url")],
+                                             "send_resolved": False}]
 
 
 @pytest.mark.parametrize("kind", sorted(RECEIVERS))
 def test_amtool_accepts_configs_with_receivers(kind: str, tmp_path: Path) -> None:
     # Rendered through the real program, read back from what the container receives.
     text = workload_files(run_with_receivers("dev", RECEIVERS[kind]))["alertmanager"][CONFIG_FILE]
-    receiver = yaml.safe_load(text)["receivers"][0]
+    receivers = yaml.safe_load(text)["receivers"]
     expected = {"slack": ["slack_configs"], "webhook": ["webhook_configs"], "email": ["email_configs"],
-                "all": ["email_configs", "slack_configs", "webhook_configs"]}[kind]
-    assert sorted(k for k in receiver if k != "name") == expected
+                "heartbeat": [], "all": ["email_configs", "slack_configs", "webhook_configs"]}[kind]
+    assert sorted(k for k in receivers[0] if k != "name") == expected
+    assert ("webhook_configs" in receivers[1]) == (kind in {"heartbeat", "all"})
     amtool_check(text, tmp_path)
 
 

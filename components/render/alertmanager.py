@@ -12,6 +12,9 @@ CONFIG_FILE = f"{CONFIG_DIR}/alertmanager.yml"
 DATA_DIR = "/alertmanager"
 HTTP_PORT = 9093
 RECEIVER = "quikapp"
+# The Watchdog alert always fires (configs/prometheus/rules/alerts.yml): it goes to its own
+# receiver, never to the people on call, and proves the pipeline alive to a dead man's switch.
+HEARTBEAT_RECEIVER = "heartbeat"
 
 # Slack message built from the rule annotations every alert in configs/prometheus/rules carries.
 SLACK_TITLE = ("[{{ .Status | toUpper }}] {{ .CommonLabels.alertname }}"
@@ -50,6 +53,27 @@ def _receiver(settings: Settings) -> dict[str, Any]:
     return receiver
 
 
+def _heartbeat_route(settings: Settings) -> dict[str, Any]:
+    heartbeat = settings.alertmanager.heartbeat
+    return {
+        "matchers": ['alertname="Watchdog"'],
+        "receiver": HEARTBEAT_RECEIVER,
+        "group_by": ["alertname"],
+        "group_wait": "0s",
+        "group_interval": "1m",
+        "repeat_interval": heartbeat.interval if heartbeat else "5m",
+    }
+
+
+def _heartbeat_receiver(settings: Settings) -> dict[str, Any]:
+    """The dead man's switch when one is configured; otherwise the Watchdog notifies nobody."""
+    heartbeat = settings.alertmanager.heartbeat
+    receiver: dict[str, Any] = {"name": HEARTBEAT_RECEIVER}
+    if heartbeat is not None:
+        receiver["webhook_configs"] = [{"url": heartbeat.url.get_secret_value(), "send_resolved": False}]
+    return receiver
+
+
 def render_alertmanager_config(settings: Settings) -> str:
     """The text of /etc/alertmanager/alertmanager.yml, secrets in clear (a secret file's content).
 
@@ -64,8 +88,9 @@ def render_alertmanager_config(settings: Settings) -> str:
             "group_wait": am.group_wait,
             "group_interval": am.group_interval,
             "repeat_interval": am.repeat_interval,
+            "routes": [_heartbeat_route(settings)],
         },
-        "receivers": [_receiver(settings)],
+        "receivers": [_receiver(settings), _heartbeat_receiver(settings)],
         "inhibit_rules": [{
             # A critical alert (ServiceDown) mutes the warnings of the same service (its error
             # rate, latency…): one page, not five. Only sources that name a service: `equal`

@@ -112,6 +112,15 @@ class WebhookReceiver(Model):
     url: Secret
 
 
+class HeartbeatReceiver(Model):
+    """A dead man's switch (Healthchecks.io, a PagerDuty/Opsgenie heartbeat URL…) that pages when
+    the always-firing Watchdog alert stops arriving: the whole alerting pipeline is then down."""
+
+    url: Secret
+    # How often the still-firing Watchdog is re-sent: shorter than the switch's grace period.
+    interval: Duration = "5m"
+
+
 class EmailReceiver(Model):
     to: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")]
     sender: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$", alias="from")]
@@ -130,6 +139,7 @@ class AlertmanagerSettings(Model):
     slack: SlackReceiver | None = None
     webhook: WebhookReceiver | None = None
     email: EmailReceiver | None = None
+    heartbeat: HeartbeatReceiver | None = None
     resources: Resources = Resources()
 
 
