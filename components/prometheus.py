@@ -5,13 +5,40 @@ from __future__ import annotations
 import pulumi
 
 from .catalog import Catalog
-from .render.prometheus import CONFIG_DIR, render_prometheus_config, rule_files, scrape_jobs
-from .settings import Settings
+from .render.prometheus import CONFIG_DIR, render_prometheus_config, rule_files, scrape_jobs, scrapes_kubelets
+from .settings import Settings, TargetKind
 from .targets import Target
 from .tool import ToolComponent
-from .workload import DataVolume, File, Health, Port, Resources, Workload
+from .workload import ClusterRule, DataVolume, File, Health, NamespacedRule, Port, Resources, Workload
 
 DATA_DIR = "/prometheus"
+
+# kubernetes_sd_configs role endpointslice runs informers (List + Watch, never Get) on
+# EndpointSlices, Services and Pods of each listed namespace (prometheus/prometheus@v2.47.0 and
+# @v3.14.0 discovery/kubernetes/kubernetes.go, case RoleEndpointSlice); the server-version check
+# of 2.47 reads /version, which every authenticated client may.
+DISCOVERY_RULES = (
+    (("discovery.k8s.io",), ("endpointslices",)),
+    (("",), ("pods", "services")),
+)
+
+
+def discovery_rules(settings: Settings) -> tuple[NamespacedRule, ...]:
+    """Read-only discovery in QuikApp's namespace and in the stack's own (exporters, tools)."""
+    kube = settings.kubernetes
+    namespaces = sorted({kube.app_namespace, kube.namespace})
+    return tuple(NamespacedRule(namespace=ns, api_groups=groups, resources=resources, verbs=("list", "watch"))
+                 for ns in namespaces for groups, resources in DISCOVERY_RULES)
+
+
+def kubelet_rules(settings: Settings) -> tuple[ClusterRule, ...]:
+    """Role node lists and watches Nodes; the kubelet authorizes GET /metrics and /metrics/cadvisor
+    as `get nodes/metrics` (kubernetes/website content/en/docs/reference/access-authn-authz/
+    kubelet-authn-authz.md). Not nodes/proxy: that is the kubelet's catch-all subresource."""
+    if not scrapes_kubelets(settings):
+        return ()
+    return (ClusterRule(api_groups=("",), resources=("nodes",), verbs=("list", "watch")),
+            ClusterRule(api_groups=("",), resources=("nodes/metrics",), verbs=("get",)))
 
 
 def prometheus_workload(settings: Settings, catalog: Catalog, target: Target) -> Workload:
@@ -41,6 +68,9 @@ def prometheus_workload(settings: Settings, catalog: Catalog, target: Target) ->
                       docker_test=("CMD", "wget", "-q", "--spider", "http://127.0.0.1:9090/-/ready")),
         resources=Resources(**prom.resources.model_dump()),
         run_as_user=65534,  # `nobody`, the image's user
+        # Kubernetes: discovery of every target (pods behind Services, nodes); Docker ignores these.
+        namespace_rules=discovery_rules(settings) if target.kind is TargetKind.KUBERNETES else (),
+        cluster_rules=kubelet_rules(settings),
     )
 
 

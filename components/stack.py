@@ -6,6 +6,7 @@ import pulumi
 
 from .alertmanager import Alertmanager
 from .catalog import Catalog
+from .collectors import build_collectors
 from .exporters import build_exporters
 from .grafana import Grafana
 from .instrumentation import instrumentation
@@ -32,6 +33,7 @@ class MonitoringStack(pulumi.ComponentResource):
         self.promtail = Promtail("promtail", settings, self.target, child)
         self.jaeger = Jaeger("jaeger", settings, self.target, child)
         self.exporters = build_exporters(settings, self.target, child)  # only the enabled ones
+        self.collectors = build_collectors(settings, self.target, child)  # likewise, per target
 
         tracing = self.jaeger.stack_outputs()
         self.outputs: dict[str, object] = {

@@ -55,6 +55,9 @@ class HostMount:
     mount_path: str
     read_only: bool = True
     host_path_type: str = "Directory"  # Kubernetes hostPath type
+    # Kubernetes mountPropagation (e.g. HostToContainer: mounts the host adds later show up, as
+    # node-exporter's rootfs needs); None keeps the default (no propagation). Docker ignores it.
+    propagation: str | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,7 @@ class Health:
     http_path: str  # readiness
     port: int
     live_path: str | None = None  # liveness, when it differs from readiness
+    live_port: int | None = None  # liveness port, when it differs from readiness (kube-state-metrics)
     # False: no liveness probe at all. For tools whose only health endpoint is readiness and
     # whose readiness is legitimately false for minutes (Loki replaying its WAL), a liveness
     # probe on it kills them in a loop; their upstream charts set none.
@@ -85,6 +89,20 @@ class Resources:
 class ClusterRule:
     """A Kubernetes RBAC rule (cluster-wide, read-only use only)."""
 
+    api_groups: tuple[str, ...]
+    resources: tuple[str, ...]
+    verbs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class NamespacedRule:
+    """A Kubernetes RBAC rule granted in one namespace only (a Role and RoleBinding there).
+
+    For what a workload reads in a namespace other than the cluster as a whole: Prometheus'
+    discovery of the pods behind QuikApp's Services. Docker has no RBAC and ignores it.
+    """
+
+    namespace: str
     api_groups: tuple[str, ...]
     resources: tuple[str, ...]
     verbs: tuple[str, ...]
@@ -125,6 +143,11 @@ class Workload:
     scratch_dirs: tuple[str, ...] = ()
     per_node: bool = False  # one replica per node (Kubernetes DaemonSet); Docker: one container
     cluster_rules: tuple[ClusterRule, ...] = field(default=())
+    namespace_rules: tuple[NamespacedRule, ...] = field(default=())
+    # Kubernetes: share the node's process and network namespaces. Only for a per-node agent that
+    # reports on the node itself (node-exporter, as its upstream chart runs it). Docker ignores them.
+    host_pid: bool = False
+    host_network: bool = False
     ingress: Ingress | None = None
     # Kubernetes: an env var carrying the node's name (fieldRef spec.nodeName); per-node agents use it.
     node_name_env: str | None = None

@@ -38,10 +38,14 @@ def jobs_of(config: dict[str, Any]) -> dict[str, tuple[str, list[str]]]:
 def test_docker_target_reproduces_every_seed_job_target_and_path() -> None:
     seed = yaml.safe_load((SEED / "prometheus.yml").read_text())
     ours = jobs_of(render())
-    # The seed's jobs in the seed's order, then one addition: the stack's own tools.
-    assert list(ours)[:-1] == list(jobs_of(seed))
+    # The seed's jobs in the seed's order, then the additions: the stack's own tools, the collectors.
+    assert list(ours)[:-3] == list(jobs_of(seed))
+    assert list(ours)[-3:] == ["monitoring", "node-exporter", "cadvisor"]
     assert {job: ours[job] for job in jobs_of(seed)} == jobs_of(seed)
-    assert ours["monitoring"] == ("/metrics", ["alertmanager:9093", "grafana:3000", "loki:3100", "jaeger:14269"])
+    assert ours["monitoring"] == ("/metrics", ["alertmanager:9093", "grafana:3000", "loki:3100", "jaeger:14269",
+                                               "promtail:9080"])
+    assert ours["node-exporter"] == ("/metrics", ["node-exporter:9100"])
+    assert ours["cadvisor"] == ("/metrics", ["cadvisor:8080"])
 
 
 def test_global_alerting_and_rule_files_match_the_seed() -> None:
@@ -58,17 +62,16 @@ def test_every_target_carries_its_service_label() -> None:
         for static in job["static_configs"]:
             host = static["targets"][0].split(":")[0]
             expected = {"localhost": "prometheus"}.get(host, host)
-            if host.endswith("-exporter"):
+            if host.endswith("-exporter") or host == "cadvisor":
                 expected = job["job_name"]
             assert static["labels"] == {"service": expected}, (job["job_name"], static)
 
 
-def test_kubernetes_targets_resolve_in_the_app_namespace() -> None:
-    config = render(app_host=lambda name: f"{name}.quikapp.svc")
+def test_docker_app_targets_use_the_host_the_target_names() -> None:
+    config = render(app_host=lambda name: f"{name}.example")
     jobs = jobs_of(config)
-    assert jobs["nestjs-services"][1] == ["backend.quikapp.svc:3000", "realtime.quikapp.svc:3001",
-                                          "notification.quikapp.svc:3002"]
-    # The exporters run with the monitoring stack: same names as on Docker.
+    assert jobs["nestjs-services"][1] == ["backend.example:3000", "realtime.example:3001", "notification.example:3002"]
+    # The exporters run with the monitoring stack: their own names.
     assert jobs["redis"][1] == ["redis-exporter:9121"]
     assert jobs["prometheus"][1] == ["localhost:9090"]
     labels = [sc["labels"]["service"] for job in config["scrape_configs"] if job["job_name"] == "go-services"
@@ -86,6 +89,13 @@ def test_settings_drive_intervals_and_external_labels() -> None:
 def test_disabled_exporter_has_no_scrape_job() -> None:
     config = render(exporters={"postgres": {"enabled": False}, "kafka": {"enabled": False}})
     assert [j for j in jobs_of(config) if j in {"redis", "postgres", "kafka", "nginx"}] == ["redis", "nginx"]
+
+
+def test_disabled_collector_has_no_scrape_job() -> None:
+    config = render(collectors={"nodeExporter": {"enabled": False}})
+    assert [j for j in jobs_of(config) if j in {"node-exporter", "cadvisor"}] == ["cadvisor"]
+    config = render(collectors={"cadvisor": {"enabled": False}})
+    assert [j for j in jobs_of(config) if j in {"node-exporter", "cadvisor"}] == ["node-exporter"]
 
 
 def test_onboarding_a_service_is_one_catalog_line(tmp_path: Path) -> None:

@@ -128,8 +128,9 @@ def test_kubernetes_prometheus_objects() -> None:
 def test_kubernetes_config_targets_the_app_namespace() -> None:
     config = yaml.safe_load(workload_files(stack_run("staging"))["prometheus"]["/etc/prometheus/prometheus.yml"])
     spring = next(j for j in config["scrape_configs"] if j["job_name"] == "spring-services")
-    assert spring["static_configs"][0] == {"targets": ["auth-service.quikapp.svc:8001"],
-                                           "labels": {"service": "auth-service"}}
+    # The pods behind the catalog's Services in QuikApp's namespace (tests/test_discovery.py).
+    assert spring["kubernetes_sd_configs"] == [{"role": "endpointslice", "namespaces": {"names": ["quikapp"]}}]
+    assert spring["relabel_configs"][0]["regex"].startswith("(auth-service;8001|")
     assert spring["metrics_path"] == "/actuator/prometheus"
     assert config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == ["alertmanager:9093"]
     assert config["global"]["external_labels"] == {"environment": "staging"}

@@ -1,4 +1,9 @@
-"""prometheus.yml and the alert rule files, rendered from the service catalog and settings."""
+"""prometheus.yml and the alert rule files, rendered from the service catalog and settings.
+
+Docker: every target is a static `<name>:<port>` on the shared network. Kubernetes: every target
+is a pod, found through the EndpointSlices of the catalog's Services (one target per replica, each
+with its own `instance`, `pod` and `namespace`), and the kubelets are found as nodes.
+"""
 
 from __future__ import annotations
 
@@ -36,13 +41,31 @@ EXPORTER_JOBS: tuple[ExporterJob, ...] = (
 
 # The stack's own tools, scraped as job `monitoring` so ServiceDown also covers the monitoring
 # stack (a silent Loki or Alertmanager is otherwise noticed only when someone needs it).
-# Promtail is left out: on Kubernetes its Service would hit a random node's pod per scrape.
+# Promtail follows in PER_NODE_TOOLS (one target per node on Kubernetes).
 MONITORING_TARGETS: tuple[tuple[str, int], ...] = (
     ("alertmanager", 9093),
     ("grafana", 3000),
     ("loki", 3100),
     ("jaeger", 14269),  # Jaeger's admin port serves /metrics
 )
+
+
+PER_NODE_TOOLS: tuple[tuple[str, int], ...] = (
+    ("promtail", 9080),
+)
+
+PROMETHEUS_PORT = 9090
+
+# The collectors' jobs. The names are the selectors of the upstream mixins' rules and dashboards
+# (node-mixin `job="node-exporter"`, kubernetes-mixin `job="kube-state-metrics"`, `job="kubelet"`,
+# `job="cadvisor"`).
+NODE_EXPORTER = ExporterJob("node-exporter", "node-exporter", 9100)
+CADVISOR = ExporterJob("cadvisor", "cadvisor", 8080)  # Docker: the cAdvisor container
+KUBE_STATE_METRICS = ExporterJob("kube-state-metrics", "kube-state-metrics", 8080)
+KUBELET = "kubelet"
+
+# The in-cluster credentials every pod with a mounted service account token has.
+SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 
 
 def _static(address: str, service: str) -> dict[str, object]:
@@ -58,12 +81,40 @@ def enabled_exporters(settings: Settings) -> list[ExporterJob]:
     return [job for job in EXPORTER_JOBS if enabled[job.job]]
 
 
+def docker_collectors(settings: Settings) -> list[ExporterJob]:
+    """The collector containers on a Docker host, in job order."""
+    collectors = settings.collectors
+    return [job for job, on in ((NODE_EXPORTER, collectors.node_exporter.enabled),
+                                (CADVISOR, collectors.cadvisor.enabled)) if on]
+
+
+def kubernetes_collector_jobs(settings: Settings) -> list[str]:
+    """The collector jobs on Kubernetes, in job order (cadvisor is the kubelet's, not a workload)."""
+    collectors = settings.collectors
+    return [job for job, on in ((NODE_EXPORTER.job, collectors.node_exporter.enabled),
+                                (KUBE_STATE_METRICS.job, collectors.kube_state_metrics.enabled),
+                                (KUBELET, collectors.kubelet.enabled),
+                                (CADVISOR.job, collectors.cadvisor.enabled)) if on]
+
+
+def scrapes_kubelets(settings: Settings) -> bool:
+    """Whether Prometheus reads the kubelets (Kubernetes: the kubelet and cadvisor jobs)."""
+    return settings.target is TargetKind.KUBERNETES and (
+        settings.collectors.kubelet.enabled or settings.collectors.cadvisor.enabled)
+
+
 def render_prometheus_config(settings: Settings, catalog: Catalog, app_host: Callable[[str], str]) -> str:
     """The text of /etc/prometheus/prometheus.yml.
 
-    `app_host` maps a catalog service name to the host Prometheus reaches it under (the bare name
-    on the Docker network, `<name>.<appNamespace>.svc` on Kubernetes).
+    `app_host` maps a catalog service name to the host Prometheus reaches it under on Docker (the
+    bare name on the shared network). Kubernetes discovers the pods behind the Services instead.
     """
+    if settings.target is TargetKind.KUBERNETES:
+        return _render(settings, _kubernetes_jobs(settings, catalog))
+    return _render(settings, _docker_jobs(settings, catalog, app_host))
+
+
+def _render(settings: Settings, jobs: list[dict[str, object]]) -> str:
     prom = settings.prometheus
     global_: dict[str, object] = {
         "scrape_interval": prom.scrape_interval,
@@ -71,8 +122,18 @@ def render_prometheus_config(settings: Settings, catalog: Catalog, app_host: Cal
     }
     if prom.external_labels:
         global_["external_labels"] = dict(sorted(prom.external_labels.items()))
+    config = {
+        "global": global_,
+        "alerting": {"alertmanagers": [{"static_configs": [{"targets": [ALERTMANAGER]}]}]},
+        "rule_files": [f"{RULES_DIR}/*.yml"],
+        "scrape_configs": jobs,
+    }
+    return dump_yaml(config)
+
+
+def _docker_jobs(settings: Settings, catalog: Catalog, app_host: Callable[[str], str]) -> list[dict[str, object]]:
     jobs: list[dict[str, object]] = [
-        {"job_name": "prometheus", "static_configs": [_static("localhost:9090", "prometheus")]},
+        {"job_name": "prometheus", "static_configs": [_static(f"localhost:{PROMETHEUS_PORT}", "prometheus")]},
     ]
     for job in catalog.jobs:
         jobs.append({
@@ -88,15 +149,112 @@ def render_prometheus_config(settings: Settings, catalog: Catalog, app_host: Cal
     # After the seed's jobs, in the seed's order.
     jobs.append({
         "job_name": "monitoring",
-        "static_configs": [_static(f"{host}:{port}", host) for host, port in MONITORING_TARGETS],
+        "static_configs": [_static(f"{host}:{port}", host) for host, port in MONITORING_TARGETS + PER_NODE_TOOLS],
     })
-    config = {
-        "global": global_,
-        "alerting": {"alertmanagers": [{"static_configs": [{"targets": [ALERTMANAGER]}]}]},
-        "rule_files": [f"{RULES_DIR}/*.yml"],
-        "scrape_configs": jobs,
+    for collector in docker_collectors(settings):
+        jobs.append({
+            "job_name": collector.job,
+            "static_configs": [_static(f"{collector.host}:{collector.port}", collector.job)],
+        })
+    return jobs
+
+
+# --- Kubernetes: pods behind Services (role endpointslice) and nodes (role node) ------------------
+#
+# Meta labels as set by prometheus/prometheus discovery/kubernetes/endpointslice.go and node.go,
+# the same at v2.47.0 and v3.14.0: __meta_kubernetes_service_name, __meta_kubernetes_namespace,
+# __meta_kubernetes_endpointslice_port (the endpoint's port number, i.e. the pod's port),
+# __meta_kubernetes_pod_name, __meta_kubernetes_pod_node_name, __meta_kubernetes_node_name.
+
+
+def _endpointslice_job(job: str, namespace: str, services: list[tuple[str, int]], *,
+                       service_label: str | None = None, metrics_path: str | None = None,
+                       pod_labels: bool = True, node_label: bool = False,
+                       honor_labels: bool = False) -> dict[str, object]:
+    """A job whose targets are the pods behind `services` (Service name, pod port) in `namespace`.
+
+    Every endpoint address and port of a listed Service's EndpointSlices is a candidate (one per pod
+    and port, plus the pods' other declared container ports, which carry no endpointslice_port);
+    the keep rule leaves exactly the listed Service and port pairs, so one target per pod.
+    """
+    pairs = "|".join(f"{name};{port}" for name, port in services)
+    relabel: list[dict[str, object]] = [
+        {"source_labels": ["__meta_kubernetes_service_name", "__meta_kubernetes_endpointslice_port"],
+         "regex": f"({pairs})", "action": "keep"},
+        # The pod's own address:port, so each replica is its own series (Prometheus' default too,
+        # written out because the alerts and dashboards rely on it).
+        {"source_labels": ["__address__"], "target_label": "instance"},
+        {"source_labels": ["__meta_kubernetes_service_name"], "target_label": "service"}
+        if service_label is None else {"target_label": "service", "replacement": service_label},
+    ]
+    if pod_labels:
+        relabel += [
+            {"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"},
+            {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
+        ]
+    if node_label:
+        relabel.append({"source_labels": ["__meta_kubernetes_pod_node_name"], "target_label": "node"})
+    out: dict[str, object] = {"job_name": job}
+    if honor_labels:
+        out["honor_labels"] = True
+    if metrics_path is not None:
+        out["metrics_path"] = metrics_path
+    out["kubernetes_sd_configs"] = [{"role": "endpointslice", "namespaces": {"names": [namespace]}}]
+    out["relabel_configs"] = relabel
+    return out
+
+
+def _kubelet_job(job: str, metrics_path: str, insecure_skip_verify: bool) -> dict[str, object]:
+    """Each node's kubelet at <InternalIP>:<kubelet port> (role node's address), over HTTPS with
+    Prometheus' service account token, which the kubelet authorizes as `get nodes/metrics`."""
+    tls: dict[str, object] = {"ca_file": f"{SA_DIR}/ca.crt"}
+    if insecure_skip_verify:
+        tls["insecure_skip_verify"] = True
+    return {
+        "job_name": job,
+        # The kubelet's series carry their own namespace/pod/container labels (cAdvisor's above all).
+        "honor_labels": True,
+        "metrics_path": metrics_path,
+        "scheme": "https",
+        "authorization": {"credentials_file": f"{SA_DIR}/token"},
+        "tls_config": tls,
+        "kubernetes_sd_configs": [{"role": "node"}],
+        "relabel_configs": [
+            {"source_labels": ["__meta_kubernetes_node_name"], "target_label": "instance"},
+            {"source_labels": ["__meta_kubernetes_node_name"], "target_label": "node"},
+            {"target_label": "service", "replacement": job},
+        ],
     }
-    return dump_yaml(config)
+
+
+def _kubernetes_jobs(settings: Settings, catalog: Catalog) -> list[dict[str, object]]:
+    kube = settings.kubernetes
+    stack_ns = kube.namespace
+    jobs = [_endpointslice_job("prometheus", stack_ns, [("prometheus", PROMETHEUS_PORT)])]
+    for job in catalog.jobs:
+        jobs.append(_endpointslice_job(job.name, kube.app_namespace, list(job.services),
+                                       metrics_path=job.metrics_path))
+    for exporter in enabled_exporters(settings):
+        # `service` stays the job's name, as on Docker (the exporter alerts are written against it).
+        jobs.append(_endpointslice_job(exporter.job, stack_ns, [(exporter.host, exporter.port)],
+                                       service_label=exporter.job))
+    jobs.append(_endpointslice_job("monitoring", stack_ns, list(MONITORING_TARGETS + PER_NODE_TOOLS)))
+    kubelet = settings.collectors.kubelet
+    for name in kubernetes_collector_jobs(settings):
+        if name == NODE_EXPORTER.job:
+            # Host network: the pod's address is the node's; `node` names it.
+            jobs.append(_endpointslice_job(name, stack_ns, [(NODE_EXPORTER.host, NODE_EXPORTER.port)],
+                                           node_label=True))
+        elif name == KUBE_STATE_METRICS.job:
+            # Its series describe other objects with their own namespace/pod labels: those win
+            # (honor_labels), and the exporter's own pod is not attached to every series.
+            jobs.append(_endpointslice_job(name, stack_ns, [(KUBE_STATE_METRICS.host, KUBE_STATE_METRICS.port)],
+                                           pod_labels=False, honor_labels=True))
+        elif name == KUBELET:
+            jobs.append(_kubelet_job(name, "/metrics", kubelet.insecure_skip_verify))
+        else:
+            jobs.append(_kubelet_job(name, "/metrics/cadvisor", kubelet.insecure_skip_verify))
+    return jobs
 
 
 @dataclass(frozen=True)

@@ -82,6 +82,10 @@ class Images(Model):
     postgres_exporter: Image = "quay.io/prometheuscommunity/postgres-exporter:v0.15.0"
     kafka_exporter: Image = "danielqsj/kafka-exporter:v1.7.0"
     nginx_exporter: Image = "nginx/nginx-prometheus-exporter:0.11.0"
+    # The collectors (components/collectors.py); sources in docs/UPSTREAM-FACTS.md.
+    node_exporter: Image = "prom/node-exporter:v1.12.1"
+    cadvisor: Image = "ghcr.io/google/cadvisor:0.60.6"
+    kube_state_metrics: Image = "registry.k8s.io/kube-state-metrics/kube-state-metrics:v2.20.0"
 
 
 class Resources(Model):
@@ -238,6 +242,47 @@ class ExportersSettings(Model):
     nginx: NginxExporterSettings = NginxExporterSettings()
 
 
+class NodeExporterSettings(Model):
+    """Host metrics: a DaemonSet on Kubernetes, one container on the Docker host."""
+
+    enabled: bool = True
+    resources: Resources = Resources(cpu_request="50m", memory_request="32Mi", cpu_limit="250m", memory_limit="180Mi")
+
+
+class CadvisorSettings(Model):
+    """Container metrics: a cAdvisor container on Docker; on Kubernetes the kubelet's built-in
+    cAdvisor (`/metrics/cadvisor`) is scraped instead, and `resources` does not apply."""
+
+    enabled: bool = True
+    # Grows with the number of containers on the host.
+    resources: Resources = Resources(cpu_request="100m", memory_request="128Mi", cpu_limit="1", memory_limit="512Mi")
+
+
+class KubeStateMetricsSettings(Model):
+    """Cluster object state (Kubernetes only)."""
+
+    enabled: bool = True
+    # Grows with the number of objects in the cluster.
+    resources: Resources = Resources(cpu_request="50m", memory_request="128Mi", cpu_limit="500m",
+                                     memory_limit="512Mi")
+
+
+class KubeletSettings(Model):
+    """The kubelets' own metrics (Kubernetes only), scraped from each node's kubelet port."""
+
+    enabled: bool = True
+    # Kubelet serving certificates are self-signed unless the cluster bootstraps them
+    # (serverTLSBootstrap): verification then fails. Also used by the `cadvisor` job on Kubernetes.
+    insecure_skip_verify: bool = True
+
+
+class CollectorsSettings(Model):
+    node_exporter: NodeExporterSettings = NodeExporterSettings()
+    cadvisor: CadvisorSettings = CadvisorSettings()
+    kube_state_metrics: KubeStateMetricsSettings = KubeStateMetricsSettings()
+    kubelet: KubeletSettings = KubeletSettings()
+
+
 class Settings(Model):
     target: TargetKind
     protect_data: bool = False
@@ -251,3 +296,4 @@ class Settings(Model):
     promtail: PromtailSettings = PromtailSettings()
     jaeger: JaegerSettings = JaegerSettings()
     exporters: ExportersSettings = ExportersSettings()
+    collectors: CollectorsSettings = CollectorsSettings()

@@ -51,7 +51,15 @@ from pulumi_kubernetes.core.v1 import (
     VolumeResourceRequirementsArgs,
 )
 from pulumi_kubernetes.meta.v1 import LabelSelectorArgs, ObjectMetaArgs
-from pulumi_kubernetes.rbac.v1 import ClusterRole, ClusterRoleBinding, PolicyRuleArgs, RoleRefArgs, SubjectArgs
+from pulumi_kubernetes.rbac.v1 import (
+    ClusterRole,
+    ClusterRoleBinding,
+    PolicyRuleArgs,
+    Role,
+    RoleBinding,
+    RoleRefArgs,
+    SubjectArgs,
+)
 
 from ..settings import Settings, TargetKind
 from ..workload import DeployedWorkload, Endpoint, File, Port, Workload
@@ -155,7 +163,8 @@ class KubernetesTarget:
         for i, host in enumerate(workload.host_mounts):
             volumes.append(VolumeArgs(name=f"host-{i}", host_path=HostPathVolumeSourceArgs(
                 path=host.host_path, type=host.host_path_type)))
-            mounts.append(VolumeMountArgs(name=f"host-{i}", mount_path=host.mount_path, read_only=host.read_only))
+            mounts.append(VolumeMountArgs(name=f"host-{i}", mount_path=host.mount_path, read_only=host.read_only,
+                                          mount_propagation=host.propagation))
         for i, path in enumerate(workload.scratch_dirs):
             volumes.append(VolumeArgs(name=f"scratch-{i}", empty_dir=EmptyDirVolumeSourceArgs()))
             mounts.append(VolumeMountArgs(name=f"scratch-{i}", mount_path=path))
@@ -169,14 +178,19 @@ class KubernetesTarget:
                 name=sec.metadata.name, key=f"env_{k}"))) for k, _ in secret_env]
 
         service_account = None
-        if workload.cluster_rules:
+        # The API token is mounted only into pods that talk to the API server (RBAC rules).
+        needs_api = bool(workload.cluster_rules or workload.namespace_rules)
+        if needs_api:
             service_account = self._rbac(workload, labels, opts, created)
 
         pod = PodTemplateSpecArgs(
             metadata=ObjectMetaArgs(labels=labels),
             spec=PodSpecArgs(
                 service_account_name=service_account,
-                automount_service_account_token=bool(workload.cluster_rules),
+                automount_service_account_token=needs_api,
+                # Only a per-node agent reporting on its node shares the node's namespaces.
+                host_pid=workload.host_pid or None,
+                host_network=workload.host_network or None,
                 security_context=self._pod_security(workload),
                 # A per-node agent must run on every node, tainted ones (control plane, dedicated pools) included.
                 tolerations=[TolerationArgs(operator="Exists")] if workload.per_node else None,
@@ -333,7 +347,7 @@ class KubernetesTarget:
         if workload.health:
             health = workload.health
             ready = HTTPGetActionArgs(path=health.http_path, port=health.port)
-            alive = HTTPGetActionArgs(path=health.live_path or health.http_path, port=health.port)
+            alive = HTTPGetActionArgs(path=health.live_path or health.http_path, port=health.live_port or health.port)
             readiness = ProbeArgs(http_get=ready, period_seconds=10, timeout_seconds=5, failure_threshold=3)
             if health.liveness:
                 # Generous: a restart loses in-memory state (Prometheus replays its WAL on start).
@@ -368,18 +382,41 @@ class KubernetesTarget:
         sa = ServiceAccount(f"{name}-sa", metadata=self._meta(name, labels), opts=opts)
         # Cluster-scoped names must not clash between stacks sharing a cluster.
         scoped = f"{self.namespace}-{name}"
-        role = ClusterRole(f"{name}-role", metadata=ObjectMetaArgs(name=scoped, labels=labels), rules=[
-            PolicyRuleArgs(api_groups=list(r.api_groups), resources=list(r.resources), verbs=list(r.verbs))
-            for r in workload.cluster_rules
-        ], opts=opts)
-        binding = ClusterRoleBinding(
-            f"{name}-binding",
-            metadata=ObjectMetaArgs(name=scoped, labels=labels),
-            role_ref=RoleRefArgs(api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=role.metadata.name),
-            subjects=[SubjectArgs(kind="ServiceAccount", name=sa.metadata.name, namespace=self._ns_name)],
-            opts=opts,
-        )
-        created += [sa, role, binding]
+        subjects = [SubjectArgs(kind="ServiceAccount", name=sa.metadata.name, namespace=self._ns_name)]
+        created.append(sa)
+        if workload.cluster_rules:
+            role = ClusterRole(f"{name}-role", metadata=ObjectMetaArgs(name=scoped, labels=labels), rules=[
+                PolicyRuleArgs(api_groups=list(r.api_groups), resources=list(r.resources), verbs=list(r.verbs))
+                for r in workload.cluster_rules
+            ], opts=opts)
+            binding = ClusterRoleBinding(
+                f"{name}-binding",
+                metadata=ObjectMetaArgs(name=scoped, labels=labels),
+                role_ref=RoleRefArgs(api_group="rbac.authorization.k8s.io", kind="ClusterRole",
+                                     name=role.metadata.name),
+                subjects=subjects,
+                opts=opts,
+            )
+            created += [role, binding]
+        # One Role and RoleBinding per namespace, in that namespace. Named like the ClusterRole: a
+        # namespace (QuikApp's) may be read by the monitoring stacks of several namespaces.
+        namespaces = sorted({r.namespace for r in workload.namespace_rules})
+        for namespace in namespaces:
+            # The stack's own namespace by reference, so the Role waits for the Namespace it creates.
+            ns: pulumi.Input[str] = self._ns_name if namespace == self.namespace else namespace
+            meta = ObjectMetaArgs(name=scoped, namespace=ns, labels=labels)
+            ns_role = Role(f"{name}-role-{namespace}", metadata=meta, rules=[
+                PolicyRuleArgs(api_groups=list(r.api_groups), resources=list(r.resources), verbs=list(r.verbs))
+                for r in workload.namespace_rules if r.namespace == namespace
+            ], opts=opts)
+            ns_binding = RoleBinding(
+                f"{name}-binding-{namespace}",
+                metadata=meta,
+                role_ref=RoleRefArgs(api_group="rbac.authorization.k8s.io", kind="Role", name=ns_role.metadata.name),
+                subjects=subjects,
+                opts=opts,
+            )
+            created += [ns_role, ns_binding]
         return sa.metadata.name
 
 
