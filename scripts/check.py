@@ -24,7 +24,10 @@ KUBERNETES_VERSION = "1.30"
 
 
 def _tool(name: str) -> str:
-    path = shutil.which(name)
+    # The upstream build (scripts/upstream-tools.sh) first: Debian's promtool lacks Kubernetes
+    # discovery and rejects the Kubernetes stacks' kubernetes_sd_configs.
+    built = ROOT / ".tools" / "bin" / name
+    path = str(built) if built.exists() else shutil.which(name)
     if path is None:
         package = "prometheus-alertmanager" if name == "amtool" else "prometheus"
         raise SystemExit(f"{name} not found: install Debian's {package}")
@@ -48,6 +51,12 @@ def check_prometheus(out: Path, scratch: Path) -> bool:
     config = yaml.safe_load(config_path.read_text())
     # Rule paths are in-container paths; point them at the rendered copies.
     config["rule_files"] = [str(out / "prometheus" / p.lstrip("/")) for p in config.get("rule_files", [])]
+    # The service account token Kubernetes mounts for the kubelet jobs: promtool wants the file.
+    for job in config.get("scrape_configs", []):
+        if "credentials_file" in job.get("authorization", {}):
+            token = scratch / "serviceaccount-token"
+            token.write_text("placeholder\n")
+            job["authorization"]["credentials_file"] = str(token)
     local = scratch / "prometheus.yml"
     local.write_text(yaml.safe_dump(config))
     promtool = _tool("promtool")

@@ -252,8 +252,9 @@ def test_a_service_outside_the_catalog_and_a_wrong_port_are_dropped(targets: dic
     by_service: dict[str, list[str]] = {}
     for labels in dropped:
         service = labels.get("__meta_kubernetes_service_name", "")
-        by_service.setdefault(service, []).append(labels.get("__meta_kubernetes_endpointslice_port", "-")
-                                                   + "/" + labels.get("__meta_kubernetes_pod_container_port_number", "-"))
+        port = labels.get("__meta_kubernetes_endpointslice_port", "-")
+        container_port = labels.get("__meta_kubernetes_pod_container_port_number", "-")
+        by_service.setdefault(service, []).append(f"{port}/{container_port}")
     assert sorted(by_service["payments-legacy"]) == ["3000/3000"]  # not in the catalog
     assert sorted(by_service["realtime"]) == ["8080/8080"]  # in the catalog with 3001
     # The backend pods' debug port, declared on the pod but not in the Service: no endpointslice_port.

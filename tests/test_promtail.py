@@ -239,16 +239,16 @@ def test_only_promtail_gets_cluster_access(stack: str) -> None:
 @pytest.mark.parametrize("stack", ["staging", "prod"])
 def test_daemonset_hostname_is_the_node_name(stack: str) -> None:
     """Promtail keeps a target only when its __host__ equals HOSTNAME: that must be the node's name."""
-    from manifests import k8s_objects
+    from manifests import k8s_object
 
-    (daemonset,) = k8s_objects(stack_run(stack), "DaemonSet")
+    daemonset = k8s_object(stack_run(stack), "DaemonSet", "promtail")
     env = daemonset["spec"]["template"]["spec"]["containers"][0]["env"]
     assert {"name": "HOSTNAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}} in env
 
 
 @pytest.mark.parametrize("stack", ["staging", "prod"])
 def test_daemonset_tolerates_every_taint(stack: str) -> None:
-    from manifests import k8s_objects
+    from manifests import k8s_object
 
-    (daemonset,) = k8s_objects(stack_run(stack), "DaemonSet")
+    daemonset = k8s_object(stack_run(stack), "DaemonSet", "promtail")
     assert daemonset["spec"]["template"]["spec"]["tolerations"] == [{"operator": "Exists"}]
