@@ -20,7 +20,8 @@ CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 CATALOG_FILE = CONFIGS / "services.yaml"
 
 # Job names the monitoring stack itself uses; a catalog job may not take them.
-RESERVED_JOBS = frozenset({"prometheus", "redis", "postgres", "kafka", "nginx", "monitoring"})
+RESERVED_JOBS = frozenset({"prometheus", "redis", "postgres", "kafka", "nginx", "monitoring",
+                           "node-exporter", "cadvisor", "kube-state-metrics", "kubelet"})
 
 _METRICS_PATH = re.compile(r"/[\w./-]*")
 _JOB_KEYS = ("metrics_path", "services")

@@ -48,6 +48,9 @@ def test_the_repository_catalog_loads() -> None:
     ({"jobs": {"redis": {"services": {"a": 1}}}},
      "jobs.redis: job name 'redis' is reserved for the monitoring stack (allowed: any other name; reserved: "
      f"{', '.join(sorted(RESERVED_JOBS))})"),
+    ({"jobs": {"kubelet": {"services": {"a": 1}}}},
+     "jobs.kubelet: job name 'kubelet' is reserved for the monitoring stack (allowed: any other name; reserved: "
+     f"{', '.join(sorted(RESERVED_JOBS))})"),
     ({"jobs": {"go": {"services": {"a": 1}, "port": 3}}},
      "jobs.go.port: unknown key (allowed here: metrics_path, services)"),
     ({"jobs": {"go": {"metrics_path": "/metrics"}}}, "jobs.go.services: required, but not set"),
