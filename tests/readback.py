@@ -372,7 +372,7 @@ _QUANTITY_PARENTS = ("limits", "requests")
 # by the typed round trip and by the API server alike.
 _OMITEMPTY_FALSE = {"readOnly"}
 _NAMESPACED = {"ConfigMap", "Secret", "PersistentVolumeClaim", "Deployment", "DaemonSet", "Service",
-               "ServiceAccount", "NetworkPolicy", "Ingress"}
+               "ServiceAccount", "NetworkPolicy", "Ingress", "Role", "RoleBinding"}
 
 
 def k8s_typed(value: Any, key: str = "", parent: str = "") -> Any:
@@ -485,6 +485,7 @@ def _force_new(kind: str) -> tuple[str, ...]:
                                   ".spec.volumeName"),
         "Service": (".spec.clusterIP",),
         "ClusterRoleBinding": (".roleRef",),
+        "RoleBinding": (".roleRef",),  # diff.go roleBinding, for both binding kinds
         # Secrets and ConfigMaps are immutable unless the provider sets enableSecretMutable /
         # enableConfigMapMutable (this program does not): data changes replace them.
         "Secret": (".type", ".stringData", ".data"),
@@ -556,6 +557,8 @@ def _server_defaults(obj: dict[str, Any]) -> dict[str, Any]:
             container.setdefault("terminationMessagePolicy", "File")
             for port in container.get("ports", []):
                 port.setdefault("protocol", "TCP")
+                # hostNetwork: hostPort = containerPort is defaulted on Pods only (SetDefaults_Pod),
+                # no longer on pod templates (kubernetes/kubernetes pkg/apis/core/v1/defaults.go).
             for probe_key in ("livenessProbe", "readinessProbe", "startupProbe"):
                 probe = container.get(probe_key)
                 if probe:
@@ -674,5 +677,6 @@ MODELS: dict[str, Model] = {
 for _kind in ("core/v1:Namespace", "core/v1:ConfigMap", "core/v1:Secret", "core/v1:PersistentVolumeClaim",
               "core/v1:Service", "core/v1:ServiceAccount", "apps/v1:Deployment", "apps/v1:DaemonSet",
               "rbac.authorization.k8s.io/v1:ClusterRole", "rbac.authorization.k8s.io/v1:ClusterRoleBinding",
+              "rbac.authorization.k8s.io/v1:Role", "rbac.authorization.k8s.io/v1:RoleBinding",
               "networking.k8s.io/v1:NetworkPolicy", "networking.k8s.io/v1:Ingress"):
     MODELS[f"kubernetes:{_kind}"] = _K8S

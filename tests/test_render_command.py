@@ -253,6 +253,7 @@ def test_render_reports_a_stack_file_that_is_not_yaml(tmp_path: Path) -> None:
 
 
 def test_check_reports_a_rejected_manifest_in_one_line(tmp_path: Path, rendered: tuple[Path, Path]) -> None:
+    promtool_with_kubernetes_sd(tmp_path)  # prod's prometheus.yml must pass, so only the manifests fail
     require("promtool")
     require("amtool")
     broken = tmp_path / "prod"
