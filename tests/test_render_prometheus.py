@@ -116,9 +116,11 @@ def test_rendering_is_byte_identical() -> None:
 def test_rule_files_are_mounted_under_etc_prometheus_rules() -> None:
     config = render_prometheus_config(settings(), load_catalog(), lambda n: n)
     files = rule_files(TargetKind.DOCKER, scrape_jobs(config))
-    # The project's own files, and the upstream mixins whose jobs this stack scrapes (tests/test_mixins.py).
+    # The project's own files, and the upstream mixins whose jobs this stack scrapes (tests/test_mixins.py):
+    # node-exporter and cadvisor bring the node mixin and the container rules.
     assert list(files) == [f"/etc/prometheus/rules/{name}" for name in (
-        "alertmanager-mixin.yml", "alerts.yml", "micrometer.yml", "prometheus-mixin.yml", "redis-mixin.yml")]
+        "alertmanager-mixin.yml", "alerts.yml", "containers.yml", "micrometer.yml", "node-mixin.yml",
+        "prometheus-mixin.yml", "redis-mixin.yml")]
 
 
 def test_the_seeds_seven_alerts_are_present_with_their_labels() -> None:
