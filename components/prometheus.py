@@ -5,7 +5,15 @@ from __future__ import annotations
 import pulumi
 
 from .catalog import Catalog
-from .render.prometheus import CONFIG_DIR, render_prometheus_config, rule_files, scrape_jobs, scrapes_kubelets
+from .render.prometheus import (
+    CATALOG_RULES_FILE,
+    CONFIG_DIR,
+    render_catalog_rules,
+    render_prometheus_config,
+    rule_files,
+    scrape_jobs,
+    scrapes_kubelets,
+)
 from .settings import Settings, TargetKind
 from .targets import Target
 from .tool import ToolComponent
@@ -46,6 +54,7 @@ def prometheus_workload(settings: Settings, catalog: Catalog, target: Target) ->
     config = render_prometheus_config(settings, catalog, target.app_host)
     files = [File(f"{CONFIG_DIR}/prometheus.yml", config)]
     files += [File(path, text) for path, text in rule_files(target.kind, scrape_jobs(config)).items()]
+    files.append(File(CATALOG_RULES_FILE, render_catalog_rules(catalog)))
     http = Port("http", 9090, publish=9090)
     return Workload(
         name="prometheus",

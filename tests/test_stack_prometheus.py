@@ -56,7 +56,7 @@ def test_docker_prometheus_container() -> None:
     assert container["healthcheck"]["tests"][0] == "CMD"
     assert sorted(u["file"] for u in container["uploads"]) == ["/etc/prometheus/prometheus.yml"] + [
         f"/etc/prometheus/rules/{name}" for name in (
-            "alertmanager-mixin.yml", "alerts.yml", "containers.yml", "micrometer.yml", "node-mixin.yml",
+            "alertmanager-mixin.yml", "alerts.yml", "catalog.yml", "containers.yml", "micrometer.yml", "node-mixin.yml",
             "prometheus-mixin.yml", "redis-mixin.yml")]
     assert record.delete_before_replace is True
     assert "healthcheck" in record.replace_on_changes

@@ -293,3 +293,32 @@ def rule_files(target: TargetKind, jobs: Collection[str], source: Path = RULES_S
         if scope is None or (target in scope.targets and scope.jobs <= set(jobs)):
             shipped[f"{RULES_DIR}/{path.name}"] = path.read_text(encoding="utf-8")
     return shipped
+
+
+CATALOG_RULES_FILE = f"{RULES_DIR}/catalog.yml"
+
+
+def render_catalog_rules(catalog: Catalog) -> str:
+    """An alert for every catalog service that has no scrape target at all.
+
+    ServiceDown needs an `up` series. On Kubernetes targets are discovered pods: a service scaled
+    to zero, or whose pods never became endpoints, has no target, hence no `up`, and nothing
+    would fire. `absent()` with the job and service as equality matchers yields exactly those two
+    labels for the missing one. (On Docker the targets are static and always present.)
+    """
+    presence = " or\n".join(f'absent(up{{job="{job.name}", service="{service}"}})'
+                            for job in catalog.jobs for service, _port in job.services)
+    group = {"name": "catalog", "rules": [{
+        "alert": "ServiceHasNoTargets",
+        "expr": presence + "\n",
+        "for": "5m",
+        "labels": {"severity": "critical"},
+        "annotations": {
+            "summary": "Service {{ $labels.service }} has no scrape target",
+            "description": "Nothing of {{ $labels.service }} (job {{ $labels.job }}) has been discovered for 5 "
+                           "minutes: no pod behind its Service, or none exposing the catalog's port.",
+            "runbook_url": "docs/runbooks.md#servicehasnotargets",
+        },
+    }]}
+    return "# Rendered from configs/services.yaml by components/render/prometheus.py: one absence per service.\n" \
+        + dump_yaml({"groups": [group]})
