@@ -9,12 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-from conftest import stack_run
-from rendered import workload_files
-from tools import require, run_tool
 
 from components.catalog import load_catalog
 from components.render.prometheus import CATALOG_RULES_FILE, render_catalog_rules
+from conftest import stack_run
+from rendered import workload_files
+from tools import require, run_tool
 
 
 def test_every_stack_ships_one_absence_per_catalog_service() -> None:
