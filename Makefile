@@ -4,7 +4,7 @@ VENV    ?= venv
 BIN     := $(VENV)/bin
 STACK   ?= dev
 
-.PHONY: venv test lint typecheck up preview render check bench bench-doc
+.PHONY: venv tools test lint typecheck up preview render check bench bench-doc
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -14,6 +14,10 @@ venv: $(VENV)/.installed
 $(VENV)/.installed: $(BIN)/python requirements.txt requirements-dev.txt
 	$(BIN)/pip install -q -r requirements-dev.txt
 	touch $@
+
+## prometheus, promtool, alertmanager, amtool at the deployed versions, into .tools/bin (rebuilt on a version change).
+tools: venv
+	scripts/upstream-tools.sh
 
 ## The README's test command: lint, types, then the whole test suite.
 test: venv
@@ -39,7 +43,7 @@ render: venv
 	$(BIN)/python scripts/render.py $(STACK)
 
 ## Run promtool, amtool and strict kubernetes-validate on what `make render` wrote for $(STACK).
-check: render
+check: render tools
 	$(BIN)/python scripts/check.py $(STACK)
 
 ## Benchmark program cost vs the SDK floor, critical path, catalog scaling; writes build/BENCHMARKS.md.

@@ -5,13 +5,13 @@
 - promtool check rules    on every rendered rule file
 - amtool check-config     on the rendered alertmanager.yml
 - kubernetes-validate     --strict, Kubernetes 1.30, on every rendered manifest
+promtool and amtool are the ones scripts/upstream-tools.sh built at the versions the stack deploys.
 Exits non-zero with the rejecting tool's own message.
 """
 
 from __future__ import annotations
 
 import argparse
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -24,14 +24,12 @@ KUBERNETES_VERSION = "1.30"
 
 
 def _tool(name: str) -> str:
-    # The upstream build (scripts/upstream-tools.sh) first: Debian's promtool lacks Kubernetes
-    # discovery and rejects the Kubernetes stacks' kubernetes_sd_configs.
-    built = ROOT / ".tools" / "bin" / name
-    path = str(built) if built.exists() else shutil.which(name)
-    if path is None:
-        package = "prometheus-alertmanager" if name == "amtool" else "prometheus"
-        raise SystemExit(f"{name} not found: install Debian's {package}")
-    return path
+    # The checkers at the deployed versions, built by scripts/upstream-tools.sh; never a distribution's
+    # older promtool/amtool from PATH, which would judge the config by another version's rules.
+    path = ROOT / ".tools" / "bin" / name
+    if not path.is_file():
+        raise SystemExit(f"{name} not found at {path}: run scripts/upstream-tools.sh")
+    return str(path)
 
 
 def _run(label: str, *cmd: str | Path) -> bool:

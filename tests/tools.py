@@ -10,12 +10,25 @@ from pathlib import Path
 
 import pytest
 
+ROOT = Path(__file__).resolve().parent.parent
+# Built by scripts/upstream-tools.sh at the versions the stack deploys (the Images table).
+TOOLS_BIN = ROOT / ".tools" / "bin"
+# Which image each Go-built program comes from: tests must run the deployed version, so these are
+# never taken from PATH (a distribution's older prometheus or promtool would pass silently).
+GO_BUILT = {"prometheus": "prometheus", "promtool": "prometheus", "alertmanager": "alertmanager",
+            "amtool": "alertmanager", "jaeger": "jaeger"}
+
 
 def require(tool: str) -> str:
-    # Tools installed from PyPI (actionlint) live next to the interpreter, which may not be on PATH.
-    path = shutil.which(tool, path=str(Path(sys.executable).parent)) or shutil.which(tool)
-    if path is None:
+    built = TOOLS_BIN / tool
+    path: str | None = str(built) if os.access(built, os.X_OK) else None
+    if tool in GO_BUILT:
+        message = f"{tool} is not built at {built}: scripts/upstream-tools.sh builds it, or says why it cannot"
+    else:
+        # Tools installed from PyPI (actionlint) live next to the interpreter, which may not be on PATH.
+        path = path or shutil.which(tool, path=str(Path(sys.executable).parent)) or shutil.which(tool)
         message = f"{tool} is not installed (see .ci/apt-packages.txt and requirements-dev.txt)"
+    if path is None:
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)

@@ -266,7 +266,7 @@ def start_alertmanager(servers: Servers, config_text: str, port: int) -> Server:
     config = base / "alertmanager.yml"
     config.write_text(config_text)
     server = servers.start("alertmanager", [
-        require("prometheus-alertmanager"), f"--config.file={config}", f"--storage.path={base / 'data'}",
+        require("alertmanager"), f"--config.file={config}", f"--storage.path={base / 'data'}",
         f"--web.listen-address={LOOPBACK}:{port}", "--cluster.listen-address=",  # no gossip port
     ], cwd=base)
     servers.wait_http(server, f"http://{LOOPBACK}:{port}/-/ready")
