@@ -136,7 +136,7 @@ build_jaeger() {
   version=${tag#v}
   if [[ ! $version =~ ^2\.([0-9]+)\.0$ ]] || (( BASH_REMATCH[1] > 13 )); then
     echo "jaeger $version: NOT built: only v2.0.0 to v2.13.0 have a v1 twin tag the Go module proxy serves;" \
-      "a later v2 is reachable only as a pseudo-version at its commit, which this proxy refuses (403)" >&2
+      "a later v2 is reachable only as a pseudo-version at its commit, which this proxy refuses (403)"
     # An older jaeger left here would be tested in place of the deployed one.
     rm -f "$BIN/jaeger" "$STAMPS/jaeger"
     return 0

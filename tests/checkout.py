@@ -1,7 +1,9 @@
 """A throw-away copy of the repository, to run `make` targets and scripts on edited files.
 
 The copy shares the running interpreter's virtualenv (symlinked as ./venv) and `make` is told
-not to rebuild it, so nothing is installed and the real working tree is never touched.
+not to rebuild it, so nothing is installed and the real working tree is never touched. It also
+shares the Go-built tools (./.tools, scripts/upstream-tools.sh): with the copy's versions unchanged,
+`make check` there finds them up to date and rebuilds nothing.
 """
 
 from __future__ import annotations
@@ -15,13 +17,15 @@ from pathlib import Path
 from harness import ROOT
 
 _SKIP = shutil.ignore_patterns("venv", ".venv", ".git", "build", "__pycache__", ".pytest_cache", ".mypy_cache",
-                               ".ruff_cache", ".pulumi-state")
+                               ".ruff_cache", ".pulumi-state", ".tools")
 
 
 def checkout(tmp: Path, name: str = "repo") -> Path:
     tree = tmp / name
     shutil.copytree(ROOT, tree, ignore=_SKIP)
     (tree / "venv").symlink_to(Path(sys.prefix))
+    if (ROOT / ".tools").is_dir():  # the Go-built tools (scripts/upstream-tools.sh): shared, not copied
+        (tree / ".tools").symlink_to(ROOT / ".tools")
     # Older than the virtualenv's stamp, so a plain `make venv` (as bootstrap.sh runs it) has
     # nothing to do either.
     for requirements in tree.glob("requirements*.txt"):

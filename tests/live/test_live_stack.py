@@ -3,9 +3,9 @@
 Prometheus, built by scripts/upstream-tools.sh at the deployed version, runs the dev stack's rendered
 prometheus.yml and rule files, with only the target addresses rewritten to loopback ports and a 1s
 scrape/evaluation interval; Debian's Redis, PostgreSQL and nginx exporters scrape real redis-server,
-PostgreSQL and nginx processes; Alertmanager, built the same way, runs the rendered alertmanager.yml. Everything listens on 127.0.0.1 on
-free ports, lives in one temp dir and is stopped when the module's tests end. The alert rules are
-not changed, so ServiceDown keeps its `for: 1m`: the slowest test waits about 65s for it.
+PostgreSQL and nginx processes; Alertmanager, built the same way, runs the rendered alertmanager.yml.
+Everything listens on 127.0.0.1 on free ports, lives in one temp dir and is stopped when the module's
+tests end. The alert rules are not changed, so ServiceDown keeps its `for: 1m`: the slowest test waits about 65s for it.
 """
 
 from __future__ import annotations
