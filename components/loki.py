@@ -29,8 +29,10 @@ def loki_workload(settings: Settings, target: Target) -> Workload:
         # Readiness only: /ready is 503 while Loki replays its WAL, which can take minutes, and a
         # liveness probe on it restarts Loki in a loop. grafana/loki@v3.7.6
         # production/helm/loki/values.yaml sets `livenessProbe: {}` for the same reason.
+        # The image is distroless since 3.5.8 (no shell, no wget); the binary itself asks
+        # /ready with `-health` (grafana/loki@v3.7.6 cmd/loki/health.go, docs/.../upgrade 3.5.8).
         health=Health("/ready", HTTP_PORT, liveness=False,
-                      docker_test=("CMD", "wget", "-q", "--spider", f"http://127.0.0.1:{HTTP_PORT}/ready")),
+                      docker_test=("CMD", "/usr/bin/loki", "-health", f"-health.url=http://127.0.0.1:{HTTP_PORT}/ready")),
         resources=Resources(**loki.resources.model_dump()),
         run_as_user=LOKI_UID,
         scratch_dirs=("/tmp",),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,9 @@ CHANGED = {
     ("schema_config", "configs", 0, "store"): "tsdb",  # boltdb-shipper is legacy since Loki 2.8
     ("schema_config", "configs", 0, "schema"): "v12",  # the schema 2.9 documents for tsdb
 }
+# The schema period Loki 2.9 ran with, as deployed: Loki 3 must read the chunks written under it.
+DEPLOYED_PERIOD = {"from": date(2024, 1, 1), "store": "tsdb", "object_store": "filesystem", "schema": "v12",
+                   "index": {"prefix": "index_", "period": "24h"}}
 # The boltdb-shipper directories go with boltdb-shipper; the tsdb shipper's replace them.
 REPLACED = {
     ("storage_config", "boltdb_shipper", "active_index_directory"): ("storage_config", "tsdb_shipper",
@@ -87,9 +91,10 @@ def test_compactor_applies_retention_on_the_volume() -> None:
     compactor = config_of(settings_with())["compactor"]
     assert compactor["retention_enabled"] is True
     assert compactor["working_directory"].startswith("/loki/")
-    # Loki 2.9: the store the compactor works on and keeps delete requests in.
-    assert compactor["shared_store"] == "filesystem"
+    # Loki 3 requires delete_request_store when retention is on; it removed `shared_store`, and an
+    # unknown key stops Loki at start (grafana/loki@v3.7.6 docs/sources/setup/upgrade/_index.md).
     assert compactor["delete_request_store"] == "filesystem"
+    assert not [path for path in leaves(config_of(settings_with())) if "shared_store" in path]
     assert compactor["retention_delete_delay"] == "2h"
 
 
@@ -123,10 +128,28 @@ def test_single_binary_rings_are_in_memory() -> None:
     assert config["auth_enabled"] is False
 
 
-def test_schema_period_allows_compactor_retention() -> None:
-    (period,) = config_of(settings_with())["schema_config"]["configs"]
-    assert period["index"]["period"] == "24h"
-    assert period["object_store"] == "filesystem"
+def test_schema_periods_allow_compactor_retention() -> None:
+    for period in config_of(settings_with())["schema_config"]["configs"]:
+        assert period["index"]["period"] == "24h"
+        assert period["object_store"] == "filesystem"
+        assert period["store"] == "tsdb"
+
+
+def test_the_deployed_schema_period_is_kept_and_v13_follows_it() -> None:
+    """Upgrade safety: the 2.9 period stays byte for byte; v13 starts on a later day boundary."""
+    old, new = config_of(settings_with())["schema_config"]["configs"]
+    assert old == DEPLOYED_PERIOD
+    assert new["schema"] == "v13"
+    assert isinstance(new["from"], date) and new["from"] > old["from"]
+    # Loki wants each period to start on a multiple of its 24h index period: a date, not a time.
+    assert not isinstance(new["from"], datetime)
+
+
+def test_structured_metadata_is_off_while_v12_is_active() -> None:
+    """Loki 3 refuses to start with structured metadata allowed under an active schema below v13."""
+    config = config_of(settings_with())
+    # Loki 3 defaults it to true: the rendered config must say false explicitly.
+    assert config["limits_config"]["allow_structured_metadata"] is False
 
 
 def test_rendering_is_deterministic() -> None:
@@ -172,7 +195,7 @@ def test_docker_loki_container(stack: str) -> None:
     assert sorted(r.type for r in mine) == ["docker:index/container:Container", "docker:index/remoteImage:RemoteImage",
                                             "docker:index/volume:Volume"]
     image = plain(next(r for r in mine if r.type.endswith("RemoteImage")).inputs)
-    assert image["name"] == "grafana/loki:2.9.0"
+    assert image["name"] == stack_settings(stack).images.loki
     volume = plain(next(r for r in mine if r.type.endswith("Volume")).inputs)
     assert volume["name"] == "loki_data"
     container = plain(run.one("docker:index/container:Container", "loki").inputs)
@@ -180,7 +203,9 @@ def test_docker_loki_container(stack: str) -> None:
     assert container["command"] == ["-config.file=/etc/loki/loki-config.yml"]
     assert container["ports"] == [{"internal": 3100, "external": 3100, "ip": "127.0.0.1", "protocol": "tcp"}]
     assert container["volumes"] == [{"volumeName": "loki_data", "containerPath": "/loki"}]
-    assert container["healthcheck"]["tests"] == ["CMD", "wget", "-q", "--spider", "http://127.0.0.1:3100/ready"]
+    # Distroless since 3.5.8 (no shell, no wget): the binary's own `-health` asks /ready.
+    assert container["healthcheck"]["tests"] == ["CMD", "/usr/bin/loki", "-health",
+                                                 "-health.url=http://127.0.0.1:3100/ready"]
     assert container["networksAdvanced"][0]["aliases"] == ["loki"]
 
 
@@ -200,7 +225,7 @@ def test_kubernetes_loki_objects(stack: str) -> None:
     assert pod["securityContext"]["fsGroup"] == 10001
     assert pod["securityContext"]["runAsNonRoot"] is True
     (container,) = pod["containers"]
-    assert container["image"] == "grafana/loki:2.9.0"
+    assert container["image"] == stack_settings(stack).images.loki
     assert container["args"] == ["-config.file=/etc/loki/loki-config.yml"]
     assert container["readinessProbe"]["httpGet"] == {"path": "/ready", "port": 3100}
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
