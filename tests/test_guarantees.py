@@ -429,7 +429,7 @@ def test_network_policies_limit_who_reaches_each_unauthenticated_api(stack: str)
         return []
 
     for name, port in [("prometheus", 9090), ("alertmanager", 9093), ("redis-exporter", 9121),
-                       ("jaeger", 16686), ("jaeger", 14269)]:
+                       ("jaeger", 16686), ("jaeger", 13133), ("jaeger", 8888)]:
         assert sources(name, port) == ["monitoring"], (name, port)
     for port in (4317, 4318, 9411, 14268):  # span collectors: QuikApp's services send here
         assert sources("jaeger", port) == ["monitoring", "quikapp"], port

@@ -1,4 +1,4 @@
-"""Jaeger all-in-one on both targets: image, ports, storage variants, secrets, outputs, manifests."""
+"""Jaeger v2 on both targets: image, config file, ports, storage variants, secrets, outputs, manifests."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ from typing import Any
 
 import kubernetes_validate
 import pytest
+import yaml
 
-from components.jaeger import go_duration
+from components.render.jaeger import CONFIG_FILE, go_duration, render_jaeger_config
+from components.settings import Settings, parse_settings
 from conftest import stack_run
 from harness import SECRET_SIG, SENTINELS, STACKS, Run, run_program, stack_config, with_secrets
 from manifests import (
@@ -22,12 +24,13 @@ from manifests import (
     plain,
     without_secrets,
 )
+from rendered import workload_files
 
 JAEGER = "quikapp:monitoring:Jaeger"
 CONTAINER = "docker:index/container:Container"
 PUBLISHED = {16686, 14268, 4317, 4318, 9411}
 SERVICE_PORTS = {"query": 16686, "collector-http": 14268, "otlp-grpc": 4317, "otlp-http": 4318, "zipkin": 9411,
-                 "admin": 14269}
+                 "health": 13133, "metrics": 8888}
 ES_PASSWORD = SENTINELS[("jaeger", "elasticsearch", "password")]
 
 
@@ -46,6 +49,23 @@ def env_of(run: Run, name: str) -> dict[str, Any]:
         else:
             env[var["name"]] = var["value"]
     return env
+
+
+def stack_settings(stack: str) -> Settings:
+    return parse_settings(*with_secrets(stack_config(stack)))
+
+
+def config_of(run: Run) -> dict[str, Any]:
+    """Jaeger's config.yaml as the container receives it."""
+    files = workload_files(run)["jaeger"]
+    assert list(files) == [CONFIG_FILE]
+    return dict(yaml.safe_load(files[CONFIG_FILE]))
+
+
+def backend_of(run: Run) -> dict[str, Any]:
+    """The one storage backend of jaeger_storage, e.g. {"badger": {...}}."""
+    (backend,) = config_of(run)["extensions"]["jaeger_storage"]["backends"].values()
+    return dict(backend)
 
 
 def plain_text_of(run: Run) -> str:
@@ -72,19 +92,20 @@ def test_one_jaeger_component_with_the_pinned_image(run: Run) -> None:
     assert [c.name for c in components] == ["jaeger"]
     if is_docker(run):
         assert run.one("docker:index/remoteImage:RemoteImage", "jaeger-image").inputs["name"] == \
-            "jaegertracing/all-in-one:1.50"
+            stack_settings(run.stack).images.jaeger
         container = plain(run.one(CONTAINER, "jaeger").inputs)
         assert container["name"] == "quikapp-jaeger"
         assert container["networksAdvanced"][0]["aliases"] == ["jaeger"]
     else:
-        assert k8s_container(run, "jaeger")["image"] == "jaegertracing/all-in-one:1.50"
+        assert k8s_container(run, "jaeger")["image"] == stack_settings(run.stack).images.jaeger
         assert k8s_object(run, "Service", "jaeger")["spec"]["type"] == "ClusterIP"
+    assert stack_settings(run.stack).images.jaeger.startswith("jaegertracing/jaeger:2.")  # v2, not all-in-one
 
 
 def test_ports_and_publishing(run: Run) -> None:
     if is_docker(run):
         ports = plain(run.one(CONTAINER, "jaeger").inputs)["ports"]
-        assert {p["internal"] for p in ports} == PUBLISHED  # admin 14269 stays inside the network
+        assert {p["internal"] for p in ports} == PUBLISHED  # health and metrics stay inside the network
         for port in ports:
             assert port["external"] == port["internal"]
             assert port["ip"] == "127.0.0.1"  # dev's docker.publishAddress
@@ -107,30 +128,57 @@ def test_ports_bind_to_the_publish_address() -> None:
 # --- configuration shared by every storage ----------------------------------------------------------
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_collectors_and_base_path(stack: str) -> None:
-    env = env_of(stack_run(stack), "jaeger")
-    assert env["COLLECTOR_OTLP_ENABLED"] == "true"
-    assert env["COLLECTOR_OTLP_GRPC_HOST_PORT"] == ":4317"
-    assert env["COLLECTOR_OTLP_HTTP_HOST_PORT"] == ":4318"
-    assert env["COLLECTOR_ZIPKIN_HOST_PORT"] == ":9411"  # off by default in Jaeger
-    assert env["QUERY_BASE_PATH"] == "/jaeger"
+def test_receivers_query_and_health_in_the_config_file(stack: str) -> None:
+    run = stack_run(stack)
+    config = config_of(run)
+    assert config == yaml.safe_load(render_jaeger_config(stack_settings(stack)))
+    # v2 reads its configuration from the file only: no v1 environment variables are left.
+    assert not [k for k in env_of(run, "jaeger") if k.startswith(("COLLECTOR_", "SPAN_", "QUERY_", "BADGER_"))]
+    if is_docker(run):
+        assert plain(run.one(CONTAINER, "jaeger").inputs)["command"] == [f"--config=file:{CONFIG_FILE}"]
+    else:
+        assert k8s_container(run, "jaeger")["args"] == [f"--config=file:{CONFIG_FILE}"]
+    receivers = config["receivers"]
+    # Every endpoint on all interfaces: collector components default to localhost.
+    assert receivers["otlp"]["protocols"] == {"grpc": {"endpoint": "0.0.0.0:4317"},
+                                              "http": {"endpoint": "0.0.0.0:4318"}}
+    assert receivers["zipkin"] == {"endpoint": "0.0.0.0:9411"}
+    assert receivers["jaeger"]["protocols"] == {"thrift_http": {"endpoint": "0.0.0.0:14268"}}
+    pipeline = config["service"]["pipelines"]["traces"]
+    assert pipeline["receivers"] == ["otlp", "jaeger", "zipkin"]
+    assert pipeline["exporters"] == ["jaeger_storage_exporter"]
+    query = config["extensions"]["jaeger_query"]
+    assert query["base_path"] == "/jaeger"
+    assert query["http"] == {"endpoint": "0.0.0.0:16686"}
+    store = config["exporters"]["jaeger_storage_exporter"]["trace_storage"]
+    assert query["storage"] == {"traces": store}
+    assert list(config["extensions"]["jaeger_storage"]["backends"]) == [store]
+    assert set(config["service"]["extensions"]) == set(config["extensions"])
+    assert config["extensions"]["healthcheckv2"] == {"use_v2": True, "http": {"endpoint": "0.0.0.0:13133"}}
+    (reader,) = config["service"]["telemetry"]["metrics"]["readers"]
+    assert reader == {"pull": {"exporter": {"prometheus": {"host": "0.0.0.0", "port": 8888}}}}
     expected = "memory" if stack == "dev" else "badger"  # dev sets memory; badger is the default
-    assert env["SPAN_STORAGE_TYPE"] == expected
+    assert list(backend_of(run)) == [expected]
+
+
+def test_rendering_is_deterministic() -> None:
+    assert render_jaeger_config(stack_settings("prod")) == render_jaeger_config(stack_settings("prod"))
 
 
 def test_health_checks(run: Run) -> None:
     if is_docker(run):
         health = plain(run.one(CONTAINER, "jaeger").inputs)["healthcheck"]
-        assert health["tests"] == ["CMD", "wget", "-q", "--spider", "http://127.0.0.1:14269/"]
+        assert health["tests"] == ["CMD", "wget", "-q", "--spider", "http://127.0.0.1:13133/status"]
     else:
         container = k8s_container(run, "jaeger")
         for probe in ("readinessProbe", "livenessProbe"):
-            assert container[probe]["httpGet"] == {"path": "/", "port": 14269}
+            assert container[probe]["httpGet"]["port"] == 13133
+        assert container["readinessProbe"]["httpGet"]["path"] == "/status"
 
 
 @pytest.mark.parametrize("stack", ["staging", "prod"])
 def test_runs_as_uid_10001_on_kubernetes(stack: str) -> None:
-    # Docker runs the image's own USER, 10001 since Jaeger 1.50.
+    # Docker runs the image's own USER, 10001 (jaegertracing/jaeger@v2.20.0 cmd/jaeger/Dockerfile).
     run = stack_run(stack)
     pod = k8s_object(run, "Deployment", "jaeger")["spec"]["template"]["spec"]
     assert pod["securityContext"]["runAsUser"] == 10001
@@ -143,33 +191,31 @@ def test_runs_as_uid_10001_on_kubernetes(stack: str) -> None:
 
 def test_memory_storage_caps_traces_and_has_no_volume() -> None:
     run = stack_run("dev")
-    env = env_of(run, "jaeger")
-    assert env["MEMORY_MAX_TRACES"] == "50000"
-    assert not any(k.startswith(("BADGER_", "ES_")) for k in env)
+    assert backend_of(run) == {"memory": {"max_traces": 50000}}
+    assert not any(k.startswith(("BADGER_", "ES_")) for k in env_of(run, "jaeger"))
     assert not [v for v in run.of_type("docker:index/volume:Volume") if v.inputs["name"] == "jaeger_data"]
     assert plain(run.one(CONTAINER, "jaeger").inputs)["volumes"] == []
 
     capped = variant("dev", json.dumps({"jaeger": {"storage": "memory", "maxTraces": 20000}}))
-    assert env_of(capped, "jaeger")["MEMORY_MAX_TRACES"] == "20000"
+    assert backend_of(capped) == {"memory": {"max_traces": 20000}}
 
 
 def test_memory_storage_on_kubernetes_keeps_tmp_writable() -> None:
     run = variant("staging", json.dumps({"jaeger": {"storage": "memory"}}))
     assert not [r for r in run.of_type("kubernetes:core/v1:PersistentVolumeClaim") if "jaeger" in r.name]
     pod = k8s_object(run, "Deployment", "jaeger")["spec"]["template"]["spec"]
-    assert pod["containers"][0]["volumeMounts"] == [{"name": "scratch-0", "mountPath": "/tmp"}]
-    assert pod["volumes"] == [{"name": "scratch-0", "emptyDir": {}}]
+    mounts = pod["containers"][0]["volumeMounts"]
+    assert [m for m in mounts if m["mountPath"] != CONFIG_FILE] == [{"name": "scratch-0", "mountPath": "/tmp"}]
+    assert {"name": "scratch-0", "emptyDir": {}} in pod["volumes"]
+    assert not [v for v in pod["volumes"] if "persistentVolumeClaim" in v]
 
 
 @pytest.mark.parametrize("stack", ["staging", "prod"])
 def test_badger_on_a_persistent_volume_on_kubernetes(stack: str) -> None:
     run = stack_run(stack)
-    env = env_of(run, "jaeger")
-    assert env["BADGER_EPHEMERAL"] == "false"
-    assert env["BADGER_DIRECTORY_KEY"] == "/tmp/badger/keys"
-    assert env["BADGER_DIRECTORY_VALUE"] == "/tmp/badger/values"
-    assert env["BADGER_SPAN_STORE_TTL"] == "72h"
-    assert "MEMORY_MAX_TRACES" not in env
+    # v1's directories on the same volume: an upgraded Jaeger finds the spans it stored before.
+    assert backend_of(run) == {"badger": {"directories": {"keys": "/tmp/badger/keys", "values": "/tmp/badger/values"},
+                                          "ephemeral": False, "ttl": {"spans": "72h"}}}
     pvc_resource = run.one("kubernetes:core/v1:PersistentVolumeClaim", "jaeger-jaeger-data")
     pvc = manifest(pvc_resource)
     assert pvc["metadata"]["name"] == "jaeger-data"
@@ -179,16 +225,16 @@ def test_badger_on_a_persistent_volume_on_kubernetes(stack: str) -> None:
     assert deployment["spec"]["strategy"]["type"] == "Recreate"  # a RWO volume cannot be shared
     pod = deployment["spec"]["template"]["spec"]
     assert {"name": "jaeger-data", "persistentVolumeClaim": {"claimName": "jaeger-data"}} in pod["volumes"]
-    assert pod["containers"][0]["volumeMounts"] == [{"name": "jaeger-data", "mountPath": "/tmp"}]
+    mounts = pod["containers"][0]["volumeMounts"]
+    assert [m for m in mounts if m["mountPath"] != CONFIG_FILE] == [{"name": "jaeger-data", "mountPath": "/tmp"}]
 
 
 def test_badger_on_docker_uses_the_named_volume_and_settings() -> None:
     run = variant("dev", json.dumps({"jaeger": {"storage": "badger", "badgerTtl": "7d", "storageSize": "5Gi"}}))
-    env = env_of(run, "jaeger")
-    assert env["SPAN_STORAGE_TYPE"] == "badger"
-    assert env["BADGER_EPHEMERAL"] == "false"
-    assert env["BADGER_SPAN_STORE_TTL"] == "168h"  # Go durations have no days
-    assert env["BADGER_DIRECTORY_KEY"].startswith("/tmp/") and env["BADGER_DIRECTORY_VALUE"].startswith("/tmp/")
+    badger = backend_of(run)["badger"]
+    assert badger["ephemeral"] is False
+    assert badger["ttl"] == {"spans": "168h"}  # Go durations have no days
+    assert all(d.startswith("/tmp/") for d in badger["directories"].values())
     volume = run.one("docker:index/volume:Volume", "jaeger-jaeger-data")
     assert volume.inputs["name"] == "jaeger_data"
     mounts = plain(run.one(CONTAINER, "jaeger").inputs)["volumes"]
@@ -207,11 +253,13 @@ def test_go_duration(prometheus: str, go: str) -> None:
 def test_elasticsearch_storage(stack: str) -> None:
     run = variant(stack, ES)
     env = env_of(run, "jaeger")
-    assert env["SPAN_STORAGE_TYPE"] == "elasticsearch"
-    assert env["ES_SERVER_URLS"] == "https://es-0.search:9200,https://es-1.search:9200"
-    assert env["ES_INDEX_PREFIX"] == "quikapp"
-    assert env["ES_USERNAME"] == "jaeger"
-    assert not any(k.startswith(("BADGER_", "MEMORY_")) for k in env)
+    assert backend_of(run) == {"elasticsearch": {
+        "server_urls": ["https://es-0.search:9200", "https://es-1.search:9200"],
+        "indices": {"index_prefix": "quikapp"},
+        # The file names the env var; the collector expands it at start (no password in the file).
+        "auth": {"basic": {"username": "jaeger", "password": "${env:ES_PASSWORD}"}},
+    }}
+    assert list(env) == ["ES_PASSWORD"]
     # The cluster is external: no volume for Jaeger.
     assert not [r for r in owned(run, JAEGER)
                 if r.type in ("docker:index/volume:Volume", "kubernetes:core/v1:PersistentVolumeClaim")]
@@ -237,9 +285,10 @@ def test_elasticsearch_storage(stack: str) -> None:
 def test_elasticsearch_without_credentials_sets_none() -> None:
     run = variant("staging", json.dumps({"jaeger": {"storage": "elasticsearch"}}))
     env = env_of(run, "jaeger")
-    assert env["ES_SERVER_URLS"] == "http://elasticsearch:9200"  # the seed's jaeger-config.yml
-    assert env["ES_INDEX_PREFIX"] == "jaeger"
-    assert "ES_USERNAME" not in env and "ES_PASSWORD" not in env
+    # The seed's jaeger-config.yml server and prefix; no auth block at all.
+    assert backend_of(run) == {"elasticsearch": {"server_urls": ["http://elasticsearch:9200"],
+                                                 "indices": {"index_prefix": "jaeger"}}}
+    assert "ES_PASSWORD" not in env
     assert not [r for r in owned(run, JAEGER) if r.type == "kubernetes:core/v1:Secret"]
 
 

@@ -42,7 +42,7 @@ def test_docker_target_reproduces_every_seed_job_target_and_path() -> None:
     assert list(ours)[:-3] == list(jobs_of(seed))
     assert list(ours)[-3:] == ["monitoring", "node-exporter", "cadvisor"]
     assert {job: ours[job] for job in jobs_of(seed)} == jobs_of(seed)
-    assert ours["monitoring"] == ("/metrics", ["alertmanager:9093", "grafana:3000", "loki:3100", "jaeger:14269",
+    assert ours["monitoring"] == ("/metrics", ["alertmanager:9093", "grafana:3000", "loki:3100", "jaeger:8888",
                                                "promtail:9080"])
     assert ours["node-exporter"] == ("/metrics", ["node-exporter:9100"])
     assert ours["cadvisor"] == ("/metrics", ["cadvisor:8080"])

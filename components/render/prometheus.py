@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..catalog import CONFIGS, Catalog
 from ..settings import Settings, TargetKind
+from .jaeger import METRICS_PORT as JAEGER_METRICS_PORT
 from .yamltext import dump_yaml, load_yaml
 
 CONFIG_DIR = "/etc/prometheus"
@@ -46,7 +47,7 @@ MONITORING_TARGETS: tuple[tuple[str, int], ...] = (
     ("alertmanager", 9093),
     ("grafana", 3000),
     ("loki", 3100),
-    ("jaeger", 14269),  # Jaeger's admin port serves /metrics
+    ("jaeger", JAEGER_METRICS_PORT),  # Jaeger v2's own /metrics (v1's admin port 14269 is gone)
 )
 
 
