@@ -13,9 +13,9 @@ import pytest
 import yaml
 
 from components.render.promtail import CONFIG_FILE, render_promtail_config
-from components.settings import TargetKind
+from components.settings import TargetKind, parse_settings
 from conftest import stack_run
-from harness import STACKS, Run, stack_config
+from harness import STACKS, Run, stack_config, with_secrets
 from manifests import manifest, plain
 from rendered import workload_files
 
@@ -23,6 +23,13 @@ SEED = yaml.safe_load((Path(__file__).parent / "fixtures" / "seed" / "promtail-c
 DOCKER_STACKS = [s for s in STACKS if stack_config(s)["target"] == "docker"]
 KUBERNETES_STACKS = [s for s in STACKS if stack_config(s)["target"] == "kubernetes"]
 UID = "0f2c6a1e-3b7d-4c55-9e0a-7d1b2c3d4e5f"
+
+
+def promtail_image(stack: str) -> str:
+    image = parse_settings(*with_secrets(stack_config(stack))).images.promtail
+    # Promtail's final series: 3.6.x. Loki 3.7 no longer has clients/cmd/promtail.
+    assert image.startswith("grafana/promtail:3.6.")
+    return image
 
 
 def config(kind: TargetKind) -> dict[str, Any]:
@@ -169,7 +176,7 @@ def test_docker_promtail_container(stack: str) -> None:
     mine = children(run)
     assert sorted(r.type for r in mine) == ["docker:index/container:Container", "docker:index/remoteImage:RemoteImage",
                                             "docker:index/volume:Volume"]
-    assert plain(next(r for r in mine if r.type.endswith("RemoteImage")).inputs)["name"] == "grafana/promtail:2.9.0"
+    assert plain(next(r for r in mine if r.type.endswith("RemoteImage")).inputs)["name"] == promtail_image(stack)
     container = plain(run.one("docker:index/container:Container", "promtail").inputs)
     assert container["command"] == ["-config.file=/etc/promtail/promtail-config.yml"]
     assert container["ports"] == []  # nothing published
@@ -197,7 +204,7 @@ def test_kubernetes_promtail_is_a_least_privileged_daemonset(stack: str) -> None
     assert pod["automountServiceAccountToken"] is True
     assert not pod.get("hostNetwork") and not pod.get("hostPID")
     (container,) = pod["containers"]
-    assert container["image"] == "grafana/promtail:2.9.0"
+    assert container["image"] == promtail_image(stack)
     assert container["readinessProbe"]["httpGet"] == {"path": "/ready", "port": 9080}
     security = container["securityContext"]
     assert security["allowPrivilegeEscalation"] is False

@@ -52,11 +52,11 @@ def test_prod_protects_data_and_others_do_not() -> None:
 
 def test_defaults_are_the_seeds() -> None:
     settings = parse_settings(valid(), SECRET_KEYS)
-    assert settings.images.prometheus == "prom/prometheus:v2.47.0"
-    assert settings.images.grafana == "grafana/grafana:10.1.0"
-    assert settings.images.loki == "grafana/loki:2.9.0"
-    assert settings.images.promtail == "grafana/promtail:2.9.0"
-    assert settings.images.jaeger == "jaegertracing/all-in-one:1.50"
+    assert settings.images.prometheus == "prom/prometheus:v3.16.0"
+    assert settings.images.grafana == "grafana/grafana:13.2.0"
+    assert settings.images.loki == "grafana/loki:3.7.8"
+    assert settings.images.promtail == "grafana/promtail:3.6.11"
+    assert settings.images.jaeger == "jaegertracing/jaeger:2.20.0"
     assert settings.prometheus.retention == "15d"
     assert settings.docker.network.name == "QuikApp-network"
     assert settings.docker.publish_address == "127.0.0.1"
