@@ -55,8 +55,10 @@ def redis_exporter_workload(settings: Settings) -> Workload:
     return _workload(
         exporter_job("redis"), settings.images.redis_exporter, _resources(redis.resources),
         health_path="/health",
-        run_as_user=59000,  # the image's USER 59000:59000
-        docker_healthcheck=False,  # FROM scratch: no shell, no HTTP client
+        # The image's USER 59000:59000, FROM scratch: no shell, no HTTP client (the plain tag is the
+        # scratch-release target; oliver006/redis_exporter@v1.88.0 Dockerfile, .github/workflows/release.yml).
+        run_as_user=59000,
+        docker_healthcheck=False,
         env=(("REDIS_ADDR", f"redis://{redis.address}"),),
     )
 
@@ -68,8 +70,11 @@ def postgres_exporter_workload(settings: Settings) -> Workload:
     return _workload(
         exporter_job("postgres"), settings.images.postgres_exporter, _resources(postgres.resources),
         health_path="/",
-        run_as_user=65534,  # the image's USER nobody
-        docker_healthcheck=True,  # built on quay.io/prometheus/busybox: busybox wget
+        # The image's USER nobody, on quay.io/prometheus/busybox: busybox wget for the health check
+        # (prometheus-community/postgres_exporter@v0.20.1 Dockerfile; DATA_SOURCE_NAME read in
+        # exporter/datasource.go).
+        run_as_user=65534,
+        docker_healthcheck=True,
         # The DSN carries the database password: secret env only (Docker secret, Kubernetes Secret).
         secret_env=(("DATA_SOURCE_NAME", postgres.dsn.get_secret_value()),),
     )
@@ -80,11 +85,13 @@ def kafka_exporter_workload(settings: Settings) -> Workload:
     return _workload(
         exporter_job("kafka"), settings.images.kafka_exporter, _resources(kafka.resources),
         health_path="/healthz",
-        # The image sets no USER; Kubernetes runs it as nobody (the binary needs no privilege).
+        # The image's USER nobody, on quay.io/prometheus/busybox: busybox wget for the health check
+        # (danielqsj/kafka_exporter@v1.9.0 Dockerfile; /healthz in kafka_exporter.go).
         run_as_user=65534,
-        docker_healthcheck=True,  # built on quay.io/prometheus/busybox: busybox wget
+        docker_healthcheck=True,
         args=tuple(f"--kafka.server={broker}" for broker in kafka.brokers),
-        # kafka_exporter exits when no broker answers at start: up must not wait for Kafka.
+        # kafka_exporter exits when no broker answers at start (NewExporter then klog.Fatalln in
+        # danielqsj/kafka_exporter@v1.9.0 kafka_exporter.go): up must not wait for Kafka.
         may_wait_for_backend=True,
     )
 
@@ -94,13 +101,16 @@ def nginx_exporter_workload(settings: Settings) -> Workload:
     return _workload(
         exporter_job("nginx"), settings.images.nginx_exporter, _resources(nginx.resources),
         health_path="/",
-        run_as_user=1001,  # the image's USER 1001:1001
-        docker_healthcheck=False,  # FROM scratch: no shell, no HTTP client
-        # 0.x parses Go flags (one dash). It exits when NGINX is unreachable at start: retry for
-        # a minute so a stack started before NGINX settles without a restart loop.
-        args=(f"-nginx.scrape-uri={nginx.scrape_uri}", "-nginx.retries=12", "-nginx.retry-interval=5s"),
-        # After its retries it exits (and opens no port until NGINX answers): don't block `up` on NGINX.
-        may_wait_for_backend=True,
+        # The image's USER 1001:1001, FROM scratch: no shell, no HTTP client
+        # (nginx/nginx-prometheus-exporter@v1.5.3 build/Dockerfile).
+        run_as_user=1001,
+        docker_healthcheck=False,
+        # 1.x parses kingpin flags (two dashes) and dropped 0.x's -nginx.retries and
+        # -nginx.retry-interval: an unknown flag stops it at start. It no longer contacts NGINX
+        # before serving: an unreachable NGINX shows as nginx_up 0 (NginxDown), so `up` may wait
+        # for it like any other workload (nginx/nginx-prometheus-exporter@v1.5.3 exporter.go,
+        # client/nginx.go NewNginxClient).
+        args=(f"--nginx.scrape-uri={nginx.scrape_uri}",),
     )
 
 

@@ -31,10 +31,10 @@ TYPES = {"redis": "quikapp:monitoring:RedisExporter", "postgres": "quikapp:monit
          "kafka": "quikapp:monitoring:KafkaExporter", "nginx": "quikapp:monitoring:NginxExporter"}
 HOSTS = {job.job: job.host for job in EXPORTER_JOBS}
 PORTS = {job.job: job.port for job in EXPORTER_JOBS}
-IMAGES = {"redis": "oliver006/redis_exporter:v1.55.0",
-          "postgres": "quay.io/prometheuscommunity/postgres-exporter:v0.15.0",
-          "kafka": "danielqsj/kafka-exporter:v1.7.0",
-          "nginx": "nginx/nginx-prometheus-exporter:0.11.0"}
+IMAGES = {"redis": "oliver006/redis_exporter:v1.88.0",
+          "postgres": "quay.io/prometheuscommunity/postgres-exporter:v0.20.1",
+          "kafka": "danielqsj/kafka-exporter:v1.9.0",
+          "nginx": "nginx/nginx-prometheus-exporter:1.5.3"}
 HEALTH = {"redis": "/health", "postgres": "/", "kafka": "/healthz", "nginx": "/"}
 USERS = {"redis": 59000, "postgres": 65534, "kafka": 65534, "nginx": 1001}
 # Only images with a shell and wget get a Docker HEALTHCHECK; redis and nginx are FROM scratch.
@@ -207,8 +207,8 @@ def test_kafka_one_server_flag_per_broker(stack: str, brokers: list[str]) -> Non
     ("dev", "http://nginx:8080/stub_status"), ("prod", "http://nginx.quikapp.svc:8080/stub_status")])
 def test_nginx_scrape_uri(stack: str, uri: str) -> None:
     args = args_of(stack_run(stack), "nginx-exporter")
-    assert args[0] == f"-nginx.scrape-uri={uri}"  # 0.x: Go flags
-    assert "-nginx.retries=12" in args
+    # 1.x: kingpin flags; 0.x's -nginx.retries/-nginx.retry-interval no longer exist (fatal if passed).
+    assert args == [f"--nginx.scrape-uri={uri}"]
 
 
 # --- the PostgreSQL DSN is a secret everywhere ------------------------------------------------------

@@ -372,7 +372,7 @@ def test_kubernetes_volumes_are_reowned_only_on_mismatch(stack: str) -> None:
 @pytest.mark.parametrize("stack", STACKS)
 def test_exporters_that_exit_without_their_backend_do_not_block_up(stack: str) -> None:
     run = stack_run(stack)
-    waits = {"kafka-exporter", "nginx-exporter"}
+    waits = {"kafka-exporter"}  # nginx-exporter 1.x serves (nginx_up 0) until NGINX answers
     if stack == "dev":
         for record in run.of_type("docker:index/container:Container"):
             assert (plain(record.inputs).get("mustRun") is False) == (record.name in waits), record.name
