@@ -12,7 +12,11 @@ from .workload import DataVolume, File, Health, Ingress, Port, Resources, Worklo
 
 DATA_DIR = "/var/lib/grafana"
 HTTP_PORT = 3000
-GRAFANA_UID = 472  # the image's `grafana` user
+# The image's `grafana` user (ARG GF_UID="472"). The default tag is the Alpine variant (/bin/sh for
+# the entrypoint wrapper, busybox wget for the health check, /run.sh as ENTRYPOINT); the Ubuntu and
+# distroless variants are other tags. grafana/grafana Dockerfile (final-alpine is the default stage)
+# as indexed from recent main: the v13.2.0 tag itself could not be fetched (a 3.2 GB repository).
+GRAFANA_UID = 472
 
 
 def grafana_workload(settings: Settings, target: Target) -> Workload:

@@ -7,6 +7,8 @@
 # password to the configured one before starting the server. The password goes over stdin
 # (never argv, which any process in the container can read) and is never printed.
 # A failed reset stops the container: better a visible restart loop than a stale password.
+# `grafana cli admin reset-admin-password --password-from-stdin`: grafana/grafana@db64da7a
+# pkg/cmd/grafana-cli/commands/commands.go (Grafana 12/13 era); /run.sh execs `grafana server`.
 set -eu
 
 data="${GF_PATHS_DATA:-/var/lib/grafana}"
