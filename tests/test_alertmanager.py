@@ -185,7 +185,7 @@ def test_docker_alertmanager_container(stack: str) -> None:
     record = run.one("docker:index/container:Container", "alertmanager")
     assert record.parent == component.urn
     image = plain(run.one("docker:index/remoteImage:RemoteImage", "alertmanager-image").inputs)
-    assert image["name"] == "prom/alertmanager:v0.26.0"
+    assert image["name"] == "prom/alertmanager:v0.35.0"
     volume = plain(run.one("docker:index/volume:Volume", "alertmanager-alertmanager-data").inputs)
     assert volume["name"] == "alertmanager_data"
     container = plain(record.inputs)
@@ -211,7 +211,7 @@ def test_kubernetes_alertmanager_objects(stack: str) -> None:
     assert deployment["spec"]["strategy"]["type"] == "Recreate"
     pod = deployment["spec"]["template"]["spec"]
     container, = pod["containers"]
-    assert container["image"] == "prom/alertmanager:v0.26.0"
+    assert container["image"] == "prom/alertmanager:v0.35.0"
     assert "--storage.path=/alertmanager" in container["args"]
     assert container["readinessProbe"]["httpGet"] == {"path": "/-/ready", "port": 9093}
     assert container["livenessProbe"]["httpGet"] == {"path": "/-/healthy", "port": 9093}

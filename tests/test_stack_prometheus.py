@@ -38,7 +38,7 @@ def test_docker_prometheus_container() -> None:
     provider = plain(run.one("pulumi:providers:docker", "docker").inputs)
     assert provider["host"] == "unix:///var/run/docker.sock"
     image = plain(run.one("docker:index/remoteImage:RemoteImage", "prometheus-image").inputs)
-    assert image["name"] == "prom/prometheus:v2.47.0"
+    assert image["name"] == "prom/prometheus:v3.16.0"
     volume = plain(run.one("docker:index/volume:Volume", "prometheus-prometheus-data").inputs)
     assert volume["name"] == "prometheus_data"
     network = plain(run.one("docker:index/network:Network", "network").inputs)
@@ -109,7 +109,7 @@ def test_kubernetes_prometheus_objects() -> None:
     assert deployment["spec"]["strategy"]["type"] == "Recreate"  # RWO volume: never RollingUpdate
     pod = deployment["spec"]["template"]["spec"]
     container = pod["containers"][0]
-    assert container["image"] == "prom/prometheus:v2.47.0"
+    assert container["image"] == "prom/prometheus:v3.16.0"
     assert container["args"][:2] == PROM_ARGS
     assert "--storage.tsdb.retention.time=30d" in container["args"]
     mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
