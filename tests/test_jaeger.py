@@ -150,6 +150,7 @@ def test_receivers_query_and_health_in_the_config_file(stack: str) -> None:
     query = config["extensions"]["jaeger_query"]
     assert query["base_path"] == "/jaeger"
     assert query["http"] == {"endpoint": "0.0.0.0:16686"}
+    assert query["enable_tracing"] is False  # v1 did not trace itself into its own store either
     store = config["exporters"]["jaeger_storage_exporter"]["trace_storage"]
     assert query["storage"] == {"traces": store}
     assert list(config["extensions"]["jaeger_storage"]["backends"]) == [store]

@@ -126,6 +126,12 @@ def jaeger_config(settings: Settings) -> dict[str, Any]:
                 "storage": {"traces": STORE},
                 "http": _listen(QUERY_PORT),
                 "grpc": _listen(QUERY_GRPC_PORT),
+                # v2 turns query self-tracing on by default (jaegertracing/jaeger@v2.20.0
+                # cmd/jaeger/internal/extension/jaegerquery/factory.go); releases before the move to
+                # the collector's TracerProvider (v2.13.0 cmd/query/app, internal/jtracer) send those
+                # spans to OTLP localhost:4317, i.e. into Jaeger's own store, and stall shutdown on
+                # them. v1 did not trace itself: keep it that way.
+                "enable_tracing": False,
             },
             "jaeger_storage": {"backends": {STORE: storage_backend(settings)}},
         },
