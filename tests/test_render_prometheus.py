@@ -56,6 +56,16 @@ def test_global_alerting_and_rule_files_match_the_seed() -> None:
     assert ours["rule_files"] == ["/etc/prometheus/rules/*.yml"]
 
 
+def test_application_jobs_fall_back_to_the_text_format() -> None:
+    """Prometheus 3 fails scrapes without a valid Content-Type; 2.x parsed them as text 0.0.4."""
+    config = render()
+    apps = {job.name for job in load_catalog().jobs}
+    assert apps
+    for job in config["scrape_configs"]:
+        expected = "PrometheusText0.0.4" if job["job_name"] in apps else None
+        assert job.get("fallback_scrape_protocol") == expected, job["job_name"]
+
+
 def test_every_target_carries_its_service_label() -> None:
     config = render()
     for job in config["scrape_configs"]:

@@ -140,6 +140,10 @@ def _docker_jobs(settings: Settings, catalog: Catalog, app_host: Callable[[str],
         jobs.append({
             "job_name": job.name,
             "metrics_path": job.metrics_path,
+            # Prometheus 3 fails a scrape whose Content-Type is missing or unknown, where 2.x read it
+            # as text (prometheus/prometheus@v3.14.0 docs/migration.md, "Scrape protocols"). QuikApp's
+            # own services are not ours to check: parse them as 2.x did rather than lose them.
+            "fallback_scrape_protocol": "PrometheusText0.0.4",
             "static_configs": [_static(f"{app_host(name)}:{port}", name) for name, port in job.services],
         })
     for exporter in enabled_exporters(settings):
