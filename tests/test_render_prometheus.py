@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from components.catalog import load_catalog
@@ -56,9 +57,10 @@ def test_global_alerting_and_rule_files_match_the_seed() -> None:
     assert ours["rule_files"] == ["/etc/prometheus/rules/*.yml"]
 
 
-def test_application_jobs_fall_back_to_the_text_format() -> None:
+@pytest.mark.parametrize("target", ["docker", "kubernetes"])
+def test_application_jobs_fall_back_to_the_text_format(target: str) -> None:
     """Prometheus 3 fails scrapes without a valid Content-Type; 2.x parsed them as text 0.0.4."""
-    config = render()
+    config = render(target=target)
     apps = {job.name for job in load_catalog().jobs}
     assert apps
     for job in config["scrape_configs"]:

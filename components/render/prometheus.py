@@ -132,6 +132,12 @@ def _render(settings: Settings, jobs: list[dict[str, object]]) -> str:
     return dump_yaml(config)
 
 
+# Prometheus 3 fails a scrape whose Content-Type is missing or unknown, where 2.x read it as text
+# (prometheus/prometheus@v3.14.0 docs/migration.md, "Scrape protocols"). QuikApp's own services are
+# not ours to check: their jobs parse such a response as 2.x did rather than lose the target.
+APP_FALLBACK_PROTOCOL = "PrometheusText0.0.4"
+
+
 def _docker_jobs(settings: Settings, catalog: Catalog, app_host: Callable[[str], str]) -> list[dict[str, object]]:
     jobs: list[dict[str, object]] = [
         {"job_name": "prometheus", "static_configs": [_static(f"localhost:{PROMETHEUS_PORT}", "prometheus")]},
@@ -140,10 +146,7 @@ def _docker_jobs(settings: Settings, catalog: Catalog, app_host: Callable[[str],
         jobs.append({
             "job_name": job.name,
             "metrics_path": job.metrics_path,
-            # Prometheus 3 fails a scrape whose Content-Type is missing or unknown, where 2.x read it
-            # as text (prometheus/prometheus@v3.14.0 docs/migration.md, "Scrape protocols"). QuikApp's
-            # own services are not ours to check: parse them as 2.x did rather than lose them.
-            "fallback_scrape_protocol": "PrometheusText0.0.4",
+            "fallback_scrape_protocol": APP_FALLBACK_PROTOCOL,
             "static_configs": [_static(f"{app_host(name)}:{port}", name) for name, port in job.services],
         })
     for exporter in enabled_exporters(settings):
@@ -175,7 +178,7 @@ def _docker_jobs(settings: Settings, catalog: Catalog, app_host: Callable[[str],
 def _endpointslice_job(job: str, namespace: str, services: list[tuple[str, int]], *,
                        service_label: str | None = None, metrics_path: str | None = None,
                        pod_labels: bool = True, node_label: bool = False,
-                       honor_labels: bool = False) -> dict[str, object]:
+                       honor_labels: bool = False, fallback_protocol: str | None = None) -> dict[str, object]:
     """A job whose targets are the pods behind `services` (Service name, pod port) in `namespace`.
 
     Every endpoint address and port of a listed Service's EndpointSlices is a candidate (one per pod
@@ -204,6 +207,8 @@ def _endpointslice_job(job: str, namespace: str, services: list[tuple[str, int]]
         out["honor_labels"] = True
     if metrics_path is not None:
         out["metrics_path"] = metrics_path
+    if fallback_protocol is not None:
+        out["fallback_scrape_protocol"] = fallback_protocol
     out["kubernetes_sd_configs"] = [{"role": "endpointslice", "namespaces": {"names": [namespace]}}]
     out["relabel_configs"] = relabel
     return out
@@ -238,7 +243,7 @@ def _kubernetes_jobs(settings: Settings, catalog: Catalog) -> list[dict[str, obj
     jobs = [_endpointslice_job("prometheus", stack_ns, [("prometheus", PROMETHEUS_PORT)])]
     for job in catalog.jobs:
         jobs.append(_endpointslice_job(job.name, kube.app_namespace, list(job.services),
-                                       metrics_path=job.metrics_path))
+                                       metrics_path=job.metrics_path, fallback_protocol=APP_FALLBACK_PROTOCOL))
     for exporter in enabled_exporters(settings):
         # `service` stays the job's name, as on Docker (the exporter alerts are written against it).
         jobs.append(_endpointslice_job(exporter.job, stack_ns, [(exporter.host, exporter.port)],
