@@ -72,16 +72,16 @@ class KubernetesSettings(Model):
 class Images(Model):
     """Pinned images. The seed's versions where the seed names one."""
 
-    prometheus: Image = "prom/prometheus:v2.47.0"
-    alertmanager: Image = "prom/alertmanager:v0.26.0"
-    grafana: Image = "grafana/grafana:10.1.0"
-    loki: Image = "grafana/loki:2.9.0"
-    promtail: Image = "grafana/promtail:2.9.0"
-    jaeger: Image = "jaegertracing/all-in-one:1.50"
-    redis_exporter: Image = "oliver006/redis_exporter:v1.55.0"
-    postgres_exporter: Image = "quay.io/prometheuscommunity/postgres-exporter:v0.15.0"
-    kafka_exporter: Image = "danielqsj/kafka-exporter:v1.7.0"
-    nginx_exporter: Image = "nginx/nginx-prometheus-exporter:0.11.0"
+    prometheus: Image = "prom/prometheus:v3.16.0"
+    alertmanager: Image = "prom/alertmanager:v0.35.0"
+    grafana: Image = "grafana/grafana:13.2.0"
+    loki: Image = "grafana/loki:3.7.8"
+    promtail: Image = "grafana/promtail:3.6.11"
+    jaeger: Image = "jaegertracing/jaeger:2.20.0"
+    redis_exporter: Image = "oliver006/redis_exporter:v1.88.0"
+    postgres_exporter: Image = "quay.io/prometheuscommunity/postgres-exporter:v0.20.1"
+    kafka_exporter: Image = "danielqsj/kafka-exporter:v1.9.0"
+    nginx_exporter: Image = "nginx/nginx-prometheus-exporter:1.5.3"
 
 
 class Resources(Model):
