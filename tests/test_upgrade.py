@@ -48,7 +48,7 @@ OLD_IMAGES = {
     "nginxExporter": "nginx/nginx-prometheus-exporter:0.11.0",
 }
 # The commit that deployed OLD_IMAGES (main before the version upgrade).
-RECORDED_FROM = "ae38bb8"
+RECORDED_FROM = "17af061"
 FIXTURES = ROOT / "tests/fixtures/upgrade"
 STATE_TYPES = (*STATEFUL, "kubernetes:core/v1:Namespace")
 
