@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from pulumi_policy import EnforcementLevel, ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
@@ -107,6 +109,62 @@ def hardened_workloads(resource_type: str, props: Mapping[str, Any], protect: bo
     return problems
 
 
+@dataclass(frozen=True)
+class EndOfLife:
+    """An image series no longer supported upstream: `repository` at a version below `below`
+    (every version when None) is end of life since `since`."""
+
+    repository: str
+    below: tuple[int, ...] | None
+    since: date
+    what: str
+    instead: str
+    source: str
+
+
+# Images known to be end of life upstream, each with the upstream text that says so.
+END_OF_LIFE = (
+    EndOfLife("grafana/promtail", None, date(2026, 3, 2), "Promtail", "Grafana Alloy",
+              "grafana/loki@v3.6.11 docs/sources/send-data/promtail/_index.md"),
+    EndOfLife("jaegertracing/all-in-one", None, date(2025, 12, 31), "Jaeger v1", "jaegertracing/jaeger 2.x",
+              "jaegertracing/jaeger@v1.76.0 cmd/internal/flags/service.go (v1's end-of-life notice)"),
+    # Each Grafana minor is supported 9 months, a major's last minor 15: 11.6, the last 11.x,
+    # until June 2026 (grafana.com docs, upgrade-guide/when-to-upgrade).
+    EndOfLife("grafana/grafana", (12,), date(2026, 6, 25), "Grafana 11 and older", "Grafana 12 or later",
+              "grafana.com/docs/grafana/latest/upgrade-guide/when-to-upgrade"),
+    EndOfLife("prom/prometheus", (3,), date(2025, 7, 31), "Prometheus 2.x (its last LTS, 2.53)", "Prometheus 3",
+              "prometheus/docs@c105550 docs/introduction/release-cycle.md"),
+)
+_DOCKER_HUB = re.compile(r"^(docker\.io|index\.docker\.io|registry-1\.docker\.io)/(library/)?")
+
+
+def _repository_and_version(ref: str) -> tuple[str, tuple[int, ...] | None]:
+    """`[registry/]repo[:tag][@digest]` → (repository without Docker Hub's prefix, the tag's numbers)."""
+    ref = ref.split("@", 1)[0]
+    name, _, tag = ref.rpartition(":") if ":" in ref.rsplit("/", 1)[-1] else (ref, "", "")
+    numbers = re.match(r"v?(\d+(?:\.\d+)*)", tag)
+    return _DOCKER_HUB.sub("", name), tuple(int(n) for n in numbers.group(1).split(".")) if numbers else None
+
+
+def end_of_life_findings(ref: str, today: date) -> list[str]:
+    repository, version = _repository_and_version(ref)
+    return [f"image {ref!r} is {eol.what}, end of life upstream since {eol.since.isoformat()}: move to "
+            f"{eol.instead} (source: {eol.source})"
+            for eol in END_OF_LIFE
+            if eol.repository == repository and eol.since <= today
+            and (eol.below is None or (version is not None and version < eol.below))]
+
+
+def end_of_life(resource_type: str, props: Mapping[str, Any], protect: bool, urn: str) -> list[str]:
+    if resource_type == "docker:index/remoteImage:RemoteImage":
+        refs = [props.get("name", "")]
+    elif resource_type in WORKLOAD_TYPES:
+        refs = [c.get("image", "") for c in _containers(props)]
+    else:
+        return []
+    return [finding for ref in refs for finding in end_of_life_findings(str(ref or ""), date.today())]
+
+
 Check = Callable[[str, Mapping[str, Any], bool, str], list[str]]
 
 
@@ -128,6 +186,8 @@ POLICIES = [
     # e.g. a shared dev host behind a firewall; the preview still says so on every run.
     _policy("no-open-unauthenticated-ports", "Unauthenticated APIs are not published on all interfaces.", exposure,
             EnforcementLevel.ADVISORY),
+    # Advisory: Promtail has no replacement in this stack yet (docs/UPGRADING.md); every preview says so.
+    _policy("end-of-life-images", "No image is end of life upstream.", end_of_life, EnforcementLevel.ADVISORY),
     _policy("hardened-kubernetes-workloads",
             "Kubernetes workloads have requests/limits, no privilege escalation and run as non-root.",
             hardened_workloads),

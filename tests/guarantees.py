@@ -62,7 +62,8 @@ def program_copy(tmp: Path, edits: dict[str, tuple[str, str]], name: str = "prog
     files under it ({relpath: (old, new)})."""
     program = tmp / name
     shutil.copytree(ROOT, program, ignore=shutil.ignore_patterns("venv", ".git", "build", "tests", "benchmarks",
-                                                                  "examples", "docs", "__pycache__", ".*"))
+                                                                  "examples", "docs", "__pycache__", ".*",
+                                                                  "node_modules"))
     for rel, (old, new) in edits.items():
         path = program / rel
         text = path.read_text()

@@ -1,0 +1,314 @@
+"""Moving a running stack from the seed's 2023 versions to the current ones keeps its data.
+
+The upgrade an operator runs is `pulumi up` with the new image table (docs/UPGRADING.md). Under
+the mock engine that is two evaluations of the program per stack: with the old images (set
+through the `images` config keys) and with the new defaults. Every Docker volume, Kubernetes
+PVC and the Namespace must keep its URN and identical inputs (no replacement, no update), and
+every tool must keep finding its data where the old version left it: the same volume, mounted at
+the same path, holding the same data directories.
+
+The second comparison is against the release that deployed the old versions (the program at
+RECORDED_FROM, recorded in tests/fixtures/upgrade/), so code changes made for the new versions
+(Loki's schema, Jaeger v2's config file) are held to the same rule. Re-record only for a
+deliberate, documented data move:  venv/bin/python tests/test_upgrade.py record <old-checkout>
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from guarantees import STATEFUL, changed, program_copy, run_with, snapshot, with_changes
+
+from components.settings.model import Images
+from conftest import stack_run
+from harness import ROOT, STACKS, Run, run_program
+from manifests import plain
+from rendered import WORKLOAD_TYPES, workload_files
+
+# The seed's versions, deployed by every stack before the upgrade (config keys of `images`).
+OLD_IMAGES = {
+    "prometheus": "prom/prometheus:v2.47.0",
+    "alertmanager": "prom/alertmanager:v0.26.0",
+    "grafana": "grafana/grafana:10.1.0",
+    "loki": "grafana/loki:2.9.0",
+    "promtail": "grafana/promtail:2.9.0",
+    "jaeger": "jaegertracing/all-in-one:1.50",
+    "redisExporter": "oliver006/redis_exporter:v1.55.0",
+    "postgresExporter": "quay.io/prometheuscommunity/postgres-exporter:v0.15.0",
+    "kafkaExporter": "danielqsj/kafka-exporter:v1.7.0",
+    "nginxExporter": "nginx/nginx-prometheus-exporter:0.11.0",
+}
+# The commit that deployed OLD_IMAGES (main before the version upgrade).
+RECORDED_FROM = "17af061"
+FIXTURES = ROOT / "tests/fixtures/upgrade"
+STATE_TYPES = (*STATEFUL, "kubernetes:core/v1:Namespace")
+
+# Where each image keeps its data, unchanged between the old and the new versions:
+# - prometheus /prometheus: prometheus/prometheus Dockerfile (WORKDIR, VOLUME, CMD
+#   --storage.tsdb.path) at v2.47.0 and at v3.14.0, the newest tag in the mirror (v3.16.0 is not
+#   in it); the program passes --storage.tsdb.path itself.
+# - alertmanager /alertmanager: prometheus/alertmanager Dockerfile (VOLUME, --storage.path) at
+#   v0.26.0 and v0.34.0 (newest in the mirror; v0.35.0 is not in it).
+# - grafana /var/lib/grafana: the image's GF_PATHS_DATA, which the program leaves alone
+#   (grafana/grafana Dockerfile, newest stored version: final-alpine stage, GF_UID 472).
+# - loki /loki: grafana/loki cmd/loki/Dockerfile at v2.9.0 and v3.7.6 (mkdir /loki, uid 10001).
+# - jaeger /tmp (Badger): jaegertracing/jaeger cmd/all-in-one/Dockerfile at v1.50.0 and
+#   cmd/jaeger/Dockerfile at v2.20.0 (VOLUME /tmp, uid 10001).
+DATA_MOUNTS = {
+    "prometheus": "/prometheus",
+    "alertmanager": "/alertmanager",
+    "grafana": "/var/lib/grafana",
+    "loki": "/loki",
+}
+BADGER_MOUNT = "/tmp"
+GRAFANA_IMAGE_DATA = "/var/lib/grafana"
+
+
+# What a run says about state --------------------------------------------------------------
+
+def state(run: Run) -> dict[str, dict[str, Any]]:
+    """Every volume, PVC and namespace: URN → inputs (canonical), protect, retain."""
+    snap = snapshot(run)
+    return {r.urn: {"snapshot": snap[r.urn], "protect": r.protect, "retain_on_delete": r.retain_on_delete}
+            for r in run.resources if r.type in STATE_TYPES}
+
+
+def _workloads(run: Run) -> dict[str, dict[str, Any]]:
+    """{workload: {"mounts": {volume or claim: path}, "args": [...], "env": {...}}}, either target."""
+    found: dict[str, dict[str, Any]] = {}
+    for container in run.of_type("docker:index/container:Container"):
+        inputs = plain(container.inputs)
+        found[inputs["networksAdvanced"][0]["aliases"][0]] = {
+            "mounts": {v["volumeName"]: v["containerPath"] for v in inputs.get("volumes", []) if v.get("volumeName")},
+            "args": inputs.get("command", []),
+            "env": dict(e.split("=", 1) for e in inputs.get("envs", [])),
+        }
+    for workload in (r for t in WORKLOAD_TYPES for r in run.of_type(t)):
+        body = plain(workload.inputs)
+        pod = body["spec"]["template"]["spec"]
+        # PVCs, and host directories (Promtail's positions file lives on the node).
+        claims = {v["name"]: v["persistentVolumeClaim"]["claimName"] if "persistentVolumeClaim" in v
+                  else "hostPath:" + v["hostPath"]["path"]
+                  for v in pod.get("volumes", []) if "persistentVolumeClaim" in v or "hostPath" in v}
+        main = pod["containers"][0]
+        found[body["metadata"]["name"]] = {
+            "mounts": {claims[m["name"]]: m["mountPath"] for m in main.get("volumeMounts", []) if m["name"] in claims},
+            "args": main.get("args", []),
+            "env": {e["name"]: e.get("value") for e in main.get("env", [])},
+        }
+    return found
+
+
+def mounts(run: Run) -> dict[str, dict[str, str]]:
+    return {name: w["mounts"] for name, w in sorted(_workloads(run).items()) if w["mounts"]}
+
+
+def _flag(args: list[str], flag: str) -> str | None:
+    return next((a.split("=", 1)[1] for a in args if a.startswith(flag + "=")), None)
+
+
+def _find(node: Any, key: str) -> list[Any]:
+    """Every value under `key` anywhere in a parsed YAML document."""
+    if isinstance(node, dict):
+        return [v for k, v in node.items() if k == key] + [x for v in node.values() for x in _find(v, key)]
+    if isinstance(node, list):
+        return [x for v in node for x in _find(v, key)]
+    return []
+
+
+def _config_of(run: Run, workload: str, suffix: str) -> Any:
+    files = workload_files(run).get(workload, {})
+    texts = [text for path, text in files.items() if path.endswith(suffix)]
+    assert len(texts) == 1, f"{workload}: {sorted(files)}"
+    return yaml.safe_load(texts[0])
+
+
+def data_dirs(run: Run) -> dict[str, Any]:
+    """Where each stateful tool reads and writes its data, from its flags, env and config file."""
+    workloads = _workloads(run)
+    loki = _config_of(run, "loki", "loki-config.yml")
+    dirs: dict[str, Any] = {
+        "prometheus": _flag(workloads["prometheus"]["args"], "--storage.tsdb.path"),
+        "alertmanager": _flag(workloads["alertmanager"]["args"], "--storage.path"),
+        "grafana": workloads["grafana"]["env"].get("GF_PATHS_DATA") or GRAFANA_IMAGE_DATA,
+        "loki": {
+            "path_prefix": loki["common"]["path_prefix"],
+            "wal": loki["ingester"]["wal"]["dir"],
+            "tsdb_index": loki["storage_config"]["tsdb_shipper"]["active_index_directory"],
+            "tsdb_cache": loki["storage_config"]["tsdb_shipper"]["cache_location"],
+            "chunks": loki["storage_config"]["filesystem"]["directory"],
+            "compactor": loki["compactor"]["working_directory"],
+        },
+        "promtail_positions": _find(_config_of(run, "promtail", "promtail-config.yml"), "positions")[0]["filename"],
+    }
+    jaeger = workloads["jaeger"]
+    if "BADGER_DIRECTORY_KEY" in jaeger["env"]:  # Jaeger v1: environment variables
+        dirs["jaeger_badger"] = {"keys": jaeger["env"]["BADGER_DIRECTORY_KEY"],
+                                 "values": jaeger["env"]["BADGER_DIRECTORY_VALUE"]}
+    else:  # Jaeger v2: the badger backend's `directories` in its config file
+        found = [d for d in _find(_config_of(run, "jaeger", ".yaml"), "directories") if "keys" in d] \
+            if any(p.endswith(".yaml") for p in workload_files(run).get("jaeger", {})) else []
+        if found:
+            dirs["jaeger_badger"] = {"keys": found[0]["keys"], "values": found[0]["values"]}
+    return dirs
+
+
+def record(program: Path) -> dict[str, dict[str, Any]]:
+    """What the fixture holds for each stack: the deployed release's state, mounts and data dirs."""
+    recorded = {}
+    for stack in STACKS:
+        run = run_program(stack, program=program)
+        recorded[stack] = {"state": state(run), "mounts": mounts(run), "data_dirs": data_dirs(run)}
+    return recorded
+
+
+# The move from the old images to the new ---------------------------------------------------
+
+_OLD_RUNS: dict[str, Run] = {}
+
+
+def _old(stack: str) -> Run:
+    """The stack deploying OLD_IMAGES (cached: runs are read-only)."""
+    if stack not in _OLD_RUNS:
+        _OLD_RUNS[stack] = run_with(stack, {"images": OLD_IMAGES})
+    return _OLD_RUNS[stack]
+
+
+def _images_deployed(run: Run) -> set[str]:
+    names = {plain(r.inputs)["name"] for r in run.of_type("docker:index/remoteImage:RemoteImage")}
+    for workload in (r for t in WORKLOAD_TYPES for r in run.of_type(t)):
+        names |= {c["image"] for c in plain(workload.inputs)["spec"]["template"]["spec"]["containers"]}
+    return names
+
+
+def test_every_image_moves() -> None:
+    """The comparison below is a real upgrade: each tool's image differs between the two runs."""
+    new = Images().model_dump(by_alias=True)
+    assert new.keys() == OLD_IMAGES.keys(), "OLD_IMAGES must name every image of the table"
+    assert all(new[key] != OLD_IMAGES[key] for key in new)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_old_images_are_what_the_old_run_deploys(stack: str) -> None:
+    old, new = _images_deployed(_old(stack)), _images_deployed(stack_run(stack))
+    assert old <= set(OLD_IMAGES.values()) and new <= set(Images().model_dump().values())
+    assert old and not old & new
+
+
+def state_changes(old: Run, new: Run) -> list[str]:
+    """Why `pulumi up` from `old` to `new` would touch a volume, PVC or namespace (empty: it would not)."""
+    before, after = state(old), state(new)
+    problems = [f"{urn}: {'only before' if urn not in after else 'only after'} (replaced)"
+                for urn in sorted(before.keys() ^ after.keys())]
+    problems += [f"{urn}: inputs or options differ (updated or replaced)"
+                 for urn in sorted(before.keys() & after.keys()) if before[urn] != after[urn]]
+    return problems
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_upgrade_keeps_every_volume_pvc_and_the_namespace(stack: str) -> None:
+    old, new = _old(stack), stack_run(stack)
+    assert state(old), "no stateful resources: nothing was compared"
+    assert state_changes(old, new) == []
+    # The images do change something (containers, deployments): the comparison is not vacuous.
+    moved = changed(old, new)
+    assert moved and not moved & set(state(old))
+
+
+# A classic slip: the image's version in a volume's labels (Docker volume labels are ForceNew, so
+# the volume would be replaced; a PVC's labels are updated in place).
+VERSION_LABEL = {
+    "dev": ("components/targets/docker.py",
+            'labels=[docker.VolumeLabelArgs(label="part-of", value=PART_OF)]),',
+            'labels=[docker.VolumeLabelArgs(label="part-of", value=workload.image)]),'),
+    "staging": ("components/targets/kubernetes.py",
+                "metadata=self._meta(vol.k8s_name, labels),",
+                'metadata=self._meta(vol.k8s_name, {**labels, "version": workload.image.rsplit(":", 1)[1]}),'),
+}
+
+
+@pytest.mark.parametrize("stack", sorted(VERSION_LABEL))
+def test_a_volume_that_follows_the_image_is_caught(stack: str, tmp_path: Path) -> None:
+    path, old_text, new_text = VERSION_LABEL[stack]
+    program = program_copy(tmp_path, {path: (old_text, new_text)})
+    values, secret_keys = with_changes(stack, {"images": OLD_IMAGES})
+    old = run_program(stack, values, secret_keys, program=program)
+    new = run_program(stack, program=program)
+    assert state_changes(old, new)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_tool_finds_its_data_where_the_old_version_left_it(stack: str) -> None:
+    old, new = _old(stack), stack_run(stack)
+    assert mounts(old) == mounts(new)
+    assert data_dirs(old) == data_dirs(new)
+    _data_is_on_its_volume(new)
+
+
+def _data_is_on_its_volume(run: Run) -> None:
+    """Each data directory lies on the tool's volume, at the path the upstream images use."""
+    on_volume = {tool: set(paths.values()) for tool, paths in mounts(run).items()}
+    dirs = data_dirs(run)
+    for tool, path in DATA_MOUNTS.items():
+        assert path in on_volume[tool], f"{tool}: its volume is not mounted at {path}"
+    assert dirs["prometheus"] == DATA_MOUNTS["prometheus"]
+    assert dirs["alertmanager"] == DATA_MOUNTS["alertmanager"]
+    assert dirs["grafana"] == DATA_MOUNTS["grafana"]
+    assert all(d == "/loki" or d.startswith("/loki/") for d in dirs["loki"].values()), dirs["loki"]
+    if "jaeger_badger" in dirs:
+        assert BADGER_MOUNT in on_volume["jaeger"]
+        assert all(d.startswith(BADGER_MOUNT + "/") for d in dirs["jaeger_badger"].values())
+
+
+# Against the release that deployed the old versions ----------------------------------------
+
+def _recorded(stack: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((FIXTURES / f"deployed-{stack}.json").read_text(encoding="utf-8"))
+    return data
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_new_release_keeps_the_deployed_releases_volumes(stack: str) -> None:
+    recorded = _recorded(stack)
+    assert recorded["recorded_from"] == RECORDED_FROM
+    assert recorded["state"] and state(stack_run(stack)) == recorded["state"]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_new_release_reads_the_deployed_releases_data_dirs(stack: str) -> None:
+    recorded, run = _recorded(stack), stack_run(stack)
+    assert mounts(run) == recorded["mounts"]
+    assert data_dirs(run) == recorded["data_dirs"]
+
+
+def test_a_moved_data_dir_is_caught(tmp_path: Path) -> None:
+    """The comparisons above fail when a tool's data moves (here Prometheus' TSDB path)."""
+    program = program_copy(tmp_path, {
+        "components/prometheus.py": ('DATA_DIR = "/prometheus"', 'DATA_DIR = "/prometheus/data"')})
+    run = run_program("staging", program=program)
+    assert data_dirs(run) != _recorded("staging")["data_dirs"]
+    assert mounts(run) != _recorded("staging")["mounts"]
+
+
+def _write_fixtures(program: Path) -> None:
+    FIXTURES.mkdir(parents=True, exist_ok=True)
+    for stack, recorded in record(program).items():
+        path = FIXTURES / f"deployed-{stack}.json"
+        path.write_text(json.dumps({"recorded_from": RECORDED_FROM, **recorded}, indent=1, sort_keys=True) + "\n",
+                        encoding="utf-8")
+        print(f"wrote {path.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3 or sys.argv[1] != "record":
+        sys.exit(f"usage: {sys.argv[0]} record <checkout of {RECORDED_FROM}>")
+    _write_fixtures(Path(sys.argv[2]).resolve())
