@@ -143,27 +143,7 @@ def test_docker_cadvisor_reads_docker_and_the_host_read_only() -> None:
     assert ca["healthcheck"]["tests"] == ["CMD", "wget", "-q", "--spider", "http://127.0.0.1:8080/healthz"]
 
 
-# The Docker API client inside each Docker-talking collector image, at the pinned tag:
-# image -> client module and version -> the API version it starts from (it negotiates down to the
-# daemon's, never below its minimum). Docker Engine 29 answers API >= 1.44 only.
-DOCKER_API_CLIENTS = {
-    # google/cadvisor@v0.60.6 container/docker/client.go: moby/moby/client `New` (negotiates by
-    # default); go.mod: github.com/moby/moby/client v0.4.0, whose client.go has
-    # MaxAPIVersion = "1.54", MinAPIVersion = "1.40".
-    "ghcr.io/google/cadvisor:0.60.6": ("github.com/moby/moby/client", "v0.4.0", "1.54", "1.40"),
-}
-DOCKER_ENGINE_29_MIN_API = (1, 44)
-
-
-def _api(version: str) -> tuple[int, int]:
-    major, minor = version.split(".")
-    return int(major), int(minor)
-
-
-def test_cadvisor_speaks_the_docker_api_of_docker_engine_29() -> None:
-    assert Images().cadvisor in DOCKER_API_CLIENTS, "pin the new cAdvisor image's Docker client here"
-    _, _, max_api, min_api = DOCKER_API_CLIENTS[Images().cadvisor]
-    assert _api(max_api) >= DOCKER_ENGINE_29_MIN_API >= _api(min_api)
+# cAdvisor's Docker API client is pinned with every other Docker-talking image in tests/test_docker_api.py.
 
 
 # --- kube-state-metrics -------------------------------------------------------------------------
