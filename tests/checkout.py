@@ -36,5 +36,9 @@ def checkout(tmp: Path, name: str = "repo") -> Path:
 def make(tree: Path, *args: str, env: dict[str, str] | None = None,
          timeout: int = 600) -> subprocess.CompletedProcess[str]:
     # -o: treat the virtualenv as up to date (the copy's requirement files are newer than it).
+    # The suite itself runs under `make test`: its MAKELEVEL/MAKEFLAGS would make this a sub-make
+    # ("make[1]: ***"), unlike the top-level `make render` a person types.
+    outer = {"MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES"}
+    base = {k: v for k, v in os.environ.items() if k not in outer}
     return subprocess.run(["make", "--no-print-directory", "-o", "venv/.installed", *args], cwd=tree,
-                          capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
+                          capture_output=True, text=True, timeout=timeout, env={**base, **(env or {})})
