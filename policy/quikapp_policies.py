@@ -40,13 +40,17 @@ def _containers(props: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
     yield from pod.get("containers", []) or []
 
 
-def images(resource_type: str, props: Mapping[str, Any], protect: bool, urn: str) -> list[str]:
+def _image_refs(resource_type: str, props: Mapping[str, Any]) -> list[str]:
+    """The image references a resource deploys: a Docker RemoteImage's name, a workload's containers'."""
     if resource_type == "docker:index/remoteImage:RemoteImage":
-        refs = [props.get("name", "")]
-    elif resource_type in WORKLOAD_TYPES:
-        refs = [c.get("image", "") for c in _containers(props)]
-    else:
-        return []
+        return [str(props.get("name", "") or "")]
+    if resource_type in WORKLOAD_TYPES:
+        return [str(c.get("image", "") or "") for c in _containers(props)]
+    return []
+
+
+def images(resource_type: str, props: Mapping[str, Any], protect: bool, urn: str) -> list[str]:
+    refs = _image_refs(resource_type, props)
     return [f"image {ref!r} is not pinned: use a version tag (not :latest) or an @sha256 digest"
             for ref in refs if not _PINNED.match(ref or "")]
 
@@ -156,13 +160,7 @@ def end_of_life_findings(ref: str, today: date) -> list[str]:
 
 
 def end_of_life(resource_type: str, props: Mapping[str, Any], protect: bool, urn: str) -> list[str]:
-    if resource_type == "docker:index/remoteImage:RemoteImage":
-        refs = [props.get("name", "")]
-    elif resource_type in WORKLOAD_TYPES:
-        refs = [c.get("image", "") for c in _containers(props)]
-    else:
-        return []
-    return [finding for ref in refs for finding in end_of_life_findings(str(ref or ""), date.today())]
+    return [finding for ref in _image_refs(resource_type, props) for finding in end_of_life_findings(ref, date.today())]
 
 
 Check = Callable[[str, Mapping[str, Any], bool, str], list[str]]

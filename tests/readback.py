@@ -24,8 +24,6 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from harness import SECRET_SIG
-
 
 @dataclass(frozen=True)
 class Change:
@@ -37,19 +35,6 @@ class Change:
     def __str__(self) -> str:
         kind = "replace" if self.replace else "update"
         return f"{kind} {self.path}: {self.old!r} -> {self.new!r}"
-
-
-def plain(value: Any) -> Any:
-    """Inputs as the provider sees them: secret markers unwrapped, the engine's integral floats as ints."""
-    if isinstance(value, dict):
-        if SECRET_SIG in value:
-            return plain(value.get("value"))
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [plain(v) for v in value]
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
 
 
 # ---------------------------------------------------------------------------------------------

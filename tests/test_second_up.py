@@ -28,12 +28,12 @@ from readback import (
     k8s_diff,
     k8s_read_back,
     k8s_typed,
-    plain,
     tf_diff,
 )
 
 from components.docker_units import cpus
 from harness import STACKS, Registered, Run, run_program
+from manifests import plain
 
 # Each stack as it is, plus the optional parts the stack files leave off (so every resource type
 # and field the program can declare goes through a second `up`).
