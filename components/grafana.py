@@ -39,7 +39,7 @@ def grafana_workload(settings: Settings, target: Target) -> Workload:
         env=tuple(env),
         secret_env=(("GF_SECURITY_ADMIN_PASSWORD", gf.admin_password.get_secret_value()),),
         ports=(Port("http", HTTP_PORT, publish=gf.publish_port, clients="any"),),
-        files=tuple(File(path, text) for path, text in grafana_files().items()),
+        files=tuple(File(path, text) for path, text in grafana_files(settings).items()),
         volumes=(DataVolume("grafana_data", DATA_DIR, gf.storage_size),),
         health=Health("/api/health", HTTP_PORT,
                       docker_test=("CMD", "wget", "-q", "--spider", f"http://127.0.0.1:{HTTP_PORT}/api/health")),

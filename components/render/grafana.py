@@ -1,17 +1,28 @@
 """Grafana's provisioning files: datasources, the dashboard provider and the dashboards themselves.
 
-Everything here is the same text on both targets: Prometheus, Loki and Jaeger are reached by
-their DNS names (`prometheus`, `loki`, `jaeger`), which the Docker network aliases and the
-Kubernetes Services of the monitoring namespace both provide.
+Datasources and the provider are the same text on both targets: Prometheus, Alertmanager, Loki and
+Jaeger are reached by their DNS names, which the Docker network aliases and the Kubernetes Services
+of the monitoring namespace both provide. Dashboards ship where their data exists (DASHBOARD_SCOPES):
+a dashboard over a collector or exporter the stack does not run would only ever say "no data".
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..catalog import CONFIGS
+from ..settings import Settings, TargetKind
+from .prometheus import (
+    CADVISOR,
+    KUBE_STATE_METRICS,
+    NODE_EXPORTER,
+    docker_collectors,
+    enabled_exporters,
+    kubernetes_collector_jobs,
+)
 from .yamltext import dump_yaml
 
 SOURCE = CONFIGS / "grafana"
@@ -29,11 +40,13 @@ ENTRYPOINT_FILE = "/etc/grafana/quikapp-entrypoint.sh"
 PROMETHEUS_UID = "prometheus"
 LOKI_UID = "loki"
 JAEGER_UID = "jaeger"
+ALERTMANAGER_UID = "alertmanager"
 
 PROMETHEUS_URL = "http://prometheus:9090"
 LOKI_URL = "http://loki:3100"
 # Jaeger's query service runs with --query.base-path=/jaeger (the seed's `query.base-path`).
 JAEGER_URL = "http://jaeger:16686/jaeger"
+ALERTMANAGER_URL = "http://alertmanager:9093"
 
 # Exemplar label that carries the trace id. OpenTelemetry's Prometheus exporters and the Java,
 # Go and Node client libraries' examples use `trace_id` (an assumption about QuikApp's services).
@@ -46,7 +59,7 @@ def _literal(text: str) -> str:
 
 
 def datasources() -> list[dict[str, Any]]:
-    """The three provisioned datasources, cross-linked (metrics → traces, logs ↔ traces)."""
+    """The provisioned datasources, cross-linked (metrics → traces, logs ↔ traces), and Alertmanager."""
     return [
         {
             "name": "Prometheus",
@@ -107,6 +120,19 @@ def datasources() -> list[dict[str, Any]]:
                 },
             },
         },
+        {
+            # Grafana's Alerting pages list this Alertmanager's firing alerts and silences. The
+            # Prometheus implementation: its API has no config writes, so Grafana shows contact
+            # points and policies read-only (grafana.com/docs/grafana/v13.0/datasources/alertmanager).
+            # Grafana-managed alerts stay in Grafana: the stack's alerts are all Prometheus rules.
+            "name": "Alertmanager",
+            "uid": ALERTMANAGER_UID,
+            "type": "alertmanager",
+            "access": "proxy",
+            "url": ALERTMANAGER_URL,
+            "editable": False,
+            "jsonData": {"implementation": "prometheus", "handleGrafanaManagedAlerts": False},
+        },
     ]
 
 
@@ -129,6 +155,59 @@ def render_dashboard_provider() -> str:
     return dump_yaml({"apiVersion": 1, "providers": [provider]})
 
 
+@dataclass(frozen=True)
+class DashboardScope:
+    """Where a dashboard ships: on these targets, when every one of these scrape jobs is scraped."""
+
+    targets: frozenset[TargetKind]
+    jobs: frozenset[str]
+
+
+_BOTH = frozenset(TargetKind)
+_DOCKER = frozenset({TargetKind.DOCKER})
+_KUBERNETES = frozenset({TargetKind.KUBERNETES})
+
+# Dashboards over one collector, exporter or tool. The containers dashboards split by target: the
+# same cAdvisor names carry `name` (Docker's cAdvisor) or `namespace`/`pod`/`container` (the
+# kubelets'). The app dashboards (not listed) ship everywhere: the catalog's jobs always exist.
+DASHBOARD_SCOPES: dict[str, DashboardScope] = {
+    "node.json": DashboardScope(_BOTH, frozenset({NODE_EXPORTER.job})),
+    "containers-docker.json": DashboardScope(_DOCKER, frozenset({CADVISOR.job})),
+    "kubernetes-pods.json": DashboardScope(_KUBERNETES, frozenset({CADVISOR.job, KUBE_STATE_METRICS.job})),
+    "redis.json": DashboardScope(_BOTH, frozenset({"redis"})),
+    "postgres.json": DashboardScope(_BOTH, frozenset({"postgres"})),
+    "kafka.json": DashboardScope(_BOTH, frozenset({"kafka"})),
+    "nginx.json": DashboardScope(_BOTH, frozenset({"nginx"})),
+    "prometheus.json": DashboardScope(_BOTH, frozenset({"prometheus"})),
+    "loki.json": DashboardScope(_BOTH, frozenset({"monitoring"})),
+    "jaeger.json": DashboardScope(_BOTH, frozenset({"monitoring"})),
+}
+
+
+def infrastructure_jobs(settings: Settings) -> frozenset[str]:
+    """The scrape jobs of prometheus.yml other than the catalog's, as render_prometheus_config names them."""
+    jobs = {"prometheus", "monitoring", *(e.job for e in enabled_exporters(settings))}
+    if settings.target is TargetKind.KUBERNETES:
+        jobs.update(kubernetes_collector_jobs(settings))
+    else:
+        jobs.update(c.job for c in docker_collectors(settings))
+    return frozenset(jobs)
+
+
+def shipped_dashboards(settings: Settings | None, source: Path = DASHBOARDS_SOURCE) -> dict[str, dict[str, Any]]:
+    """The dashboards a stack gets: every unscoped one, and each scoped one whose data the stack scrapes.
+
+    Without settings, all of them (the dashboards' own checks read every file).
+    """
+    dashboards = load_dashboards(source)
+    if settings is None:
+        return dashboards
+    jobs = infrastructure_jobs(settings)
+    return {name: dashboard for name, dashboard in dashboards.items()
+            if (scope := DASHBOARD_SCOPES.get(name)) is None
+            or (settings.target in scope.targets and scope.jobs <= jobs)}
+
+
 def load_dashboards(source: Path = DASHBOARDS_SOURCE) -> dict[str, dict[str, Any]]:
     """File name → dashboard model of every configs/grafana/dashboards/*.json."""
     return {path.name: json.loads(path.read_text(encoding="utf-8")) for path in sorted(source.glob("*.json"))}
@@ -139,13 +218,13 @@ def dump_dashboard(dashboard: dict[str, Any]) -> str:
     return json.dumps(dashboard, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
 
 
-def grafana_files(source: Path = SOURCE) -> dict[str, str]:
+def grafana_files(settings: Settings | None = None, source: Path = SOURCE) -> dict[str, str]:
     """In-container path → text of every file Grafana receives (none holds a secret)."""
     files = {
         ENTRYPOINT_FILE: (source / "entrypoint.sh").read_text(encoding="utf-8"),
         DATASOURCES_FILE: render_datasources(),
         DASHBOARD_PROVIDER_FILE: render_dashboard_provider(),
     }
-    for name, dashboard in load_dashboards(source / "dashboards").items():
+    for name, dashboard in shipped_dashboards(settings, source / "dashboards").items():
         files[f"{DASHBOARDS_DIR}/{name}"] = dump_dashboard(dashboard)
     return files
