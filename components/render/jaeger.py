@@ -114,8 +114,14 @@ def jaeger_config(settings: Settings) -> dict[str, Any]:
             },
             "telemetry": {
                 "resource": {"service.name": "jaeger"},
+                # Suffixes spelled out: the collector core of 2.20.0 (go.opentelemetry.io/collector/
+                # service@v0.155.0 telemetry/otelconftelemetry/internal/migration/v0.3.0.go,
+                # applyPrometheusDefaults) drops `_total` and unit suffixes by default, 2.13.0 keeps
+                # them; fixed here, the names (otelcol_receiver_accepted_spans_total…) are the same
+                # on every version the dashboards and the tests meet.
                 "metrics": {"readers": [{"pull": {"exporter": {"prometheus": {
-                    "host": "0.0.0.0", "port": METRICS_PORT}}}}]},
+                    "host": "0.0.0.0", "port": METRICS_PORT,
+                    "without_type_suffix": False, "without_units": False}}}}]},
                 "logs": {"level": "info"},
             },
         },
