@@ -157,8 +157,8 @@ def test_receivers_query_and_health_in_the_config_file(stack: str) -> None:
     assert set(config["service"]["extensions"]) == set(config["extensions"])
     assert config["extensions"]["healthcheckv2"] == {"use_v2": True, "http": {"endpoint": "0.0.0.0:13133"}}
     (reader,) = config["service"]["telemetry"]["metrics"]["readers"]
-    assert reader == {"pull": {"exporter": {"prometheus": {"host": "0.0.0.0", "port": 8888, "without_type_suffix": False,
-                                                            "without_units": False}}}}
+    assert reader == {"pull": {"exporter": {"prometheus": {
+        "host": "0.0.0.0", "port": 8888, "without_type_suffix": False, "without_units": False}}}}
     expected = "memory" if stack == "dev" else "badger"  # dev sets memory; badger is the default
     assert list(backend_of(run)) == [expected]
 
