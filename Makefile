@@ -4,7 +4,7 @@ VENV    ?= venv
 BIN     := $(VENV)/bin
 STACK   ?= dev
 
-.PHONY: venv tools test lint typecheck up preview render check bench bench-doc
+.PHONY: venv tools test lint typecheck up preview render check bench bench-doc capacity
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -53,3 +53,8 @@ bench: venv
 ## The same, rewriting the tracked docs/BENCHMARKS.md (its analysis section is kept): commit the result.
 bench-doc: venv
 	$(BIN)/python benchmarks/bench.py --out docs/BENCHMARKS.md
+
+## Prometheus memory and disk at 10, 100 and 1,000 services, measured with the real Prometheus on
+## loopback (about 12 minutes); writes build/CAPACITY.md. CAPACITY_ARGS="--out docs/CAPACITY.md" rewrites the doc.
+capacity: venv tools
+	$(BIN)/python benchmarks/capacity.py $(CAPACITY_ARGS)
