@@ -8,14 +8,19 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 
-_UNITS = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
-          "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+_UNITS = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
+          "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+
+
+def quantity_bytes(quantity: str) -> int:
+    """A Kubernetes memory or storage quantity (validated by the settings) in bytes."""
+    number = quantity.rstrip("kKMGTPEi")
+    return int(float(number) * _UNITS[quantity[len(number):]])
 
 
 def memory_mib(quantity: str) -> int:
     """A Kubernetes memory quantity (validated by the settings) in MiB, Docker's `memory` unit."""
-    number = quantity.rstrip("kKMGTi")
-    return max(6, int(float(number) * _UNITS[quantity[len(number):]]) // 2**20)  # Docker's minimum is 6 MiB
+    return max(6, quantity_bytes(quantity) // 2**20)  # Docker's minimum is 6 MiB
 
 
 def _cpus_read_back(nano: int) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pulumi
 
 from .catalog import Catalog
+from .docker_units import quantity_bytes
 from .render.prometheus import (
     CATALOG_RULES_FILE,
     CONFIG_DIR,
@@ -49,6 +50,13 @@ def kubelet_rules(settings: Settings) -> tuple[ClusterRule, ...]:
             ClusterRule(api_groups=("",), resources=("nodes/metrics",), verbs=("get",)))
 
 
+def retention_size(storage_size: str) -> str:
+    """85% of the data volume, in the base-2 units Prometheus' --storage.tsdb.retention.size reads
+    ("MB" = MiB: prometheus/prometheus cmd/prometheus/main.go, units.Base2Bytes). The rest leaves
+    room for the WAL, the head's chunks on disk and a compaction's temporary block."""
+    return f"{quantity_bytes(storage_size) * 85 // 100 // 2**20}MB"
+
+
 def prometheus_workload(settings: Settings, catalog: Catalog, target: Target) -> Workload:
     prom = settings.prometheus
     config = render_prometheus_config(settings, catalog, target.app_host)
@@ -63,6 +71,9 @@ def prometheus_workload(settings: Settings, catalog: Catalog, target: Target) ->
             f"--config.file={CONFIG_DIR}/prometheus.yml",
             f"--storage.tsdb.path={DATA_DIR}",
             f"--storage.tsdb.retention.time={prom.retention}",
+            # A full volume stops ingestion; a size cap below it drops the oldest blocks instead
+            # (docs/CAPACITY.md: the default 20Gi holds ~130 services for 15 days).
+            f"--storage.tsdb.retention.size={retention_size(prom.storage_size)}",
             # Lets `curl -X POST /-/reload` pick up a config change without losing the WAL replay time.
             "--web.enable-lifecycle",
             *external_url_args(target.operator_url(http)),

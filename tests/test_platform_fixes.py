@@ -87,3 +87,15 @@ def test_latency_panels_show_exemplars() -> None:
                     latency += 1
                     assert target.get("exemplar") is True, (path.name, panel["title"])
     assert latency >= 5
+
+
+@pytest.mark.parametrize("stack", ["dev", *KUBERNETES_STACKS])
+def test_prometheus_drops_old_blocks_before_its_volume_fills(stack: str) -> None:
+    # A full volume stops ingestion (docs/CAPACITY.md: 20Gi holds ~130 services for 15 days): a
+    # size cap at 85% of the volume makes Prometheus delete its oldest blocks first.
+    from components.docker_units import quantity_bytes
+
+    size = stack_config(stack).get("prometheus", {}).get("storageSize", "20Gi")
+    flag = next(a for a in _args(stack, "prometheus") if a.startswith("--storage.tsdb.retention.size="))
+    cap = flag.split("=", 1)[1]
+    assert cap.endswith("MB") and int(cap[:-2]) * 2**20 <= quantity_bytes(size) * 0.85 < (int(cap[:-2]) + 1) * 2**20
