@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 import yaml
 from guarantees import with_changes
-from test_grafana import VARIABLES, panels
+from test_grafana import panels, substitute
 
 from components.catalog import load_catalog
 from components.render.grafana import (
@@ -163,13 +163,6 @@ def selectors(url: str, expr: str) -> list[Selector]:
 
     walk(reply["data"])
     return found
-
-
-def substitute(expr: str) -> str:
-    for variable, value in VARIABLES.items():
-        expr = expr.replace(variable, value)
-    assert "$" not in expr, f"unknown template variable in {expr}"
-    return expr
 
 
 LABEL_VALUES = re.compile(r"^label_values\((.*),\s*\w+\)$")
