@@ -9,10 +9,10 @@ from .docker_units import quantity_bytes
 from .render.prometheus import (
     CATALOG_RULES_FILE,
     CONFIG_DIR,
+    infrastructure_jobs,
     render_catalog_rules,
     render_prometheus_config,
     rule_files,
-    scrape_jobs,
     scrapes_kubelets,
 )
 from .settings import Settings, TargetKind
@@ -59,9 +59,8 @@ def retention_size(storage_size: str) -> str:
 
 def prometheus_workload(settings: Settings, catalog: Catalog, target: Target) -> Workload:
     prom = settings.prometheus
-    config = render_prometheus_config(settings, catalog, target.app_host)
-    files = [File(f"{CONFIG_DIR}/prometheus.yml", config)]
-    files += [File(path, text) for path, text in rule_files(target.kind, scrape_jobs(config)).items()]
+    files = [File(f"{CONFIG_DIR}/prometheus.yml", render_prometheus_config(settings, catalog, target.app_host))]
+    files += [File(path, text) for path, text in rule_files(target.kind, infrastructure_jobs(settings)).items()]
     files.append(File(CATALOG_RULES_FILE, render_catalog_rules(catalog)))
     http = Port("http", 9090, publish=9090)
     return Workload(

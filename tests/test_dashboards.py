@@ -32,10 +32,9 @@ from components.render.grafana import (
     DASHBOARD_SCOPES,
     DASHBOARDS_DIR,
     DASHBOARDS_SOURCE,
-    infrastructure_jobs,
     load_dashboards,
 )
-from components.render.prometheus import RULES_DIR, scrape_jobs
+from components.render.prometheus import RULES_DIR, infrastructure_jobs, scrape_jobs
 from components.settings import TargetKind, parse_settings
 from conftest import stack_run
 from harness import STACKS, run_program, stack_config, with_secrets

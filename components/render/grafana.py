@@ -15,14 +15,7 @@ from typing import Any
 
 from ..catalog import CONFIGS
 from ..settings import Settings, TargetKind
-from .prometheus import (
-    CADVISOR,
-    KUBE_STATE_METRICS,
-    NODE_EXPORTER,
-    docker_collectors,
-    enabled_exporters,
-    kubernetes_collector_jobs,
-)
+from .prometheus import CADVISOR, KUBE_STATE_METRICS, NODE_EXPORTER, infrastructure_jobs
 from .yamltext import dump_yaml
 
 SOURCE = CONFIGS / "grafana"
@@ -182,16 +175,6 @@ DASHBOARD_SCOPES: dict[str, DashboardScope] = {
     "loki.json": DashboardScope(_BOTH, frozenset({"monitoring"})),
     "jaeger.json": DashboardScope(_BOTH, frozenset({"monitoring"})),
 }
-
-
-def infrastructure_jobs(settings: Settings) -> frozenset[str]:
-    """The scrape jobs of prometheus.yml other than the catalog's, as render_prometheus_config names them."""
-    jobs = {"prometheus", "monitoring", *(e.job for e in enabled_exporters(settings))}
-    if settings.target is TargetKind.KUBERNETES:
-        jobs.update(kubernetes_collector_jobs(settings))
-    else:
-        jobs.update(c.job for c in docker_collectors(settings))
-    return frozenset(jobs)
 
 
 def shipped_dashboards(settings: Settings | None, source: Path = DASHBOARDS_SOURCE) -> dict[str, dict[str, Any]]:

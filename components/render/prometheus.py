@@ -104,6 +104,17 @@ def scrapes_kubelets(settings: Settings) -> bool:
         settings.collectors.kubelet.enabled or settings.collectors.cadvisor.enabled)
 
 
+def infrastructure_jobs(settings: Settings) -> frozenset[str]:
+    """The scrape jobs of prometheus.yml other than the catalog's (whose names the catalog keeps
+    clear of these): what rule files and dashboards scoped to a collector or exporter depend on."""
+    jobs = {"prometheus", "monitoring", *(e.job for e in enabled_exporters(settings))}
+    if settings.target is TargetKind.KUBERNETES:
+        jobs.update(kubernetes_collector_jobs(settings))
+    else:
+        jobs.update(c.job for c in docker_collectors(settings))
+    return frozenset(jobs)
+
+
 def render_prometheus_config(settings: Settings, catalog: Catalog, app_host: Callable[[str], str]) -> str:
     """The text of /etc/prometheus/prometheus.yml.
 
