@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import pulumi
@@ -114,30 +114,25 @@ def _describe(error: dict[str, Any], secret_keys: set[str]) -> str:
     return f"{key}: {shown} is not valid ({message})"
 
 
-def secret_paths(model: BaseModel, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+def _values(model: BaseModel, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+    """(camelCase path, value) of every field, nested models first as a whole, then their fields."""
+    for name, field in type(model).model_fields.items():
+        value = getattr(model, name)
+        here = (*path, field.alias or name)
+        yield here, value
+        if isinstance(value, BaseModel):
+            yield from _values(value, here)
+
+
+def secret_paths(model: BaseModel) -> list[tuple[str, ...]]:
     """Paths (camelCase) of every secret value that is set."""
-    found: list[tuple[str, ...]] = []
-    for name, field in type(model).model_fields.items():
-        value = getattr(model, name)
-        here = (*path, field.alias or name)
-        if isinstance(value, SecretStr):
-            found.append(here)
-        elif isinstance(value, BaseModel):
-            found.extend(secret_paths(value, here))
-    return found
+    return [path for path, value in _values(model) if isinstance(value, SecretStr)]
 
 
-def _cpu_limits(model: BaseModel, path: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+def _cpu_limits(settings: Settings) -> list[tuple[str, str]]:
     """(dotted camelCase key, value) of every `cpuLimit` in the settings."""
-    found: list[tuple[str, str]] = []
-    for name, field in type(model).model_fields.items():
-        value = getattr(model, name)
-        here = (*path, field.alias or name)
-        if isinstance(value, Resources):
-            found.append((".".join((*here, "cpuLimit")), value.cpu_limit))
-        elif isinstance(value, BaseModel):
-            found.extend(_cpu_limits(value, here))
-    return found
+    return [(".".join((*path, "cpuLimit")), value.cpu_limit)
+            for path, value in _values(settings) if isinstance(value, Resources)]
 
 
 def _conflicts(settings: Settings) -> list[str]:
