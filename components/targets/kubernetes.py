@@ -6,6 +6,8 @@ Every workload's Service is named like its Docker network alias, so rendered con
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import pulumi
 import pulumi_kubernetes as k8s
 from pulumi_kubernetes.apps.v1 import (
@@ -62,8 +64,13 @@ from pulumi_kubernetes.rbac.v1 import (
 )
 
 from ..settings import Settings, TargetKind
-from ..workload import DeployedWorkload, Endpoint, File, Port, Workload
+from ..workload import ClusterRule, DeployedWorkload, Endpoint, File, NamespacedRule, Port, Workload
 from .base import PART_OF
+
+
+def _policy_rules(rules: Iterable[ClusterRule | NamespacedRule]) -> list[PolicyRuleArgs]:
+    return [PolicyRuleArgs(api_groups=list(r.api_groups), resources=list(r.resources), verbs=list(r.verbs))
+            for r in rules]
 
 
 def config_key(path: str) -> str:
@@ -385,10 +392,8 @@ class KubernetesTarget:
         subjects = [SubjectArgs(kind="ServiceAccount", name=sa.metadata.name, namespace=self._ns_name)]
         created.append(sa)
         if workload.cluster_rules:
-            role = ClusterRole(f"{name}-role", metadata=ObjectMetaArgs(name=scoped, labels=labels), rules=[
-                PolicyRuleArgs(api_groups=list(r.api_groups), resources=list(r.resources), verbs=list(r.verbs))
-                for r in workload.cluster_rules
-            ], opts=opts)
+            role = ClusterRole(f"{name}-role", metadata=ObjectMetaArgs(name=scoped, labels=labels),
+                               rules=_policy_rules(workload.cluster_rules), opts=opts)
             binding = ClusterRoleBinding(
                 f"{name}-binding",
                 metadata=ObjectMetaArgs(name=scoped, labels=labels),
@@ -405,10 +410,8 @@ class KubernetesTarget:
             # The stack's own namespace by reference, so the Role waits for the Namespace it creates.
             ns: pulumi.Input[str] = self._ns_name if namespace == self.namespace else namespace
             meta = ObjectMetaArgs(name=scoped, namespace=ns, labels=labels)
-            ns_role = Role(f"{name}-role-{namespace}", metadata=meta, rules=[
-                PolicyRuleArgs(api_groups=list(r.api_groups), resources=list(r.resources), verbs=list(r.verbs))
-                for r in workload.namespace_rules if r.namespace == namespace
-            ], opts=opts)
+            ns_role = Role(f"{name}-role-{namespace}", metadata=meta, opts=opts,
+                           rules=_policy_rules(r for r in workload.namespace_rules if r.namespace == namespace))
             ns_binding = RoleBinding(
                 f"{name}-binding-{namespace}",
                 metadata=meta,
