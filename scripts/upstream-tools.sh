@@ -86,8 +86,22 @@ fresh() {
   for binary in "$@"; do [ -x "$BIN/$binary" ] || return 1; done
 }
 
+# needs_build TOOL VERSION MODULE BINARY... -> false, saying so, when the binaries exist and were
+# built from MODULE with this recipe and Go; otherwise announces the build. Sets STAMP, which the
+# caller writes to $STAMPS/TOOL once the build succeeded.
+needs_build() {
+  local tool=$1 version=$2 module=$3
+  shift 3
+  STAMP="$module recipe=$RECIPE $("$GO" env GOVERSION)"
+  if fresh "$tool" "$STAMP" "$@"; then
+    echo "$tool $version: up to date"
+    return 1
+  fi
+  echo "$tool $version: building $module"
+}
+
 build_prometheus() {
-  local tag version minor patch module stamp
+  local tag version minor patch module
   tag=$(image_tag prometheus)
   version=${tag#v}
   if [[ ! $version =~ ^3\.([0-9]+)\.([0-9]+)$ ]]; then
@@ -97,29 +111,19 @@ build_prometheus() {
   minor=${BASH_REMATCH[1]}
   patch=${BASH_REMATCH[2]}
   module="github.com/prometheus/prometheus@v0.$((300 + minor)).$patch"
-  stamp="$module recipe=$RECIPE $("$GO" env GOVERSION)"
-  if fresh prometheus "$stamp" prometheus promtool; then
-    echo "prometheus $version: up to date"
-    return 0
-  fi
-  echo "prometheus $version: building $module"
+  needs_build prometheus "$version" "$module" prometheus promtool || return 0
   GOBIN="$BIN" "$GO" install "${JOBS[@]}" -ldflags "$(ldflags "$version")" \
     "github.com/prometheus/prometheus/cmd/prometheus@${module#*@}" \
     "github.com/prometheus/prometheus/cmd/promtool@${module#*@}"
-  echo "$stamp" > "$STAMPS/prometheus"
+  echo "$STAMP" > "$STAMPS/prometheus"
 }
 
 build_alertmanager() {
-  local tag version module stamp dir src
+  local tag version module dir src
   tag=$(image_tag alertmanager)
   version=${tag#v}
   module="github.com/prometheus/alertmanager@v$version"
-  stamp="$module recipe=$RECIPE $("$GO" env GOVERSION)"
-  if fresh alertmanager "$stamp" alertmanager amtool; then
-    echo "alertmanager $version: up to date"
-    return 0
-  fi
-  echo "alertmanager $version: building $module"
+  needs_build alertmanager "$version" "$module" alertmanager amtool || return 0
   dir=$("$GO" mod download -json "$module" | "$PYTHON" -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')
   src="$TOOLS/src/alertmanager"
   rm -rf "$src"
@@ -131,11 +135,11 @@ build_alertmanager() {
     "$version" > "$src/ui/app/dist/index.html"
   (cd "$src" && "$GO" build "${JOBS[@]}" -ldflags "$(ldflags "$version")" -o "$BIN/" ./cmd/alertmanager ./cmd/amtool)
   rm -rf "$src"
-  echo "$stamp" > "$STAMPS/alertmanager"
+  echo "$STAMP" > "$STAMPS/alertmanager"
 }
 
 build_jaeger() {
-  local tag version minor module stamp gomod src replace
+  local tag version minor module gomod src replace
   tag=$(image_tag jaeger)
   version=${tag#v}
   if [[ ! $version =~ ^2\.([0-9]+)\.[0-9]+$ ]]; then
@@ -150,12 +154,7 @@ build_jaeger() {
     version=2.$minor.0
   fi
   module="github.com/jaegertracing/jaeger@v1.$((63 + minor)).0"
-  stamp="$module recipe=$RECIPE $("$GO" env GOVERSION)"
-  if fresh jaeger "$stamp" jaeger; then
-    echo "jaeger $version: up to date"
-    return 0
-  fi
-  echo "jaeger $version: building $module"
+  needs_build jaeger "$version" "$module" jaeger || return 0
   gomod=$("$GO" mod download -json "$module" | "$PYTHON" -c 'import json, sys; print(json.load(sys.stdin)["GoMod"])')
   src="$TOOLS/src/jaeger"
   rm -rf "$src"
@@ -177,7 +176,7 @@ for r in json.load(sys.stdin).get("Replace") or []:
       github.com/jaegertracing/jaeger/cmd/jaeger
   )
   rm -rf "$src"
-  echo "$stamp" > "$STAMPS/jaeger"
+  echo "$STAMP" > "$STAMPS/jaeger"
 }
 
 mkdir -p "$BIN" "$STAMPS"
