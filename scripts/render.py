@@ -29,7 +29,7 @@ sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
 import pulumi  # noqa: E402
 import yaml  # noqa: E402
 
-from harness import PLACEHOLDERS, PROJECT, STACKS, Run, run_program  # noqa: E402
+from harness import PLACEHOLDERS, PROJECT, STACKS, Run, node_at, run_program, secret_needed  # noqa: E402
 from manifests import is_kubernetes_object, manifest, plain, without_secrets  # noqa: E402
 from rendered import workload_files  # noqa: E402
 
@@ -88,27 +88,6 @@ def _replace_secure(node: Any, path: tuple[str | int, ...], found: list[tuple[st
     return node
 
 
-def _node(values: dict[str, Any], path: tuple[str, ...]) -> tuple[bool, Any]:
-    node: Any = values
-    for part in path:
-        if not isinstance(node, dict) or part not in node:
-            return False, None
-        node = node[part]
-    return True, node
-
-
-def _needs(values: dict[str, Any], path: tuple[str, ...]) -> bool:
-    """Whether the program requires the secret at `path` (as the loader decides), so render fills it."""
-    if path == ("grafana", "adminPassword"):
-        return True
-    if path[:2] == ("exporters", "postgres"):
-        _, postgres = _node(values, ("exporters", "postgres"))
-        return not isinstance(postgres, dict) or postgres.get("enabled", True) is not False
-    # The other secrets belong to an optional object: only where that object is configured.
-    found, parent = _node(values, path[:-1])
-    return found and isinstance(parent, dict)
-
-
 def stack_file_config(stack: str, root: Path = ROOT) -> tuple[dict[str, str], set[str], list[str]]:
     """What the Pulumi CLI would pass the program for `stack`, with placeholders for its secrets.
 
@@ -144,7 +123,7 @@ def stack_file_config(stack: str, root: Path = ROOT) -> tuple[dict[str, str], se
     prefix = PROJECT + ":"
     ours = {k[len(prefix):]: v for k, v in config.items() if k.startswith(prefix)}
     for path in sorted(PLACEHOLDERS):
-        if _node(ours, path)[0] or not _needs(ours, path):
+        if node_at(ours, path)[0] or not secret_needed(ours, path):
             continue
         node = ours
         for part in path[:-1]:
