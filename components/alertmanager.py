@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import pulumi
 
+from .grafana import HTTP_PORT as GRAFANA_PORT
+from .grafana import grafana_root_url
 from .prometheus import external_url_args
-from .render.alertmanager import CONFIG_FILE, DATA_DIR, HTTP_PORT, render_alertmanager_config
+from .render.alertmanager import (
+    CONFIG_FILE,
+    DATA_DIR,
+    HTTP_PORT,
+    TEMPLATE_FILE,
+    render_alertmanager_config,
+    render_alertmanager_template,
+)
 from .settings import Settings, secret_paths
 from .targets import Target
 from .tool import ToolComponent
@@ -30,7 +39,9 @@ def alertmanager_workload(settings: Settings, target: Target) -> Workload:
         ports=(http,),
         # Receiver URLs and SMTP passwords are inside: a Docker secret upload / Kubernetes Secret.
         # Without credentials it stays plain, so `pulumi preview` shows route changes as diffs.
-        files=(File(CONFIG_FILE, render_alertmanager_config(settings), secret=has_credentials(settings)),),
+        files=(File(CONFIG_FILE, render_alertmanager_config(settings), secret=has_credentials(settings)),
+               # Notification texts with service, runbook and Grafana links; no credentials inside.
+               File(TEMPLATE_FILE, render_alertmanager_template(settings, grafana_url(settings, target)))),
         # Silences and the notification log survive restarts.
         volumes=(DataVolume("alertmanager_data", DATA_DIR, am.storage_size),),
         health=Health("/-/ready", HTTP_PORT, live_path="/-/healthy",
@@ -38,6 +49,12 @@ def alertmanager_workload(settings: Settings, target: Target) -> Workload:
         resources=Resources(**am.resources.model_dump()),
         run_as_user=65534,  # `nobody`, the image's user
     )
+
+
+def grafana_url(settings: Settings, target: Target) -> str | None:
+    """Where notification links open Grafana: its root URL, else the operator's published address."""
+    return grafana_root_url(settings) or target.operator_url(
+        Port("http", GRAFANA_PORT, publish=settings.grafana.publish_port))
 
 
 def has_credentials(settings: Settings) -> bool:

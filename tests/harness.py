@@ -35,6 +35,9 @@ SENTINELS = {
     ("alertmanager", "webhook", "url"): "https://hooks.test/sentinel-webhook-Pq9",
     ("alertmanager", "heartbeat", "url"): "https://hc.test/sentinel-heartbeat-Hb3",
     ("alertmanager", "email", "authPassword"): "sentinel-smtp-Jr5",
+    ("alertmanager", "pagerduty", "routingKey"): "sentinel-pagerduty-Rk6",
+    ("alertmanager", "opsgenie", "apiKey"): "sentinel-opsgenie-Ak2",
+    ("alertmanager", "msteams", "webhookUrl"): "https://teams.test/sentinel-msteams-Tw4",
     ("jaeger", "elasticsearch", "password"): "sentinel-es-Tn8",
 }
 
@@ -54,6 +57,9 @@ PLACEHOLDERS = {
     ("alertmanager", "webhook", "url"): "https://redacted.invalid/alertmanager/webhook/url",
     ("alertmanager", "heartbeat", "url"): "https://redacted.invalid/alertmanager/heartbeat/url",
     ("alertmanager", "email", "authPassword"): "redacted-smtp-password",
+    ("alertmanager", "pagerduty", "routingKey"): "redacted-pagerduty-routing-key",
+    ("alertmanager", "opsgenie", "apiKey"): "redacted-opsgenie-api-key",
+    ("alertmanager", "msteams", "webhookUrl"): "https://redacted.invalid/alertmanager/msteams/webhookUrl",
     ("jaeger", "elasticsearch", "password"): "redacted-elasticsearch-password",
 }
 

@@ -11,8 +11,7 @@ import yaml
 from components.render.alertmanager import (
     CONFIG_FILE,
     RECEIVER,
-    SLACK_TEXT,
-    SLACK_TITLE,
+    TEMPLATE_FILE,
     render_alertmanager_config,
 )
 from components.settings import Settings, parse_settings
@@ -28,8 +27,10 @@ WEBHOOK: dict[str, Any] = {}
 EMAIL = {"to": "oncall@quikapp.test", "from": "alertmanager@quikapp.test", "smarthost": "smtp.quikapp.test:587",
          "authUsername": "alertmanager"}
 RECEIVERS = {"slack": {"slack": SLACK}, "webhook": {"webhook": WEBHOOK}, "email": {"email": EMAIL},
-             "heartbeat": {"heartbeat": {"interval": "1m"}},
-             "all": {"slack": SLACK, "webhook": WEBHOOK, "email": EMAIL, "heartbeat": {}}}
+             "heartbeat": {"heartbeat": {"interval": "1m"}}, "pagerduty": {"pagerduty": {}},
+             "opsgenie": {"opsgenie": {}}, "msteams": {"msteams": {}},
+             "all": {"pagerduty": {}, "opsgenie": {}, "slack": SLACK, "msteams": {}, "webhook": WEBHOOK,
+                     "email": EMAIL, "heartbeat": {}}}
 AM_SENTINELS = [v for k, v in SENTINELS.items() if k[0] == "alertmanager"]
 DOCKER_STACKS = [s for s in STACKS if stack_config(s)["target"] == "docker"]
 KUBERNETES_STACKS = [s for s in STACKS if stack_config(s)["target"] == "kubernetes"]
@@ -47,10 +48,17 @@ def run_with_receivers(stack: str, receivers: dict[str, Any]) -> Run:
     return run_program(stack, *with_secrets(values))
 
 
-def amtool_check(text: str, tmp_path: Path) -> str:
+def write_files(files: dict[str, str], tmp_path: Path) -> Path:
+    """The workload's files side by side (as in the container's /etc/alertmanager); the config's path."""
+    for path, text in files.items():
+        (tmp_path / Path(path).name).write_text(text)
+    return tmp_path / Path(CONFIG_FILE).name
+
+
+def amtool_check(files: dict[str, str], tmp_path: Path) -> str:
+    """amtool check-config on the config and, next to it, the template it names (parsed too)."""
     amtool = require("amtool")
-    path = tmp_path / "alertmanager.yml"
-    path.write_text(text)
+    path = write_files(files, tmp_path)
     result = run_tool(amtool, "check-config", path)
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
@@ -61,12 +69,14 @@ def amtool_check(text: str, tmp_path: Path) -> str:
 
 def test_default_route_and_a_receiver_without_integrations() -> None:
     config = yaml.safe_load(render_alertmanager_config(settings_with()))
+    assert config["templates"] == ["quikapp.tmpl"]
+    # No integration anywhere: only the Watchdog's route; everything else stays with the root.
     assert config["route"] == {"receiver": RECEIVER, "group_by": ["alertname", "service"], "group_wait": "30s",
                                "group_interval": "5m", "repeat_interval": "4h",
                                "routes": [{"matchers": ['alertname="Watchdog"'], "receiver": "heartbeat",
                                            "group_by": ["alertname"], "group_wait": "0s", "group_interval": "1m",
                                            "repeat_interval": "5m"}]}
-    assert config["receivers"] == [{"name": RECEIVER}, {"name": "heartbeat"}]
+    assert config["receivers"] == [{"name": RECEIVER}, {"name": "pager"}, {"name": "chat"}, {"name": "heartbeat"}]
 
 
 def test_route_timings_come_from_settings() -> None:
@@ -79,17 +89,17 @@ def test_route_timings_come_from_settings() -> None:
 
 def test_critical_inhibits_warning_of_the_same_service() -> None:
     config = yaml.safe_load(render_alertmanager_config(settings_with()))
-    assert config["inhibit_rules"] == [{
+    assert config["inhibit_rules"][0] == {
         "source_matchers": ['severity="critical"', 'service=~".+"'],
         "target_matchers": ['severity="warning"'],
-        "equal": ["service"],
-    }]
+        "equal": ["service", "instance"],
+    }
 
 
 def test_receivers_carry_their_resolved_secrets() -> None:
     config = yaml.safe_load(render_alertmanager_config(settings_with(**RECEIVERS["all"])))
-    receiver = config["receivers"][0]
-    slack, = receiver["slack_configs"]
+    receiver, pager, chat, _ = config["receivers"]
+    slack, = chat["slack_configs"]
     assert slack["channel"] == "#quikapp-alerts"
     assert slack["api_url"] == SENTINELS[("alertmanager", "slack", "apiUrl")]
     assert receiver["webhook_configs"] == [{"url": SENTINELS[("alertmanager", "webhook", "url")],
@@ -99,6 +109,9 @@ def test_receivers_carry_their_resolved_secrets() -> None:
     assert email["auth_username"] == "alertmanager"
     assert email["auth_password"] == SENTINELS[("alertmanager", "email", "authPassword")]
     assert email["require_tls"] is True
+    assert pager["pagerduty_configs"][0]["routing_key"] == SENTINELS[("alertmanager", "pagerduty", "routingKey")]
+    assert pager["opsgenie_configs"][0]["api_key"] == SENTINELS[("alertmanager", "opsgenie", "apiKey")]
+    assert chat["msteamsv2_configs"][0]["webhook_url"] == SENTINELS[("alertmanager", "msteams", "webhookUrl")]
 
 
 def test_only_configured_integrations_are_rendered() -> None:
@@ -111,9 +124,8 @@ def test_only_configured_integrations_are_rendered() -> None:
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_amtool_accepts_every_stacks_rendered_config(stack: str, tmp_path: Path) -> None:
-    text = workload_files(stack_run(stack))["alertmanager"][CONFIG_FILE]
-    out = amtool_check(text, tmp_path)
-    assert "2 receivers" in out and "1 inhibit rules" in out
+    out = amtool_check(workload_files(stack_run(stack))["alertmanager"], tmp_path)
+    assert "4 receivers" in out and "2 inhibit rules" in out and "1 templates" in out
 
 
 def amtool_route(text: str, tmp_path: Path, *labels: str) -> str:
@@ -146,13 +158,18 @@ def test_a_configured_heartbeat_receives_the_watchdog_at_its_interval() -> None:
 @pytest.mark.parametrize("kind", sorted(RECEIVERS))
 def test_amtool_accepts_configs_with_receivers(kind: str, tmp_path: Path) -> None:
     # Rendered through the real program, read back from what the container receives.
-    text = workload_files(run_with_receivers("dev", RECEIVERS[kind]))["alertmanager"][CONFIG_FILE]
-    receivers = yaml.safe_load(text)["receivers"]
-    expected = {"slack": ["slack_configs"], "webhook": ["webhook_configs"], "email": ["email_configs"],
-                "heartbeat": [], "all": ["email_configs", "slack_configs", "webhook_configs"]}[kind]
-    assert sorted(k for k in receivers[0] if k != "name") == expected
-    assert ("webhook_configs" in receivers[1]) == (kind in {"heartbeat", "all"})
-    amtool_check(text, tmp_path)
+    files = workload_files(run_with_receivers("dev", RECEIVERS[kind]))["alertmanager"]
+    receivers = {r["name"]: sorted(k for k in r if k != "name") for r in yaml.safe_load(files[CONFIG_FILE])["receivers"]}
+    expected = {
+        "slack": {"chat": ["slack_configs"]}, "msteams": {"chat": ["msteamsv2_configs"]},
+        "pagerduty": {"pager": ["pagerduty_configs"]}, "opsgenie": {"pager": ["opsgenie_configs"]},
+        "webhook": {RECEIVER: ["webhook_configs"]}, "email": {RECEIVER: ["email_configs"]},
+        "heartbeat": {"heartbeat": ["webhook_configs"]},
+        "all": {RECEIVER: ["email_configs", "webhook_configs"], "pager": ["opsgenie_configs", "pagerduty_configs"],
+                "chat": ["msteamsv2_configs", "slack_configs"], "heartbeat": ["webhook_configs"]},
+    }[kind]
+    assert {name: integrations for name, integrations in receivers.items() if integrations} == expected
+    amtool_check(files, tmp_path)
 
 
 def test_amtool_rejects_a_broken_config(tmp_path: Path) -> None:
@@ -163,16 +180,14 @@ def test_amtool_rejects_a_broken_config(tmp_path: Path) -> None:
     assert run_tool(amtool, "check-config", path).returncode != 0
 
 
-@pytest.mark.parametrize("template", [SLACK_TITLE, SLACK_TEXT])
-def test_slack_templates_render(template: str, tmp_path: Path) -> None:
-    """check-config does not parse inline templates; `amtool template render` does."""
-    amtool = require("amtool")
-    (tmp_path / "empty.tmpl").write_text('{{ define "empty" }}{{ end }}')
-    glob = str(tmp_path / "*.tmpl")
-    result = run_tool(amtool, "template", "render", f"--template.glob={glob}", f"--template.text={template}")
-    assert result.returncode == 0, result.stdout + result.stderr
-    broken = run_tool(amtool, "template", "render", f"--template.glob={glob}", "--template.text={{ .X | nope }}")
-    assert broken.returncode != 0
+def test_amtool_check_config_parses_the_template_next_to_the_config(tmp_path: Path) -> None:
+    """The config names its template relative to itself, so check-config reads and parses it:
+    a broken template fails the check (the rendered one passes above)."""
+    files = dict(workload_files(stack_run("dev"))["alertmanager"])
+    files[TEMPLATE_FILE] += '{{ define "broken" }}{{ .X | nope }}{{ end }}\n'
+    path = write_files(files, tmp_path)
+    result = run_tool(require("amtool"), "check-config", path)
+    assert result.returncode != 0 and "nope" in result.stdout + result.stderr
 
 
 # --- resources ---------------------------------------------------------------------------------------------------
@@ -198,7 +213,7 @@ def test_docker_alertmanager_container(stack: str) -> None:
     assert container["ports"] == [{"internal": 9093, "external": 9093, "ip": publish, "protocol": "tcp"}]
     assert container["networksAdvanced"][0]["aliases"] == ["alertmanager"]
     assert "http://127.0.0.1:9093/-/ready" in container["healthcheck"]["tests"]
-    assert [u["file"] for u in container["uploads"]] == [CONFIG_FILE]
+    assert [u["file"] for u in container["uploads"]] == [CONFIG_FILE, TEMPLATE_FILE]
     # No receiver credentials on this stack: a plain upload, so previews show route changes.
     # (With credentials it is a secret upload: test_receiver_credentials_only_in_secrets.)
     assert SECRET_SIG not in repr(record.inputs["uploads"])
@@ -222,7 +237,7 @@ def test_kubernetes_alertmanager_objects(stack: str) -> None:
     mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
     assert mounts["/alertmanager"] == "alertmanager-data"
     # No credentials on these stacks: a ConfigMap (with credentials: a Secret, tested below).
-    assert mounts[CONFIG_FILE] == "config"
+    assert mounts[CONFIG_FILE] == "config" and mounts[TEMPLATE_FILE] == "config"
     pvc = plain(run.one("kubernetes:core/v1:PersistentVolumeClaim", "alertmanager-alertmanager-data").inputs)
     assert pvc["metadata"]["name"] == "alertmanager-data"
     assert pvc["spec"]["resources"]["requests"]["storage"] == "1Gi"
@@ -282,11 +297,12 @@ def test_receiver_credentials_stay_secret(stack: str) -> None:
         for sentinel in AM_SENTINELS:
             assert sentinel not in repr(shown), f"{record.type} {record.name}"
     assert not any(s in repr(run.outputs) for s in AM_SENTINELS)
-    if kubernetes:  # with credentials the file moves from a ConfigMap to a Secret
-        assert not [c for c in run.of_type("kubernetes:core/v1:ConfigMap") if c.name.startswith("alertmanager")]
+    if kubernetes:  # with credentials the config moves from a ConfigMap to a Secret; the template stays
+        config_maps = [c for c in run.of_type("kubernetes:core/v1:ConfigMap") if c.name.startswith("alertmanager")]
+        assert [sorted(plain(c.inputs)["data"]) for c in config_maps] == [["etc_alertmanager_quikapp.tmpl"]]
         mounts = {m["mountPath"]: m["name"] for m in plain(run.one("kubernetes:apps/v1:Deployment", "alertmanager")
                   .inputs)["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]}
-        assert mounts[CONFIG_FILE] == "secret"
+        assert mounts[CONFIG_FILE] == "secret" and mounts[TEMPLATE_FILE] == "config"
 
 
 def test_receiver_secrets_must_be_set_as_secrets() -> None:

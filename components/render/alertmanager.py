@@ -1,56 +1,171 @@
-"""alertmanager.yml, rendered from settings. Holds receiver credentials: deliver it as a secret file."""
+"""alertmanager.yml and its notification template, rendered from settings.
+
+alertmanager.yml holds receiver credentials: deliver it as a secret file. The template holds none.
+
+Routing (docs/OPERATIONS.md "Alert routing" has the table):
+- `Watchdog` → `heartbeat` only (a dead man's switch), never to people;
+- `severity="critical"` → `pager` (PagerDuty, Opsgenie) and `chat` (Slack, Teams);
+- `severity="warning"` → `chat`;
+- every alert but the Watchdog → `quikapp` (e-mail, webhook), the root's receiver.
+A route is rendered only when its receiver has an integration, so what `amtool config routes test`
+prints is who is notified: a critical alert without a pager goes to chat, without chat to `quikapp`.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from ..catalog import CONFIGS
 from ..settings import Settings
+from ..settings.model import RouteTimings
 from .yamltext import dump_yaml
 
 CONFIG_DIR = "/etc/alertmanager"
 CONFIG_FILE = f"{CONFIG_DIR}/alertmanager.yml"
+# Next to alertmanager.yml and named relative to it: Alertmanager resolves `templates` against the
+# config file's directory (prometheus/alertmanager@v0.35.0 config/config.go resolveFilepaths), so
+# amtool check-config on a rendered copy (make check, the tests) parses this template too.
+TEMPLATE_NAME = "quikapp.tmpl"
+TEMPLATE_FILE = f"{CONFIG_DIR}/{TEMPLATE_NAME}"
+TEMPLATE_SOURCE = CONFIGS / "alertmanager" / TEMPLATE_NAME
 DATA_DIR = "/alertmanager"
 HTTP_PORT = 9093
+
+# Receiver names (docs/OPERATIONS.md). `quikapp` is the root's: every alert no route takes.
 RECEIVER = "quikapp"
+PAGER_RECEIVER = "pager"
+CHAT_RECEIVER = "chat"
 # The Watchdog alert always fires (configs/prometheus/rules/alerts.yml): it goes to its own
 # receiver, never to the people on call, and proves the pipeline alive to a dead man's switch.
 HEARTBEAT_RECEIVER = "heartbeat"
 
-# Slack message built from the rule annotations every alert in configs/prometheus/rules carries.
-SLACK_TITLE = ("[{{ .Status | toUpper }}] {{ .CommonLabels.alertname }}"
-               "{{ with .CommonLabels.service }} ({{ . }}){{ end }}")
-SLACK_TEXT = "{{ range .Alerts }}*{{ .Labels.severity }}* {{ .Annotations.summary }}\n" \
-             "{{ .Annotations.description }}\n{{ end }}"
+# The alerts a down target causes on the same service: its error rate and latency (aggregated
+# `by (service)`, no instance label) move when instances stop answering. Names from
+# configs/prometheus/rules/alerts.yml and the rendered catalog rule (render/prometheus.py);
+# tests/test_alertmanager_routing.py fails if one of them stops existing.
+DOWN_ALERTS = ("ServiceDown", "ServiceHasNoTargets")
+SYMPTOM_ALERTS = ("HighErrorRate", "HighLatency")
 
 
-def _receiver(settings: Settings) -> dict[str, Any]:
-    """The one receiver every alert goes to: each configured integration, or none at all."""
-    am = settings.alertmanager
-    receiver: dict[str, Any] = {"name": RECEIVER}
-    if am.slack is not None:
-        receiver["slack_configs"] = [{
-            "api_url": am.slack.api_url.get_secret_value(),
-            "channel": am.slack.channel,
-            "send_resolved": True,
-            "title": SLACK_TITLE,
-            "text": SLACK_TEXT,
-        }]
-    if am.webhook is not None:
-        receiver["webhook_configs"] = [{"url": am.webhook.url.get_secret_value(), "send_resolved": True}]
-    if am.email is not None:
-        email: dict[str, Any] = {
-            "to": am.email.to,
-            "from": am.email.sender,
-            "smarthost": am.email.smarthost,
-            "require_tls": am.email.require_tls,
-            "send_resolved": True,
-        }
-        if am.email.auth_username is not None:
-            email["auth_username"] = am.email.auth_username
-        if am.email.auth_password is not None:
-            email["auth_password"] = am.email.auth_password.get_secret_value()
-        receiver["email_configs"] = [email]
-    return receiver
+def _tmpl(name: str, arg: str = ".") -> str:
+    return f'{{{{ template "quikapp.{name}" {arg} }}}}'
+
+
+# Links every notification carries (configs/alertmanager/quikapp.tmpl).
+RUNBOOK = _tmpl("runbook", "(index .Alerts 0).Annotations.runbook_url")
+RUNBOOK_ABSOLUTE = _tmpl("runbook.absolute", "(index .Alerts 0).Annotations.runbook_url")
+GRAFANA = _tmpl("grafana", ".CommonLabels.service")
+SERVICE = _tmpl("service", ".CommonLabels")
+TITLE = _tmpl("title")
+TEXT = _tmpl("text")
+# What machine-read integrations (PagerDuty custom details, Opsgenie details) get as fields.
+DETAILS = {"service": SERVICE, "runbook": RUNBOOK, "grafana": GRAFANA}
+
+
+def _slack(settings: Settings) -> list[dict[str, Any]]:
+    slack = settings.alertmanager.slack
+    if slack is None:
+        return []
+    return [{"api_url": slack.api_url.get_secret_value(), "channel": slack.channel, "send_resolved": True,
+             "title": TITLE, "title_link": GRAFANA, "text": TEXT}]
+
+
+def _msteams(settings: Settings) -> list[dict[str, Any]]:
+    teams = settings.alertmanager.msteams
+    if teams is None:
+        return []
+    # msteamsv2_configs: webhook_url, title, text (prometheus/alertmanager@v0.35.0 notify/msteamsv2/config.go).
+    return [{"webhook_url": teams.webhook_url.get_secret_value(), "send_resolved": True,
+             "title": TITLE, "text": TEXT}]
+
+
+def _pagerduty(settings: Settings) -> list[dict[str, Any]]:
+    pd = settings.alertmanager.pagerduty
+    if pd is None:
+        return []
+    # prometheus/alertmanager@v0.35.0 notify/pagerduty/config.go: routing_key (Events API v2), url,
+    # description (the v2 summary), severity, class, component, details (merged with the default
+    # firing/resolved ones), links (href and text templated; an empty href is dropped).
+    config: dict[str, Any] = {"routing_key": pd.routing_key.get_secret_value()}
+    if pd.url is not None:
+        config["url"] = pd.url
+    config.update({
+        "send_resolved": True,
+        "description": _tmpl("pagerduty.summary"),
+        "severity": _tmpl("pagerduty.severity"),
+        "class": "{{ .CommonLabels.alertname }}",
+        "component": SERVICE,
+        "details": dict(DETAILS),
+        "links": [
+            # Without a runbook base URL a repository-relative runbook is no link: details carry it.
+            {"href": RUNBOOK if settings.alertmanager.runbook_base_url else RUNBOOK_ABSOLUTE, "text": "Runbook"},
+            {"href": GRAFANA, "text": "Grafana"},
+        ],
+    })
+    return [config]
+
+
+def _opsgenie(settings: Settings) -> list[dict[str, Any]]:
+    og = settings.alertmanager.opsgenie
+    if og is None:
+        return []
+    # prometheus/alertmanager@v0.35.0 notify/opsgenie/config.go: api_key, api_url (the notifier
+    # appends "v2/alerts" to its path, so it must end in "/"), message (cut at 130 runes),
+    # description, details (templated strings), tags (comma-separated), priority.
+    config: dict[str, Any] = {"api_key": og.api_key.get_secret_value()}
+    if og.api_url is not None:
+        config["api_url"] = og.api_url if og.api_url.endswith("/") else og.api_url + "/"
+    config.update({
+        "send_resolved": True,
+        "message": TITLE,
+        "description": TEXT,
+        "details": dict(DETAILS),
+        "tags": "{{ .CommonLabels.severity }},service={{ .CommonLabels.service }}",
+        "priority": _tmpl("opsgenie.priority"),
+    })
+    return [config]
+
+
+def _email(settings: Settings) -> list[dict[str, Any]]:
+    em = settings.alertmanager.email
+    if em is None:
+        return []
+    email: dict[str, Any] = {"to": em.to, "from": em.sender, "smarthost": em.smarthost,
+                             "require_tls": em.require_tls, "send_resolved": True}
+    if em.auth_username is not None:
+        email["auth_username"] = em.auth_username
+    if em.auth_password is not None:
+        email["auth_password"] = em.auth_password.get_secret_value()
+    email.update({"headers": {"Subject": TITLE}, "html": _tmpl("email.html"), "text": TEXT})
+    return [email]
+
+
+def _webhook(settings: Settings) -> list[dict[str, Any]]:
+    hook = settings.alertmanager.webhook
+    # The JSON payload carries every label and annotation (service, runbook_url) and the externalURL.
+    return [] if hook is None else [{"url": hook.url.get_secret_value(), "send_resolved": True}]
+
+
+def _receiver(name: str, **integrations: list[dict[str, Any]]) -> dict[str, Any]:
+    """A receiver with its configured integrations (`<kind>_configs`), or none."""
+    return {"name": name, **{f"{kind}_configs": configs for kind, configs in integrations.items() if configs}}
+
+
+def _receivers(settings: Settings) -> list[dict[str, Any]]:
+    """Every receiver, including those without integrations (the root's and the heartbeat always exist)."""
+    return [
+        _receiver(RECEIVER, email=_email(settings), webhook=_webhook(settings)),
+        _receiver(PAGER_RECEIVER, pagerduty=_pagerduty(settings), opsgenie=_opsgenie(settings)),
+        _receiver(CHAT_RECEIVER, slack=_slack(settings), msteamsv2=_msteams(settings)),
+        _heartbeat_receiver(settings),
+    ]
+
+
+def _timings(timings: RouteTimings) -> dict[str, Any]:
+    route: dict[str, Any] = {} if timings.group_by is None else {"group_by": list(timings.group_by)}
+    route.update({"group_wait": timings.group_wait, "group_interval": timings.group_interval,
+                  "repeat_interval": timings.repeat_interval})
+    return route
 
 
 def _heartbeat_route(settings: Settings) -> dict[str, Any]:
@@ -74,6 +189,54 @@ def _heartbeat_receiver(settings: Settings) -> dict[str, Any]:
     return receiver
 
 
+def _routes(settings: Settings, receivers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The child routes, first match first. `continue: true` lets a critical alert reach the pager,
+    then chat, then `quikapp`; each route keeps its own groups and timers (pages repeat sooner)."""
+    notifies = {r["name"] for r in receivers if len(r) > 1}
+    routes = [_heartbeat_route(settings)]  # first and final: the Watchdog reaches nobody else
+    severities = settings.alertmanager.routes
+    if PAGER_RECEIVER in notifies:
+        routes.append({"matchers": ['severity="critical"'], "receiver": PAGER_RECEIVER,
+                       **_timings(severities.pager), "continue": True})
+    if CHAT_RECEIVER in notifies:
+        routes.append({"matchers": ['severity=~"critical|warning"'], "receiver": CHAT_RECEIVER,
+                       **_timings(severities.chat), "continue": True})
+    if RECEIVER in notifies and len(routes) > 1:
+        # A route above matched, so the root's receiver would no longer be chosen by itself
+        # (prometheus/alertmanager@v0.35.0 dispatch/route.go Match: the node itself matches only
+        # when no child did): e-mail and webhook get every alert, as before severity routing.
+        routes.append({"receiver": RECEIVER})
+    return routes
+
+
+def _inhibit_rules() -> list[dict[str, Any]]:
+    # `equal` pitfall: a label missing on both sides compares equal (prometheus/alertmanager@v0.35.0
+    # inhibit/cache.go fingerprintEquals: a missing label counts as ""), so every source below must
+    # carry a `service`: service-less sources would mute every service-less target.
+    return [
+        {
+            # A critical alert mutes the warnings of the same service on the same instance (a
+            # ServiceDown its HighMemoryUsage; a critical disk alert its warning twin). Not on
+            # `service` alone: an exporter's alerts carry the exporter as `service` (node-exporter),
+            # and one node's critical would mute every other node's warnings. Only sources that
+            # name a service: `equal` treats a missing label as equal, so a service-less critical
+            # would mute every service-less warning. A service-level critical (no `instance`)
+            # mutes the service-level warnings (no `instance` either).
+            "source_matchers": ['severity="critical"', 'service=~".+"'],
+            "target_matchers": ['severity="warning"'],
+            "equal": ["service", "instance"],
+        },
+        {
+            # A down target mutes its symptoms: while instances of a service are down or gone,
+            # that service's error rate and latency (aggregated per service, whatever their
+            # severity) are consequences, not news.
+            "source_matchers": [f'alertname=~"{"|".join(DOWN_ALERTS)}"', 'service=~".+"'],
+            "target_matchers": [f'alertname=~"{"|".join(SYMPTOM_ALERTS)}"'],
+            "equal": ["service"],
+        },
+    ]
+
+
 def render_alertmanager_config(settings: Settings) -> str:
     """The text of /etc/alertmanager/alertmanager.yml, secrets in clear (a secret file's content).
 
@@ -81,24 +244,32 @@ def render_alertmanager_config(settings: Settings) -> str:
     route ends in a receiver without integrations, which Alertmanager accepts.
     """
     am = settings.alertmanager
+    receivers = _receivers(settings)
     config = {
+        "templates": [TEMPLATE_NAME],
         "route": {
             "receiver": RECEIVER,
             "group_by": list(am.group_by),
             "group_wait": am.group_wait,
             "group_interval": am.group_interval,
             "repeat_interval": am.repeat_interval,
-            "routes": [_heartbeat_route(settings)],
+            "routes": _routes(settings, receivers),
         },
-        "receivers": [_receiver(settings), _heartbeat_receiver(settings)],
-        "inhibit_rules": [{
-            # A critical alert (ServiceDown) mutes the warnings of the same service (its error
-            # rate, latency…): one page, not five. Only sources that name a service: `equal`
-            # treats a missing label as equal, so a service-less critical would mute every
-            # service-less warning.
-            "source_matchers": ['severity="critical"', 'service=~".+"'],
-            "target_matchers": ['severity="warning"'],
-            "equal": ["service"],
-        }],
+        "receivers": receivers,
+        "inhibit_rules": _inhibit_rules(),
     }
     return dump_yaml(config)
+
+
+def render_alertmanager_template(settings: Settings, grafana_url: str | None) -> str:
+    """The text of /etc/alertmanager/quikapp.tmpl: the two settings-dependent definitions, then
+    configs/alertmanager/quikapp.tmpl as it is."""
+    base = settings.alertmanager.runbook_base_url or ""
+    if base and not base.endswith("/"):
+        base += "/"
+    header = (
+        "{{/* Rendered by components/render/alertmanager.py from settings. */}}\n"
+        f'{{{{ define "quikapp.grafana_url" }}}}{(grafana_url or "").rstrip("/")}{{{{ end }}}}\n'
+        f'{{{{ define "quikapp.runbook_base" }}}}{base}{{{{ end }}}}\n'
+    )
+    return header + TEMPLATE_SOURCE.read_text(encoding="utf-8")

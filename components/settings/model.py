@@ -134,16 +134,67 @@ class EmailReceiver(Model):
     require_tls: bool = True
 
 
+class PagerDutyReceiver(Model):
+    """PagerDuty Events API v2 (`pagerduty_configs`): critical alerts page."""
+
+    # The integration ("routing") key of a PagerDuty service's Events API v2 integration.
+    routing_key: Secret
+    # Events API endpoint; unset: Alertmanager's default https://events.pagerduty.com/v2/enqueue.
+    url: HttpUrl | None = None
+
+
+class OpsgenieReceiver(Model):
+    """Opsgenie Alert API (`opsgenie_configs`): critical alerts page."""
+
+    api_key: Secret
+    # Unset: Alertmanager's default https://api.opsgenie.com/ (EU accounts: https://api.eu.opsgenie.com/).
+    api_url: HttpUrl | None = None
+
+
+class MsTeamsReceiver(Model):
+    """Microsoft Teams through a Workflows (Power Automate) webhook (`msteamsv2_configs`): chat."""
+
+    webhook_url: Secret
+
+
+class RouteTimings(Model):
+    """Grouping and timing of one severity's route; `groupBy` unset: the root's `alertmanager.groupBy`."""
+
+    group_by: list[LabelName] | None = None
+    group_wait: Duration = "30s"
+    group_interval: Duration = "5m"
+    repeat_interval: Duration = "4h"
+
+
+class SeverityRoutes(Model):
+    """The pager route (severity critical) and the chat route (critical and warning): a page is
+    re-sent sooner than a chat message."""
+
+    pager: RouteTimings = RouteTimings(group_wait="10s", group_interval="5m", repeat_interval="1h")
+    chat: RouteTimings = RouteTimings(group_wait="30s", group_interval="5m", repeat_interval="4h")
+
+
 class AlertmanagerSettings(Model):
     storage_size: Quantity = "1Gi"
+    # The root route: the default receiver (`quikapp`: e-mail, webhook) and what the routes inherit.
     group_by: list[LabelName] = ["alertname", "service"]
     group_wait: Duration = "30s"
     group_interval: Duration = "5m"
     repeat_interval: Duration = "4h"
+    routes: SeverityRoutes = SeverityRoutes()
+    # Pager (severity critical).
+    pagerduty: PagerDutyReceiver | None = None
+    opsgenie: OpsgenieReceiver | None = None
+    # Chat (severity critical and warning).
     slack: SlackReceiver | None = None
+    msteams: MsTeamsReceiver | None = None
+    # Every alert but the Watchdog.
     webhook: WebhookReceiver | None = None
     email: EmailReceiver | None = None
     heartbeat: HeartbeatReceiver | None = None
+    # Prefix for the rules' repository-relative `runbook_url`s (docs/runbooks.md#…) in notifications,
+    # e.g. https://github.com/<org>/<repo>/blob/main/ ; unset: they are shown as they are.
+    runbook_base_url: HttpUrl | None = None
     resources: Resources = Resources()
 
 
