@@ -159,7 +159,8 @@ def test_a_configured_heartbeat_receives_the_watchdog_at_its_interval() -> None:
 def test_amtool_accepts_configs_with_receivers(kind: str, tmp_path: Path) -> None:
     # Rendered through the real program, read back from what the container receives.
     files = workload_files(run_with_receivers("dev", RECEIVERS[kind]))["alertmanager"]
-    receivers = {r["name"]: sorted(k for k in r if k != "name") for r in yaml.safe_load(files[CONFIG_FILE])["receivers"]}
+    receivers = {r["name"]: sorted(k for k in r if k != "name")
+                 for r in yaml.safe_load(files[CONFIG_FILE])["receivers"]}
     expected = {
         "slack": {"chat": ["slack_configs"]}, "msteams": {"chat": ["msteamsv2_configs"]},
         "pagerduty": {"pager": ["pagerduty_configs"]}, "opsgenie": {"pager": ["opsgenie_configs"]},

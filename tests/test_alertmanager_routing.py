@@ -1,0 +1,326 @@
+"""Alert routing: `amtool config routes test` for every route on every stack and integration variant,
+the notification template rendered by amtool, and the inhibit rules' alert names.
+
+The expected receivers come from the routing table in docs/OPERATIONS.md, written out here
+(`expected_receivers`) independently of components/render/alertmanager.py: a missing or extra route
+changes what amtool prints and fails the case.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from components.catalog import CONFIGS, load_catalog
+from components.render.alertmanager import (
+    CONFIG_FILE,
+    DOWN_ALERTS,
+    SYMPTOM_ALERTS,
+    TEMPLATE_FILE,
+    render_alertmanager_config,
+    render_alertmanager_template,
+)
+from components.render.prometheus import render_catalog_rules
+from components.settings import SettingsError, parse_settings
+from conftest import stack_run
+from harness import STACKS, run_program, stack_config, with_secrets
+from rendered import workload_files
+from tools import require, run_tool
+
+BASE = {"target": "docker", "grafana": {"adminPassword": "s3cret-pass"}, "exporters": {"postgres": {"enabled": False}}}
+SLACK = {"channel": "#quikapp-alerts"}
+EMAIL = {"to": "oncall@quikapp.test", "from": "alertmanager@quikapp.test", "smarthost": "smtp.quikapp.test:587"}
+INTEGRATIONS: dict[str, Any] = {"pagerduty": {}, "opsgenie": {}, "slack": SLACK, "msteams": {}, "email": EMAIL,
+                                "webhook": {}}
+PAGER, CHAT, DEFAULT = {"pagerduty", "opsgenie"}, {"slack", "msteams"}, {"email", "webhook"}
+# Which integrations each variant configures: all, none, each one alone, and the mixes whose
+# fallbacks differ (a pager without chat, chat without a pager, no e-mail/webhook).
+VARIANTS: dict[str, frozenset[str]] = {
+    "none": frozenset(),
+    "all": frozenset(INTEGRATIONS),
+    **{kind: frozenset({kind}) for kind in INTEGRATIONS},
+    "pager+default": frozenset({"pagerduty", "email"}),
+    "chat+default": frozenset({"slack", "webhook"}),
+    "pager+chat": frozenset({"opsgenie", "msteams"}),
+}
+# One alert per route and severity (labels as the rules set them).
+CASES: dict[str, dict[str, str]] = {
+    "critical": {"alertname": "ServiceDown", "severity": "critical", "service": "auth", "instance": "auth:8080"},
+    "warning": {"alertname": "HighErrorRate", "severity": "warning", "service": "auth"},
+    "info": {"alertname": "NodeCPUHighUsage", "severity": "info", "service": "node-exporter"},
+    "no-severity": {"alertname": "SomethingExternal"},
+    "watchdog": {"alertname": "Watchdog", "severity": "none"},
+}
+
+
+def expected_receivers(kinds: frozenset[str], labels: dict[str, str]) -> str:
+    """The routing table (docs/OPERATIONS.md): what `amtool config routes test` must print."""
+    if labels["alertname"] == "Watchdog":
+        return "heartbeat"  # and nothing else, whatever its labels
+    severity = labels.get("severity")
+    out = []
+    if severity == "critical" and kinds & PAGER:
+        out.append("pager")
+    if severity in ("critical", "warning") and kinds & CHAT:
+        out.append("chat")
+    if not out or kinds & DEFAULT:  # the root's receiver: e-mail and webhook get every alert
+        out.append("quikapp")
+    return ",".join(out)
+
+
+def settings_for(kinds: frozenset[str], **extra: Any) -> Any:
+    values, secret_keys = with_secrets({**BASE, "alertmanager": {**{k: INTEGRATIONS[k] for k in kinds}, **extra}})
+    return parse_settings(values, secret_keys)
+
+
+def write_files(files: dict[str, str], folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for path, text in files.items():
+        (folder / Path(path).name).write_text(text)
+    return folder / Path(CONFIG_FILE).name
+
+
+def rendered_files(kinds: frozenset[str], **extra: Any) -> dict[str, str]:
+    settings = settings_for(kinds, **extra)
+    return {CONFIG_FILE: render_alertmanager_config(settings),
+            TEMPLATE_FILE: render_alertmanager_template(settings, "http://grafana.quikapp.test:3030")}
+
+
+def route(config: Path, labels: dict[str, str]) -> str:
+    result = run_tool(require("amtool"), "config", "routes", "test", f"--config.file={config}",
+                      *(f"{k}={v}" for k, v in labels.items()))
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout.strip()
+
+
+def check_routes(config: Path, kinds: frozenset[str]) -> set[str]:
+    """Every case routed as the table says (all mismatches reported at once); the receivers reached."""
+    check = run_tool(require("amtool"), "check-config", config)
+    assert check.returncode == 0, check.stdout + check.stderr
+    got = {name: route(config, labels) for name, labels in CASES.items()}
+    want = {name: expected_receivers(kinds, labels) for name, labels in CASES.items()}
+    assert got == want
+    return {r for receivers in got.values() for r in receivers.split(",")}
+
+
+def route_receivers(config: Path) -> set[str]:
+    """The receiver of every node of the rendered route tree."""
+    def walk(node: dict[str, Any]) -> set[str]:
+        return {node["receiver"], *(r for child in node.get("routes", []) for r in walk(child))}
+    return walk(yaml.safe_load(config.read_text())["route"])
+
+
+# --- amtool config routes test ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_every_route_of_every_variant(variant: str, tmp_path: Path) -> None:
+    config = write_files(rendered_files(VARIANTS[variant]), tmp_path)
+    reached = check_routes(config, VARIANTS[variant])
+    # Every route in the tree is some case's destination: a route without a case fails here.
+    assert route_receivers(config) <= reached
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_route_of_each_stack_as_deployed(stack: str, tmp_path: Path) -> None:
+    """The stack files configure no integration: everything but the Watchdog stays with `quikapp`."""
+    config = write_files(workload_files(stack_run(stack))["alertmanager"], tmp_path)
+    assert route_receivers(config) <= check_routes(config, frozenset())
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_route_of_each_stack_with_every_integration(stack: str, tmp_path: Path) -> None:
+    """Rendered by the real program on each stack, read back from what the container receives."""
+    values = stack_config(stack)
+    values["alertmanager"] = {**values.get("alertmanager", {}), **INTEGRATIONS, "heartbeat": {}}
+    config = write_files(workload_files(run_program(stack, *with_secrets(values)))["alertmanager"], tmp_path)
+    assert route_receivers(config) <= check_routes(config, frozenset(INTEGRATIONS))
+
+
+def test_a_missing_route_fails_the_cases(tmp_path: Path) -> None:
+    """The check can fail: drop the pager route and critical alerts no longer page."""
+    files = rendered_files(frozenset(INTEGRATIONS))
+    config = yaml.safe_load(files[CONFIG_FILE])
+    config["route"]["routes"] = [r for r in config["route"]["routes"] if r["receiver"] != "pager"]
+    files[CONFIG_FILE] = yaml.safe_dump(config)
+    path = write_files(files, tmp_path)
+    assert route(path, CASES["critical"]) == "chat,quikapp" != expected_receivers(frozenset(INTEGRATIONS),
+                                                                                   CASES["critical"])
+
+
+def test_pages_repeat_sooner_than_chat_and_timings_come_from_settings() -> None:
+    routes = yaml.safe_load(rendered_files(frozenset(INTEGRATIONS))[CONFIG_FILE])["route"]["routes"]
+    by_receiver = {r["receiver"]: r for r in routes}
+    assert (by_receiver["pager"]["group_wait"], by_receiver["pager"]["repeat_interval"]) == ("10s", "1h")
+    assert (by_receiver["chat"]["group_wait"], by_receiver["chat"]["repeat_interval"]) == ("30s", "4h")
+    assert "group_by" not in by_receiver["pager"]  # inherited from the root
+    custom = yaml.safe_load(rendered_files(frozenset(INTEGRATIONS), routes={
+        "pager": {"groupBy": ["alertname", "service", "instance"], "repeatInterval": "30m"},
+        "chat": {"groupWait": "1m", "groupInterval": "10m", "repeatInterval": "12h"}})[CONFIG_FILE])["route"]["routes"]
+    by_receiver = {r["receiver"]: r for r in custom}
+    assert by_receiver["pager"]["group_by"] == ["alertname", "service", "instance"]
+    assert by_receiver["pager"]["repeat_interval"] == "30m" and by_receiver["pager"]["group_wait"] == "30s"
+    assert (by_receiver["chat"]["group_wait"], by_receiver["chat"]["group_interval"],
+            by_receiver["chat"]["repeat_interval"]) == ("1m", "10m", "12h")
+
+
+@pytest.mark.parametrize(("key", "value", "allowed"), [
+    ("runbookBaseUrl", "github.com/quikapp", "an http:// or https:// URL"),
+    ("routes", {"pager": {"repeatInterval": "soon"}}, "a duration"),
+    ("pagerduty", {"url": "events.pagerduty.com"}, "an http:// or https:// URL"),
+])
+def test_bad_routing_settings_are_one_line(key: str, value: Any, allowed: str) -> None:
+    values, secret_keys = with_secrets({**BASE, "alertmanager": {key: value}})
+    with pytest.raises(SettingsError) as raised:
+        parse_settings(values, secret_keys)
+    message = str(raised.value)
+    assert len(message.splitlines()) == 1 and f"alertmanager.{key}" in message and allowed in message
+
+
+# --- inhibit rules ----------------------------------------------------------------------------------------------
+
+
+def _alert_names() -> set[str]:
+    names = set()
+    for path in sorted((CONFIGS / "prometheus" / "rules").glob("*.yml")):
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            names |= {r["alert"] for r in group["rules"] if "alert" in r}
+    catalog = yaml.safe_load(render_catalog_rules(load_catalog()))
+    return names | {r["alert"] for g in catalog["groups"] for r in g["rules"]}
+
+
+def test_inhibit_rules_name_alerts_that_exist() -> None:
+    """A renamed rule would silently end its inhibition: the names must be the rules' names."""
+    assert set(DOWN_ALERTS) | set(SYMPTOM_ALERTS) <= _alert_names()
+    config = yaml.safe_load(rendered_files(frozenset())[CONFIG_FILE])
+    down, symptoms = config["inhibit_rules"][1]["source_matchers"][0], config["inhibit_rules"][1]["target_matchers"][0]
+    assert down == 'alertname=~"ServiceDown|ServiceHasNoTargets"'
+    assert symptoms == 'alertname=~"HighErrorRate|HighLatency"'
+    # Every source names a service (the `equal` pitfall: missing labels compare equal).
+    assert all('service=~".+"' in rule["source_matchers"] for rule in config["inhibit_rules"])
+
+
+# --- the notification template ------------------------------------------------------------------------------
+
+RELATIVE_RUNBOOK = "docs/runbooks.md#servicedown"
+ABSOLUTE_RUNBOOK = "https://runbooks.prometheus-operator.dev/runbooks/node/noderaiddegraded"
+BASE_URL = "https://git.quikapp.test/monitoring/blob/main/"
+GRAFANA_LINK = "http://grafana.quikapp.test:3030/d/quikapp-services-overview?var-service=auth"
+
+
+def template_data(runbook: str = RELATIVE_RUNBOOK, service: str = "auth") -> dict[str, Any]:
+    """A notification's data (prometheus/alertmanager@v0.35.0 template.Data) for a firing critical alert."""
+    labels = {"alertname": "ServiceDown", "severity": "critical", "service": service, "instance": f"{service}:8080",
+              "job": "quikapp-services"}
+    annotations = {"summary": f"Service {service} is down", "description": f"{service}:8080 has been down",
+                   "runbook_url": runbook}
+    return {"receiver": "pager", "status": "firing",
+            "alerts": [{"status": "firing", "labels": labels, "annotations": annotations,
+                        "startsAt": "2026-11-27T02:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
+                        "generatorURL": "http://127.0.0.1:9090/graph", "fingerprint": "0123456789abcdef"}],
+            "groupLabels": {"alertname": "ServiceDown", "service": service},
+            "commonLabels": labels, "commonAnnotations": annotations, "externalURL": "http://127.0.0.1:9093"}
+
+
+def render(folder: Path, text: str, data: dict[str, Any], html: bool = False) -> str:
+    (folder / "data.json").write_text(json.dumps(data))
+    result = run_tool(require("amtool"), "template", "render", f"--template.glob={folder / '*.tmpl'}",
+                      f"--template.data={folder / 'data.json'}", f"--template.text={text}",
+                      *(["--template.type=html"] if html else []))
+    assert result.returncode == 0, f"{text}: {result.stdout}{result.stderr}"
+    return result.stdout
+
+
+def _templated(node: Any, key: str = "") -> list[tuple[str, str]]:
+    """(field, template) of every templated string of an integration's config, nested ones too."""
+    if isinstance(node, dict):
+        return [t for k, v in node.items() for t in _templated(v, f"{key}.{k}" if key else k)]
+    if isinstance(node, list):
+        return [t for i, v in enumerate(node) for t in _templated(v, f"{key}[{i}]")]
+    return [(key, node)] if isinstance(node, str) and "{{" in node else []
+
+
+def rendered_notifications(folder: Path, data: dict[str, Any], **extra: Any) -> dict[str, dict[str, str]]:
+    """{integration: {field: text}} as Alertmanager would fill them for `data`, rendered by amtool."""
+    write_files(rendered_files(frozenset(INTEGRATIONS), **extra), folder)
+    config = yaml.safe_load((folder / "alertmanager.yml").read_text())
+    out: dict[str, dict[str, str]] = {}
+    for receiver in config["receivers"]:
+        for kind, integrations in receiver.items():
+            if kind == "name":
+                continue
+            for key, text in _templated(integrations[0]):
+                # The e-mail `html` goes through html/template (prometheus/alertmanager@v0.35.0
+                # notify/email/email.go ExecuteHTMLString), everything else through text/template.
+                html = kind == "email_configs" and key == "html"
+                out.setdefault(kind, {})[key] = render(folder, text, data, html=html)
+    return out
+
+
+TEMPLATED = ["slack_configs", "msteamsv2_configs", "email_configs", "pagerduty_configs", "opsgenie_configs"]
+
+
+def test_every_notification_names_the_service_runbook_and_grafana(tmp_path: Path) -> None:
+    notifications = rendered_notifications(tmp_path, template_data(), runbookBaseUrl=BASE_URL)
+    assert sorted(notifications) == sorted(TEMPLATED)  # the webhook sends labels and annotations as JSON
+    for kind, fields in notifications.items():
+        whole = "\n".join(fields.values())
+        assert "auth" in whole and BASE_URL + RELATIVE_RUNBOOK in whole and GRAFANA_LINK in whole, (kind, fields)
+    pagerduty = notifications["pagerduty_configs"]
+    assert pagerduty["links[0].href"] == BASE_URL + RELATIVE_RUNBOOK and pagerduty["links[1].href"] == GRAFANA_LINK
+    assert pagerduty["details.service"] == pagerduty["component"] == "auth"
+    assert pagerduty["severity"] == "critical"
+    assert pagerduty["description"] == "[FIRING:1] ServiceDown - service auth: Service auth is down"
+    opsgenie = notifications["opsgenie_configs"]
+    assert opsgenie["priority"] == "P1" and opsgenie["details.runbook"] == BASE_URL + RELATIVE_RUNBOOK
+    assert len(opsgenie["message"]) <= 130  # Opsgenie cuts the message there (notify/opsgenie/opsgenie.go)
+    assert notifications["slack_configs"]["title_link"] == GRAFANA_LINK
+    html = notifications["email_configs"]["html"]
+    assert f'<a href="{BASE_URL + RELATIVE_RUNBOOK}">' in html and f'<a href="{GRAFANA_LINK}">' in html
+
+
+def test_without_a_runbook_base_relative_links_stay_relative(tmp_path: Path) -> None:
+    notifications = rendered_notifications(tmp_path, template_data())
+    assert "runbook: docs/runbooks.md#servicedown" in notifications["slack_configs"]["text"]
+    # Not a URL: PagerDuty drops a link with an empty href (notify/pagerduty/pagerduty.go); details keep it.
+    assert notifications["pagerduty_configs"]["links[0].href"] == ""
+    assert notifications["pagerduty_configs"]["details.runbook"] == RELATIVE_RUNBOOK
+
+
+def test_absolute_runbooks_are_kept_and_html_is_escaped(tmp_path: Path) -> None:
+    data = template_data(runbook=ABSOLUTE_RUNBOOK, service="a<b")
+    notifications = rendered_notifications(tmp_path, data, runbookBaseUrl=BASE_URL)
+    assert notifications["pagerduty_configs"]["links[0].href"] == ABSOLUTE_RUNBOOK
+    assert f"runbook: {ABSOLUTE_RUNBOOK}" in notifications["slack_configs"]["text"]
+    assert "var-service=a%3Cb" in notifications["slack_configs"]["title_link"]
+    html = notifications["email_configs"]["html"]
+    assert "a&lt;b" in html and "a<b" not in html
+
+
+def test_alerts_without_a_service_or_runbook(tmp_path: Path) -> None:
+    data = template_data()
+    for labels in (data["alerts"][0]["labels"], data["commonLabels"]):
+        labels.pop("service", None)  # (the same dict here)
+    data["alerts"][0]["annotations"].pop("runbook_url")
+    text = rendered_notifications(tmp_path, data)["slack_configs"]["text"]
+    assert "service: (none)" in text and "runbook: (none)" in text
+    assert "grafana: http://grafana.quikapp.test:3030/d/quikapp-services-overview\n" in text
+
+
+def test_the_grafana_link_opens_a_dashboard_with_a_service_variable() -> None:
+    dashboard = json.loads((CONFIGS / "grafana" / "dashboards" / "services-overview.json").read_text())
+    assert dashboard["uid"] == re.search(r"/d/([\w-]+)", GRAFANA_LINK).group(1)  # type: ignore[union-attr]
+    assert "service" in [v["name"] for v in dashboard["templating"]["list"]]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_links_point_at_this_stacks_grafana(stack: str) -> None:
+    template = workload_files(stack_run(stack))["alertmanager"][TEMPLATE_FILE]
+    grafana = stack_run(stack).outputs["grafanaUrl"]
+    assert f'{{{{ define "quikapp.grafana_url" }}}}{grafana.rstrip("/")}{{{{ end }}}}' in template
+    assert template.endswith((CONFIGS / "alertmanager" / "quikapp.tmpl").read_text())
