@@ -23,6 +23,7 @@ def _all_secrets_config(stack: str) -> tuple[dict[str, Any], set[str]]:
     """The stack with every secret key set (receivers, Elasticsearch), so each sentinel is in play."""
     return with_changes(stack, {
         "alertmanager": {"slack": {"channel": "#alerts"}, "webhook": {}, "heartbeat": {},
+                         "pagerduty": {}, "opsgenie": {}, "msteams": {},
                          "email": {"to": "ops@quikapp.test", "from": "am@quikapp.test",
                                    "smarthost": "smtp.quikapp.test:587", "authUsername": "am"}},
         "jaeger": {"storage": "elasticsearch", "elasticsearch": {"username": "jaeger"}},
