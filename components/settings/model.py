@@ -158,7 +158,7 @@ class MsTeamsReceiver(Model):
 
 
 class RouteTimings(Model):
-    """Grouping and timing of one severity's route; `groupBy` unset: the root's `alertmanager.groupBy`."""
+    """Grouping and timing of the chat route; `groupBy` unset: the root's `alertmanager.groupBy`."""
 
     group_by: list[LabelName] | None = None
     group_wait: Duration = "30s"
@@ -166,12 +166,19 @@ class RouteTimings(Model):
     repeat_interval: Duration = "4h"
 
 
-class SeverityRoutes(Model):
-    """The pager route (severity critical) and the chat route (critical and warning): a page is
-    re-sent sooner than a chat message."""
+class PagerRouteTimings(RouteTimings):
+    """The pager route's: a page goes out and is re-sent sooner than a chat message. Own defaults,
+    so setting one key (repeatInterval) keeps the others' pager defaults."""
 
-    pager: RouteTimings = RouteTimings(group_wait="10s", group_interval="5m", repeat_interval="1h")
-    chat: RouteTimings = RouteTimings(group_wait="30s", group_interval="5m", repeat_interval="4h")
+    group_wait: Duration = "10s"
+    repeat_interval: Duration = "1h"
+
+
+class SeverityRoutes(Model):
+    """The pager route (severity critical) and the chat route (critical and warning)."""
+
+    pager: PagerRouteTimings = PagerRouteTimings()
+    chat: RouteTimings = RouteTimings()
 
 
 class AlertmanagerSettings(Model):
