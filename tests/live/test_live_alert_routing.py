@@ -173,6 +173,11 @@ def live() -> Iterator[Live]:
             server.server_close()
 
 
+NODE_RUNBOOK = "https://runbooks.prometheus-operator.dev/runbooks/node/nodefilesystemalmostoutofspace"
+NODE_A = {"service": "node-exporter", "instance": "node-a:9100", "job": "node"}
+NODE_B = {"service": "node-exporter", "instance": "node-b:9100", "job": "node"}
+
+
 def alert(name: str, severity: str, runbook: str, **labels: str) -> dict[str, Any]:
     return {"labels": {"alertname": name, "severity": severity, **labels},
             "annotations": {"summary": f"{name} on {labels.get('service', 'nothing')}", "runbook_url": runbook},
@@ -190,7 +195,14 @@ ALERTS = [
     # Another service: nothing mutes it.
     alert("HighLatency", "warning", "docs/runbooks.md#highlatency", service="payments"),
     alert("Watchdog", "none", "https://runbooks.prometheus-operator.dev/runbooks/general/watchdog"),
+    # An exporter's alerts carry the exporter as `service`: a critical on one node mutes its warning
+    # twin on that node, not another node's warnings.
+    alert("NodeFilesystemAlmostOutOfSpace", "critical", NODE_RUNBOOK, **NODE_A),
+    alert("NodeFilesystemAlmostOutOfSpace", "warning", NODE_RUNBOOK, **NODE_A),
+    alert("NodeClockSkewDetected", "warning", NODE_RUNBOOK, **NODE_B),
 ]
+MUTED = {("HighErrorRate", "warning", ""), ("HighMemoryUsage", "warning", "auth:8080"),
+         ("NodeFilesystemAlmostOutOfSpace", "warning", NODE_A["instance"])}
 
 
 def post_alerts(url: str, alerts: list[dict[str, Any]]) -> None:
@@ -220,8 +232,12 @@ def alertnames(body: Any) -> set[str]:
     return {a["labels"]["alertname"] for a in body["alerts"]}
 
 
+def identity(labels: dict[str, str]) -> tuple[str, str, str]:
+    return labels["alertname"], labels.get("severity", ""), labels.get("instance", "")
+
+
 def test_the_critical_pages_with_service_runbook_and_grafana(delivered: Recorder) -> None:
-    (pagerduty,) = delivered.bodies("/pagerduty")
+    (pagerduty,) = [b for b in delivered.bodies("/pagerduty") if b["payload"]["class"] == "ServiceDown"]
     assert pagerduty["routing_key"] == "pd-routing-key" and pagerduty["event_action"] == "trigger"
     payload = pagerduty["payload"]
     assert payload["summary"] == "[FIRING:1] ServiceDown - service auth: ServiceDown on auth"
@@ -230,7 +246,7 @@ def test_the_critical_pages_with_service_runbook_and_grafana(delivered: Recorder
     assert (details["service"], details["runbook"], details["grafana"]) == ("auth", RUNBOOK_SERVICE_DOWN, GRAFANA_AUTH)
     assert pagerduty["links"] == [{"href": RUNBOOK_SERVICE_DOWN, "text": "Runbook"},
                                   {"href": GRAFANA_AUTH, "text": "Grafana"}]
-    (opsgenie,) = delivered.bodies("/opsgenie/v2/alerts")
+    (opsgenie,) = [b for b in delivered.bodies("/opsgenie/v2/alerts") if "ServiceDown" in b["message"]]
     assert delivered.headers("/opsgenie")[0]["Authorization"] == "GenieKey og-api-key"
     assert opsgenie["message"] == "[FIRING:1] ServiceDown - service auth" and opsgenie["priority"] == "P1"
     # The notifier puts the common labels in `details` too (notify/opsgenie/opsgenie.go), then ours.
@@ -254,25 +270,38 @@ def test_chat_and_email_carry_the_links_too(delivered: Recorder) -> None:
 
 def test_routes_by_severity(delivered: Recorder) -> None:
     """critical → pager, chat, e-mail/webhook; a warning → chat, e-mail/webhook, never the pager."""
-    assert all(body["payload"]["class"] == "ServiceDown" for body in delivered.bodies("/pagerduty"))
-    assert all("ServiceDown" in body["message"] for body in delivered.bodies("/opsgenie"))
-    webhook = set().union(*(alertnames(b) for b in delivered.bodies("/webhook")))
-    assert webhook == {"ServiceDown", "HighLatency"}
-    slack_titles = {a["title"] for b in delivered.bodies("/slack") for a in b["attachments"]}
-    assert slack_titles == {"[FIRING:1] ServiceDown - service auth", "[FIRING:1] HighLatency - service payments"}
-    subjects = sorted(str(email.message_from_string(m, policy=email.policy.default)["Subject"])
-                      for m in delivered.mails)
-    assert subjects == ["[FIRING:1] HighLatency - service payments", "[FIRING:1] ServiceDown - service auth"]
+    assert sorted(b["payload"]["class"] for b in delivered.bodies("/pagerduty")) == [
+        "NodeFilesystemAlmostOutOfSpace", "ServiceDown"]
+    assert sorted(b["message"] for b in delivered.bodies("/opsgenie")) == [
+        "[FIRING:1] NodeFilesystemAlmostOutOfSpace - service node-exporter", "[FIRING:1] ServiceDown - service auth"]
+    titles = ["[FIRING:1] HighLatency - service payments", "[FIRING:1] NodeClockSkewDetected - service node-exporter",
+              "[FIRING:1] NodeFilesystemAlmostOutOfSpace - service node-exporter",
+              "[FIRING:1] ServiceDown - service auth"]
+    assert sorted(a["title"] for b in delivered.bodies("/slack") for a in b["attachments"]) == titles
+    assert sorted(str(email.message_from_string(m, policy=email.policy.default)["Subject"])
+                  for m in delivered.mails) == titles
+    webhook = sorted(identity(a["labels"]) for b in delivered.bodies("/webhook") for a in b["alerts"])
+    assert webhook == [("HighLatency", "warning", ""), ("NodeClockSkewDetected", "warning", "node-b:9100"),
+                       ("NodeFilesystemAlmostOutOfSpace", "critical", "node-a:9100"),
+                       ("ServiceDown", "critical", "auth:8080")]
 
 
 def test_the_warnings_of_the_down_service_are_inhibited(live: Live, delivered: Recorder) -> None:
     everything = json.dumps([body for _, body, _ in delivered.http]) + "".join(delivered.mails)
     assert "HighErrorRate" not in everything and "HighMemoryUsage" not in everything
-    alerts = {a["labels"]["alertname"]: a for a in get_json(f"{live.alertmanager}/api/v2/alerts")}
-    for muted in ("HighErrorRate", "HighMemoryUsage"):
-        assert alerts[muted]["status"]["state"] == "suppressed"
-        assert alerts[muted]["status"]["inhibitedBy"] == [alerts["ServiceDown"]["fingerprint"]]
-    assert alerts["HighLatency"]["status"]["state"] == "active"  # another service's warning is not muted
+    alerts = {identity(a["labels"]): a for a in get_json(f"{live.alertmanager}/api/v2/alerts")}
+    assert len(alerts) == len(ALERTS)
+    sources = {("HighErrorRate", "warning", ""): ("ServiceDown", "critical", "auth:8080"),
+               ("HighMemoryUsage", "warning", "auth:8080"): ("ServiceDown", "critical", "auth:8080"),
+               ("NodeFilesystemAlmostOutOfSpace", "warning", "node-a:9100"):
+                   ("NodeFilesystemAlmostOutOfSpace", "critical", "node-a:9100")}
+    assert set(sources) == MUTED
+    for key, alert_ in alerts.items():
+        if key in MUTED:
+            assert alert_["status"]["state"] == "suppressed", key
+            assert alert_["status"]["inhibitedBy"] == [alerts[sources[key]]["fingerprint"]], key
+        else:  # another service's warning, another node's warning, the criticals, the Watchdog
+            assert alert_["status"]["state"] == "active", key
 
 
 def test_the_watchdog_reaches_the_heartbeat_only(delivered: Recorder) -> None:
