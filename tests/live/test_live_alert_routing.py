@@ -5,7 +5,8 @@ alertmanager.yml and quikapp.tmpl with every integration configured. The integra
 settable (PagerDuty `url`, Opsgenie `api_url`, the Slack, Teams, webhook and heartbeat URLs, the SMTP
 smarthost), so each points at a recorder on 127.0.0.1: an HTTP server and a minimal SMTP server in
 this process, which keep what Alertmanager sends. Alerts are posted to Alertmanager's API directly:
-a critical and two warnings for the same service, a warning for another service, and the Watchdog.
+a critical and two warnings for the same service, a warning for another service, a node's critical
+with warnings on that node and another, and the Watchdog.
 """
 
 from __future__ import annotations
