@@ -1,10 +1,10 @@
-"""Loki: the log store Promtail pushes to and Grafana queries (single binary, filesystem storage)."""
+"""Loki: the log store Promtail pushes to and Grafana queries (single binary; filesystem or S3 storage)."""
 
 from __future__ import annotations
 
 import pulumi
 
-from .render.loki import CONFIG_FILE, DATA_DIR, HTTP_PORT, PUSH_PATH, render_loki_config
+from .render.loki import CONFIG_FILE, DATA_DIR, HTTP_PORT, PUSH_PATH, SECRET_KEY_ENV, expands_env, render_loki_config
 from .settings import Settings
 from .targets import Target
 from .tool import ToolComponent
@@ -18,7 +18,10 @@ def loki_workload(settings: Settings, target: Target) -> Workload:
     return Workload(
         name="loki",
         image=settings.images.loki,
-        args=(f"-config.file={CONFIG_FILE}",),
+        # -config.expand-env only with an S3 secret key: the file then holds ${LOKI_S3_SECRET_ACCESS_KEY}
+        # and the key arrives as a secret env var; otherwise the args stay as before.
+        args=(f"-config.file={CONFIG_FILE}", *(("-config.expand-env=true",) if expands_env(settings) else ())),
+        secret_env=secret_env(settings),
         # No authentication (auth_enabled: false): published on docker.publishAddress only,
         # loopback unless the stack says otherwise; a ClusterIP Service on Kubernetes.
         # Services may push to lokiPushUrl themselves, besides Promtail.
@@ -37,6 +40,13 @@ def loki_workload(settings: Settings, target: Target) -> Workload:
         run_as_user=LOKI_UID,
         scratch_dirs=("/tmp",),
     )
+
+
+def secret_env(settings: Settings) -> tuple[tuple[str, pulumi.Input[str]], ...]:
+    s3 = settings.loki.s3
+    if s3 is None or s3.secret_access_key is None:
+        return ()
+    return ((SECRET_KEY_ENV, s3.secret_access_key.get_secret_value()),)
 
 
 class Loki(ToolComponent):

@@ -10,6 +10,7 @@ from .render.prometheus import (
     CATALOG_RULES_FILE,
     CONFIG_DIR,
     infrastructure_jobs,
+    remote_write_secrets,
     render_catalog_rules,
     render_prometheus_config,
     rule_files,
@@ -62,6 +63,8 @@ def prometheus_workload(settings: Settings, catalog: Catalog, target: Target) ->
     files = [File(f"{CONFIG_DIR}/prometheus.yml", render_prometheus_config(settings, catalog, target.app_host))]
     files += [File(path, text) for path, text in rule_files(target.kind, infrastructure_jobs(settings)).items()]
     files.append(File(CATALOG_RULES_FILE, render_catalog_rules(catalog)))
+    # Remote-write credentials: secret files prometheus.yml points at (password_file, credentials_file).
+    files += [File(path, value, secret=True) for path, value in remote_write_secrets(settings).items()]
     http = Port("http", 9090, publish=9090)
     return Workload(
         name="prometheus",

@@ -55,6 +55,11 @@ def check_prometheus(out: Path, scratch: Path) -> bool:
             token = scratch / "serviceaccount-token"
             token.write_text("placeholder\n")
             job["authorization"]["credentials_file"] = str(token)
+    # Remote-write credentials are secret files of the workload, rendered (as placeholders) beside it.
+    for remote in config.get("remote_write", []):
+        for block, key in (("basic_auth", "password_file"), ("authorization", "credentials_file")):
+            if key in remote.get(block, {}):
+                remote[block][key] = str(out / "prometheus" / remote[block][key].lstrip("/"))
     local = scratch / "prometheus.yml"
     local.write_text(yaml.safe_dump(config))
     promtool = _tool("promtool")

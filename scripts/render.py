@@ -79,7 +79,7 @@ def _is_secure(node: Any) -> bool:
 def _replace_secure(node: Any, path: tuple[str | int, ...], found: list[tuple[str | int, ...]]) -> Any:
     if _is_secure(node):
         found.append(path)
-        return PLACEHOLDERS.get(tuple(str(p) for p in path[1:]) if path[0] == PROJECT else (),
+        return PLACEHOLDERS.get(tuple(path[1:]) if path[0] == PROJECT else (),
                                 f"redacted-{'-'.join(str(p) for p in path)}")
     if isinstance(node, dict):
         return {k: _replace_secure(v, (*path, k), found) for k, v in node.items()}
@@ -127,7 +127,8 @@ def stack_file_config(stack: str, root: Path = ROOT) -> tuple[dict[str, str], se
             continue
         node = ours
         for part in path[:-1]:
-            node = node.setdefault(part, {})
+            # An int steps into a list item (prometheus.remoteWrite[0]), which secret_needed found.
+            node = node[part] if isinstance(part, int) else node.setdefault(part, {})
             if not isinstance(node, dict):
                 break  # a malformed stack value: the settings will name it
         else:

@@ -39,6 +39,10 @@ SENTINELS = {
     ("alertmanager", "opsgenie", "apiKey"): "sentinel-opsgenie-Ak2",
     ("alertmanager", "msteams", "webhookUrl"): "https://teams.test/sentinel-msteams-Tw4",
     ("jaeger", "elasticsearch", "password"): "sentinel-es-Tn8",
+    # Remote write: endpoint 0 with basic auth, endpoint 1 with a bearer token (see secret_needed).
+    ("prometheus", "remoteWrite", 0, "password"): "sentinel-rw-basic-Rv6",
+    ("prometheus", "remoteWrite", 1, "bearerToken"): "sentinel-rw-token-Bt1",
+    ("loki", "s3", "secretAccessKey"): "sentinel-s3-key-Sk2",
 }
 
 
@@ -61,20 +65,27 @@ PLACEHOLDERS = {
     ("alertmanager", "opsgenie", "apiKey"): "redacted-opsgenie-api-key",
     ("alertmanager", "msteams", "webhookUrl"): "https://redacted.invalid/alertmanager/msteams/webhookUrl",
     ("jaeger", "elasticsearch", "password"): "redacted-elasticsearch-password",
+    ("prometheus", "remoteWrite", 0, "password"): "redacted-remote-write-password",
+    ("prometheus", "remoteWrite", 1, "bearerToken"): "redacted-remote-write-bearer-token",
+    ("loki", "s3", "secretAccessKey"): "redacted-s3-secret-access-key",
 }
 
 
-def node_at(values: dict[str, Any], path: tuple[str, ...]) -> tuple[bool, Any]:
-    """(found, value) at `path` of nested config values; (False, None) where any step is missing."""
+def node_at(values: dict[str, Any], path: tuple[str | int, ...]) -> tuple[bool, Any]:
+    """(found, value) at `path` of nested config values (an int steps into a list); (False, None)
+    where any step is missing."""
     node: Any = values
     for part in path:
-        if not isinstance(node, dict) or part not in node:
+        if isinstance(part, int):
+            if not isinstance(node, list) or not 0 <= part < len(node):
+                return False, None
+        elif not isinstance(node, dict) or part not in node:
             return False, None
         node = node[part]
     return True, node
 
 
-def secret_needed(values: dict[str, Any], path: tuple[str, ...]) -> bool:
+def secret_needed(values: dict[str, Any], path: tuple[str | int, ...]) -> bool:
     """Whether the program requires the secret at `path` (as the loader decides): the tests and
     `make render` fill a stand-in there, and only there."""
     if path == ("grafana", "adminPassword"):
@@ -84,10 +95,15 @@ def secret_needed(values: dict[str, Any], path: tuple[str, ...]) -> bool:
         return not isinstance(postgres, dict) or postgres.get("enabled", True) is not False
     # The other secrets belong to an optional object: only where that object is configured.
     found, parent = node_at(values, path[:-1])
+    if path[:2] == ("prometheus", "remoteWrite") and isinstance(parent, dict):
+        # Basic auth (a username) or a bearer token, never both: each only where the endpoint asks.
+        return "username" in parent if path[-1] == "password" else "username" not in parent
+    if path[:2] == ("loki", "s3") and isinstance(parent, dict):
+        return "accessKeyId" in parent  # without keys Loki uses the AWS credential chain
     return found and isinstance(parent, dict)
 
 
-def with_secrets(values: dict[str, Any], secrets: dict[tuple[str, ...], str] = SENTINELS
+def with_secrets(values: dict[str, Any], secrets: dict[tuple[str | int, ...], str] = SENTINELS
                  ) -> tuple[dict[str, Any], set[str]]:
     """Add stand-in secrets where the stack needs them; returns the values and the secret top-level keys."""
     values = json.loads(json.dumps(values))
@@ -98,9 +114,9 @@ def with_secrets(values: dict[str, Any], secrets: dict[tuple[str, ...], str] = S
             continue
         node: Any = values
         for part in parent_path:
-            node = node.setdefault(part, {})
+            node = node[part] if isinstance(part, int) else node.setdefault(part, {})
         node.setdefault(leaf, sentinel)
-        secret_keys.add(path[0])
+        secret_keys.add(str(path[0]))
     return values, secret_keys
 
 

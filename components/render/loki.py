@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from ..catalog import CONFIGS
 from ..settings import Settings
+from ..settings.model import LokiS3Settings
 from .yamltext import dump_yaml, load_yaml
 
 CONFIG_DIR = "/etc/loki"
@@ -28,7 +30,62 @@ def loki_config(settings: Settings, base: Path = BASE_CONFIG) -> dict[str, Any]:
     limits["ingestion_burst_size_mb"] = loki.ingestion_burst_size_mb
     # Retention only happens when the compactor applies it: never render one without the other.
     config.setdefault("compactor", {})["retention_enabled"] = True
+    if loki.s3 is not None:
+        _object_storage(config, loki.s3)
     return config
+
+
+# --- S3-compatible object storage -------------------------------------------------------------------
+#
+# Keys as read by grafana/loki@v3.7.6: pkg/storage/factory.go Config (`aws`), pkg/storage/chunk/client/
+# aws/dynamodb_storage_client.go StorageConfig (S3Config inline), aws/s3_storage_client.go S3Config
+# (`s3forcepathstyle` has no yaml tag: yaml.v2 lowercases the field name), pkg/compactor/config.go.
+# tests/test_loki_storage.py checks every key against those structs.
+
+# The secret access key reaches Loki as this env var (a Kubernetes Secret / Docker secret env) and
+# `-config.expand-env=true` substitutes it (grafana/loki@v3.7.6 pkg/util/cfg/files.go: drone/envsubst
+# over the whole file before parsing), so the rendered file holds only the reference.
+SECRET_KEY_ENV = "LOKI_S3_SECRET_ACCESS_KEY"
+OBJECT_STORE = "s3"  # types.StorageTypeS3 (pkg/storage/types/types.go); "aws" names the same client
+
+
+def _object_storage(config: dict[str, Any], s3: LokiS3Settings) -> None:
+    """A new schema period on s3 from `s3.since`, the bucket, and the compactor's delete requests there.
+
+    Periods that start before `since` stay as deployed, so the days already written stay readable
+    from the volume until retention deletes them (the compactor applies retention to every period,
+    each through its own object store: pkg/loki/modules.go initCompactor). A base period starting on
+    or after `since` was never in force (its day lies after the switch) and gives way to the s3 one.
+    """
+    since = date.fromisoformat(s3.since)
+    periods = config["schema_config"]["configs"]
+    kept = [p for p in periods if _day(p["from"]) < since]
+    latest = kept[-1]
+    kept.append({"from": since, "store": latest["store"], "object_store": OBJECT_STORE, "schema": "v13",
+                 "index": dict(latest["index"])})
+    config["schema_config"]["configs"] = kept
+    aws: dict[str, Any] = {"bucketnames": s3.bucket, "region": s3.region}
+    if s3.endpoint is not None:
+        aws["endpoint"] = s3.endpoint
+    if s3.access_key_id is not None:
+        aws["access_key_id"] = s3.access_key_id
+        aws["secret_access_key"] = f"${{{SECRET_KEY_ENV}}}"
+    aws["s3forcepathstyle"] = s3.s3_force_path_style
+    aws["insecure"] = s3.insecure
+    config["storage_config"]["aws"] = aws
+    # The delete-requests DB goes to the bucket with the chunks (Loki requires a store whenever
+    # retention is on: pkg/compactor/config.go Validate; any configured store: modules.go).
+    config["compactor"]["delete_request_store"] = OBJECT_STORE
+
+
+def _day(value: date | str) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def expands_env(settings: Settings) -> bool:
+    """Whether Loki must substitute env vars into its config (an S3 secret key is set)."""
+    s3 = settings.loki.s3
+    return s3 is not None and s3.secret_access_key is not None
 
 
 def render_loki_config(settings: Settings) -> str:

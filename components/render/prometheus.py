@@ -140,7 +140,64 @@ def _render(settings: Settings, jobs: list[dict[str, object]]) -> str:
         "rule_files": [f"{RULES_DIR}/*.yml"],
         "scrape_configs": jobs,
     }
+    config.update(remote_write_section(settings))
     return dump_yaml(config)
+
+
+# --- remote_write: long-term storage ---------------------------------------------------------------
+#
+# Keys as read by prometheus/prometheus@v3.16.0 config/config.go (RemoteWriteConfig, QueueConfig) and
+# prometheus/common@v0.72.1 config/http_config.go (BasicAuth, Authorization), the common version
+# v3.16.0's go.mod pins; the same at v3.14.0. Credentials are never in prometheus.yml: `password_file`
+# and `credentials_file` name secret files of the workload (a Docker upload / Kubernetes Secret), which
+# Prometheus reads again on every request (common FileSecret.Fetch), so prometheus.yml stays plain and
+# `pulumi preview` shows its changes.
+
+SECRETS_DIR = f"{CONFIG_DIR}/secrets"
+
+# Settings key -> queue_config key, in Prometheus' order.
+_QUEUE_KEYS = (("capacity", "capacity"), ("max_shards", "max_shards"), ("min_shards", "min_shards"),
+               ("max_samples_per_send", "max_samples_per_send"), ("batch_send_deadline", "batch_send_deadline"),
+               ("min_backoff", "min_backoff"), ("max_backoff", "max_backoff"))
+
+
+def remote_write_secret_file(index: int, kind: str) -> str:
+    """In-container path of the `kind` (password, bearer-token) of remote-write endpoint `index`."""
+    return f"{SECRETS_DIR}/remote-write-{index}-{kind}"
+
+
+def remote_write_secrets(settings: Settings) -> dict[str, str]:
+    """{in-container path: secret value} of every remote-write credential (secret files of the workload)."""
+    files: dict[str, str] = {}
+    for index, endpoint in enumerate(settings.prometheus.remote_write):
+        if endpoint.password is not None:
+            files[remote_write_secret_file(index, "password")] = endpoint.password.get_secret_value()
+        if endpoint.bearer_token is not None:
+            files[remote_write_secret_file(index, "bearer-token")] = endpoint.bearer_token.get_secret_value()
+    return files
+
+
+def remote_write_section(settings: Settings) -> dict[str, object]:
+    """{"remote_write": [...]} for the configured endpoints, or nothing (the config stays as before)."""
+    entries: list[dict[str, object]] = []
+    for index, endpoint in enumerate(settings.prometheus.remote_write):
+        entry: dict[str, object] = {"url": endpoint.url}
+        if endpoint.name is not None:
+            entry["name"] = endpoint.name
+        if endpoint.remote_timeout is not None:
+            entry["remote_timeout"] = endpoint.remote_timeout
+        if endpoint.username is not None:
+            entry["basic_auth"] = {"username": endpoint.username,
+                                   "password_file": remote_write_secret_file(index, "password")}
+        if endpoint.bearer_token is not None:
+            entry["authorization"] = {"type": "Bearer",
+                                      "credentials_file": remote_write_secret_file(index, "bearer-token")}
+        queue = {key: getattr(endpoint.queue, field) for field, key in _QUEUE_KEYS
+                 if getattr(endpoint.queue, field) is not None}
+        if queue:
+            entry["queue_config"] = queue
+        entries.append(entry)
+    return {"remote_write": entries} if entries else {}
 
 
 # Prometheus 3 fails a scrape whose Content-Type is missing or unknown, where 2.x read it as text

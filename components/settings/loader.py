@@ -78,6 +78,39 @@ def _allowed_keys(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[st
     return sorted(f.alias or n for n, f in current.model_fields.items())
 
 
+def _models_in(annotation: Any) -> Iterator[Any]:
+    """Every type named in an annotation (`list[X] | None` gives list, X, None)."""
+    yield annotation
+    for arg in getattr(annotation, "__args__", ()):
+        yield from _models_in(arg)
+
+
+def _holds_secret(model: Any) -> bool:
+    """Whether a settings model has a secret field at any depth."""
+    for field in model.model_fields.values():
+        for kind in _models_in(field.annotation):
+            if kind is SecretStr or (isinstance(kind, type) and issubclass(kind, BaseModel) and _holds_secret(kind)):
+                return True
+    return False
+
+
+def _object_with_secret(loc: tuple[int | str, ...]) -> bool:
+    """Whether the object at `loc` may carry a secret: its value is then never repeated in a message
+    (a rule across its fields, such as "username with password", fails on the whole object)."""
+    current: Any = Settings
+    for part in loc:
+        if isinstance(part, int):
+            continue  # an item of a list: the list's item model
+        field = next((f for n, f in current.model_fields.items() if part in (n, f.alias)), None)
+        if field is None:
+            return False
+        current = next((k for k in _models_in(field.annotation) if isinstance(k, type) and issubclass(k, BaseModel)),
+                       None)
+        if current is None:
+            return False
+    return _holds_secret(current)
+
+
 def _dotted(loc: tuple[int | str, ...]) -> str:
     out = ""
     for part in loc:
@@ -97,7 +130,8 @@ def _describe(error: dict[str, Any], secret_keys: set[str]) -> str:
     if kind == "missing":
         return f"{key}: required, but not set"
     value = error.get("input")
-    shown = "[secret]" if (loc and str(loc[0]) in secret_keys) or isinstance(value, SecretStr) else repr(value)
+    shown = "[secret]" if (loc and str(loc[0]) in secret_keys) or isinstance(value, SecretStr) or (
+        isinstance(value, (dict, list)) and _object_with_secret(loc)) else repr(value)
     ctx = error.get("ctx", {})
     if kind == "value_error" or kind == "assertion_error":
         rule = str(error["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
@@ -114,24 +148,29 @@ def _describe(error: dict[str, Any], secret_keys: set[str]) -> str:
     return f"{key}: {shown} is not valid ({message})"
 
 
-def _values(model: BaseModel, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
-    """(camelCase path, value) of every field, nested models first as a whole, then their fields."""
+def _values(model: BaseModel, path: tuple[str | int, ...] = ()) -> Iterator[tuple[tuple[str | int, ...], Any]]:
+    """(camelCase path, value) of every field, nested models first as a whole, then their fields;
+    a list of models (prometheus.remoteWrite) as its items, by index."""
     for name, field in type(model).model_fields.items():
         value = getattr(model, name)
         here = (*path, field.alias or name)
         yield here, value
         if isinstance(value, BaseModel):
             yield from _values(value, here)
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                if isinstance(item, BaseModel):
+                    yield from _values(item, (*here, index))
 
 
-def secret_paths(model: BaseModel) -> list[tuple[str, ...]]:
+def secret_paths(model: BaseModel) -> list[tuple[str | int, ...]]:
     """Paths (camelCase) of every secret value that is set."""
     return [path for path, value in _values(model) if isinstance(value, SecretStr)]
 
 
 def _cpu_limits(settings: Settings) -> list[tuple[str, str]]:
     """(dotted camelCase key, value) of every `cpuLimit` in the settings."""
-    return [(".".join((*path, "cpuLimit")), value.cpu_limit)
+    return [(_dotted((*path, "cpuLimit")), value.cpu_limit)
             for path, value in _values(settings) if isinstance(value, Resources)]
 
 
@@ -161,6 +200,12 @@ def _required_secrets(settings: Settings) -> list[str]:
         settings.jaeger.elasticsearch.password is None
     ):
         missing.append("jaeger.elasticsearch.password")
+    # Basic auth to a remote-write endpoint: the username says a password is meant.
+    missing += [f"prometheus.remoteWrite[{i}].password" for i, endpoint in enumerate(settings.prometheus.remote_write)
+                if endpoint.username is not None and endpoint.password is None]
+    s3 = settings.loki.s3
+    if s3 is not None and s3.access_key_id is not None and s3.secret_access_key is None:
+        missing.append("loki.s3.secretAccessKey")
     return [
         f"{NAMESPACE}:{path}: required secret, not set (set it with "
         f"`pulumi config set --secret --path {path} <value>`)"
@@ -218,7 +263,7 @@ def _problems(values: dict[str, Any], secret_keys: set[str] | frozenset[str]) ->
     problems = _required_secrets(settings) + _conflicts(settings)
     for path in secret_paths(settings):
         if path[0] not in secret_keys:
-            dotted = ".".join(path)
+            dotted = _dotted(path)
             problems.append(
                 f"{NAMESPACE}:{dotted}: [secret] is stored in plain text (allowed: only a secret; "
                 f"run `pulumi config set --secret --path {dotted} <value>`)"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from .base import (
     CpuQuantity,
@@ -97,12 +97,66 @@ class Resources(Model):
     memory_limit: MemoryQuantity = "512Mi"
 
 
+class RemoteWriteQueue(Model):
+    """queue_config of one remote_write endpoint. An unset key keeps Prometheus' own default
+    (prometheus/prometheus@v3.16.0 config/config.go DefaultQueueConfig: capacity 10000, maxShards 50,
+    minShards 1, maxSamplesPerSend 2000, batchSendDeadline 5s, minBackoff 30ms, maxBackoff 5s),
+    which is sized for about 1M samples/s: raise maxShards only for a larger stack."""
+
+    capacity: Annotated[int, Field(ge=1)] | None = None
+    max_shards: Annotated[int, Field(ge=1)] | None = None
+    min_shards: Annotated[int, Field(ge=1)] | None = None
+    max_samples_per_send: Annotated[int, Field(ge=1)] | None = None
+    batch_send_deadline: Duration | None = None
+    min_backoff: Duration | None = None
+    max_backoff: Duration | None = None
+
+    @model_validator(mode="after")
+    def _shards(self) -> RemoteWriteQueue:
+        if self.min_shards and self.max_shards and self.min_shards > self.max_shards:
+            raise ValueError("a minShards no larger than maxShards")
+        return self
+
+
+class RemoteWriteEndpoint(Model):
+    """One long-term store Prometheus sends every sample to (Mimir, Thanos Receive, Cortex, VictoriaMetrics,
+    a vendor's remote-write URL). Credentials are secrets, delivered to Prometheus as files."""
+
+    url: HttpUrl
+    # Shown as `remote_name` on Prometheus' own remote-write metrics; unset: a hash Prometheus derives.
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] | None = None
+    # HTTP basic auth (both or neither) or a bearer token, not both.
+    username: Annotated[str, Field(pattern=r"^\S{1,256}$")] | None = None
+    password: Secret | None = None
+    bearer_token: Secret | None = None
+    remote_timeout: Duration | None = None
+    queue: RemoteWriteQueue = RemoteWriteQueue()
+
+    @model_validator(mode="after")
+    def _one_auth(self) -> RemoteWriteEndpoint:
+        if self.bearer_token is not None and (self.username is not None or self.password is not None):
+            raise ValueError("either username + password (basic auth) or bearerToken, not both")
+        if self.password is not None and self.username is None:
+            raise ValueError("a username with the password (basic auth needs both)")
+        return self
+
+
+def _unique_names(endpoints: list[RemoteWriteEndpoint]) -> list[RemoteWriteEndpoint]:
+    names = [e.name for e in endpoints if e.name is not None]
+    if len(names) != len(set(names)):
+        # Prometheus refuses the config ("found multiple remote write configs with job name").
+        raise ValueError("endpoints with distinct names")
+    return endpoints
+
+
 class PrometheusSettings(Model):
     retention: Duration = "15d"
     scrape_interval: Duration = "15s"
     evaluation_interval: Duration = "15s"
     storage_size: Quantity = "20Gi"
     external_labels: dict[LabelName, str] = {}
+    # Long-term storage: every sample is also sent to these endpoints (none by default).
+    remote_write: Annotated[list[RemoteWriteEndpoint], AfterValidator(_unique_names)] = []
     # Above the 2 GiB at which HighMemoryUsage fires: Prometheus must live to report its own use.
     resources: Resources = Resources(memory_request="1Gi", memory_limit="4Gi")
 
@@ -224,6 +278,57 @@ class GrafanaSettings(Model):
     resources: Resources = Resources()
 
 
+# The first schema period of configs/loki/loki-config.yml (what Loki 2.9 wrote); an object-store period
+# starts after it. tests/test_loki_storage.py checks this against the base config.
+LOKI_FIRST_PERIOD = "2024-01-01"
+
+
+def _check_day(value: str) -> str:
+    from datetime import date
+
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise ValueError("a day as YYYY-MM-DD (UTC), such as 2027-02-01") from None
+    if value != day.isoformat() or value <= LOKI_FIRST_PERIOD:
+        raise ValueError(f"a day as YYYY-MM-DD after {LOKI_FIRST_PERIOD} (Loki's first schema period)")
+    return value
+
+
+class LokiS3Settings(Model):
+    """Chunks and index on an S3-compatible object store (AWS S3, MinIO, Ceph RGW…) from `since` on."""
+
+    # The first day (UTC) written to the bucket: a new schema period. Days before it stay on the volume
+    # (readable until retention deletes them). For an existing stack a day after the deploy
+    # (docs/UPGRADING.md, "Loki on S3"); never changed once deployed.
+    since: Annotated[str, AfterValidator(_check_day)]
+    bucket: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")]
+    region: Annotated[str, Field(pattern=r"^[a-z0-9-]{1,32}$")] = "us-east-1"
+    # host[:port] (https, or http with insecure) or a full http(s):// URL; unset: AWS's endpoint for the region.
+    endpoint: Annotated[str, Field(
+        pattern=r"^(https?://)?[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:\d{1,5})?/?$")] | None = None
+    # Both or neither; neither: the AWS default credential chain (an IAM role for the pod, IRSA).
+    access_key_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9/+=._-]{1,128}$")] | None = None
+    secret_access_key: Secret | None = None
+    # Path-style URLs (endpoint/bucket/key): what MinIO and most non-AWS stores need.
+    s3_force_path_style: bool = False
+    # Plain http to the endpoint (a MinIO inside the network without TLS).
+    insecure: bool = False
+
+    @model_validator(mode="after")
+    def _keys(self) -> LokiS3Settings:
+        import re
+
+        secret = self.secret_access_key
+        if secret is not None and self.access_key_id is None:
+            raise ValueError("an accessKeyId with the secretAccessKey (both or neither)")
+        # Loki substitutes it into its YAML (-config.expand-env): characters YAML or envsubst would
+        # read differently would change the key Loki uses. AWS and MinIO keys fit this.
+        if secret is not None and not re.fullmatch(r"[A-Za-z0-9/+=._~-]{1,128}", secret.get_secret_value()):
+            raise ValueError("a secretAccessKey of letters, digits and / + = . _ ~ - only (at most 128)")
+        return self
+
+
 class LokiSettings(Model):
     # Enforced by Loki's compactor (limits_config.retention_period); at least 24h (one index table).
     retention: Duration = "30d"
@@ -231,6 +336,9 @@ class LokiSettings(Model):
     ingestion_rate_mb: Annotated[int, Field(ge=1, le=1024)] = 8
     ingestion_burst_size_mb: Annotated[int, Field(ge=1, le=2048)] = 16
     resources: Resources = Resources(memory_limit="1Gi")
+    # Where chunks and index go: the loki_data volume, or an S3-compatible bucket (`s3`) from loki.s3.since on.
+    storage: Literal["filesystem", "s3"] = "filesystem"
+    s3: LokiS3Settings | None = None
 
     @model_validator(mode="after")
     def _limits(self) -> LokiSettings:
@@ -242,6 +350,8 @@ class LokiSettings(Model):
             raise ValueError("a retention of at least 24h, Loki's minimum")
         if self.ingestion_burst_size_mb < self.ingestion_rate_mb:
             raise ValueError("an ingestionBurstSizeMb of at least ingestionRateMb")
+        if (self.storage == "s3") != (self.s3 is not None):
+            raise ValueError("loki.s3 set exactly when loki.storage is s3")
         return self
 
 
