@@ -85,17 +85,26 @@ def _models_in(annotation: Any) -> Iterator[Any]:
         yield from _models_in(arg)
 
 
-def _holds_secret(model: Any) -> bool:
-    """Whether a settings model has a secret field at any depth."""
-    for field in model.model_fields.values():
+def _secret_keys_of(model: Any) -> set[str]:
+    """camelCase names of the secret fields of a settings model, at any depth."""
+    names: set[str] = set()
+    for name, field in model.model_fields.items():
         for kind in _models_in(field.annotation):
-            if kind is SecretStr or (isinstance(kind, type) and issubclass(kind, BaseModel) and _holds_secret(kind)):
-                return True
-    return False
+            if kind is SecretStr:
+                names.add(field.alias or name)
+            elif isinstance(kind, type) and issubclass(kind, BaseModel):
+                names |= _secret_keys_of(kind)
+    return names
 
 
-def _object_with_secret(loc: tuple[int | str, ...]) -> bool:
-    """Whether the object at `loc` may carry a secret: its value is then never repeated in a message
+def _mentions(value: Any, keys: set[str]) -> bool:
+    if isinstance(value, dict):
+        return any(k in keys or _mentions(v, keys) for k, v in value.items())
+    return isinstance(value, list) and any(_mentions(v, keys) for v in value)
+
+
+def _object_with_secret(loc: tuple[int | str, ...], value: Any) -> bool:
+    """Whether the object at `loc` carries a secret: its value is then never repeated in a message
     (a rule across its fields, such as "username with password", fails on the whole object)."""
     current: Any = Settings
     for part in loc:
@@ -108,7 +117,7 @@ def _object_with_secret(loc: tuple[int | str, ...]) -> bool:
                        None)
         if current is None:
             return False
-    return _holds_secret(current)
+    return _mentions(value, _secret_keys_of(current))
 
 
 def _dotted(loc: tuple[int | str, ...]) -> str:
@@ -131,7 +140,7 @@ def _describe(error: dict[str, Any], secret_keys: set[str]) -> str:
         return f"{key}: required, but not set"
     value = error.get("input")
     shown = "[secret]" if (loc and str(loc[0]) in secret_keys) or isinstance(value, SecretStr) or (
-        isinstance(value, (dict, list)) and _object_with_secret(loc)) else repr(value)
+        isinstance(value, (dict, list)) and _object_with_secret(loc, value)) else repr(value)
     ctx = error.get("ctx", {})
     if kind == "value_error" or kind == "assertion_error":
         rule = str(error["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")

@@ -323,9 +323,10 @@ class LokiS3Settings(Model):
         if secret is not None and self.access_key_id is None:
             raise ValueError("an accessKeyId with the secretAccessKey (both or neither)")
         # Loki substitutes it into its YAML (-config.expand-env): characters YAML or envsubst would
-        # read differently would change the key Loki uses. AWS and MinIO keys fit this.
-        if secret is not None and not re.fullmatch(r"[A-Za-z0-9/+=._~-]{1,128}", secret.get_secret_value()):
-            raise ValueError("a secretAccessKey of letters, digits and / + = . _ ~ - only (at most 128)")
+        # read differently would change the key Loki uses (and yaml.v2 reads `null` or `~` as empty).
+        # AWS keys (40 characters) and MinIO keys (at least 8) fit this.
+        if secret is not None and not re.fullmatch(r"[A-Za-z0-9/+=._~-]{8,128}", secret.get_secret_value()):
+            raise ValueError("a secretAccessKey of 8 to 128 letters, digits and / + = . _ ~ -")
         return self
 
 
