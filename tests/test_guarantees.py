@@ -28,6 +28,11 @@ def _all_secrets_config(stack: str) -> tuple[dict[str, Any], set[str]]:
                                    "smarthost": "smtp.quikapp.test:587", "authUsername": "am"}},
         "jaeger": {"storage": "elasticsearch", "elasticsearch": {"username": "jaeger"}},
         "exporters": {"postgres": {"enabled": True}},
+        # Long-term storage: a basic-auth and a bearer-token remote-write endpoint, Loki on S3 with keys.
+        "prometheus": {"remoteWrite": [{"url": "https://mimir.quikapp.test/api/v1/push", "username": "quikapp"},
+                                       {"url": "https://vm.quikapp.test/api/v1/write"}]},
+        "loki": {"storage": "s3",
+                 "s3": {"since": "2027-02-01", "bucket": "quikapp-logs", "accessKeyId": "AKIAEXAMPLE"}},
     })
 
 
@@ -75,6 +80,10 @@ KNOBS: list[tuple[str, dict[str, Any]]] = [
     ("alertmanager.slack", {"alertmanager": {"slack": {"channel": "#ops"}}}),
     ("grafana.rootUrl", {"grafana": {"rootUrl": "https://grafana.quikapp.test"}}),
     ("loki.retention", {"loki": {"retention": "14d"}}),
+    ("prometheus.remoteWrite", {"prometheus": {"remoteWrite": [{"url": "https://mimir.quikapp.test/api/v1/push",
+                                                                "username": "quikapp"}]}}),
+    ("loki.storage", {"loki": {"storage": "s3", "s3": {"since": "2027-02-01", "bucket": "quikapp-logs",
+                                                       "accessKeyId": "AKIAEXAMPLE"}}}),
     ("loki.ingestionRateMb", {"loki": {"ingestionRateMb": 16, "ingestionBurstSizeMb": 32}}),
     ("jaeger.badgerTtl", {"jaeger": {"badgerTtl": "168h"}}),
     ("exporters.redis.address", {"exporters": {"redis": {"address": "redis-2:6379"}}}),
@@ -121,6 +130,9 @@ SETTINGS_CHANGES: list[tuple[str, dict[str, Any], str]] = [
     ("a Prometheus setting", {"prometheus": {"scrapeInterval": "30s"}}, "Prometheus"),
     ("a receiver", {"alertmanager": {"slack": {"channel": "#ops"}}}, "Alertmanager"),
     ("a Loki limit", {"loki": {"ingestionRateMb": 16, "ingestionBurstSizeMb": 32}}, "Loki"),
+    ("remote write", {"prometheus": {"remoteWrite": [{"url": "https://vm.quikapp.test/api/v1/write"}]}}, "Prometheus"),
+    ("Loki's object storage", {"loki": {"storage": "s3", "s3": {"since": "2027-02-01", "bucket": "quikapp-logs"}}},
+     "Loki"),
     ("Jaeger's storage", {"jaeger": {"storage": "memory"}}, "Jaeger"),
 ]
 

@@ -41,6 +41,12 @@ SCENARIOS: dict[str, tuple[str, dict[str, Any] | None]] = {stack: (stack, None) 
 SCENARIOS["prod+ingress"] = ("prod", {"grafana": {"ingress": {
     "host": "grafana.quikapp.example", "className": "nginx", "tlsSecretName": "grafana-tls"}}})
 SCENARIOS["dev+postgres"] = ("dev", {"exporters": {"postgres": {"enabled": True}}})
+# Long-term storage: secret uploads / Secret keys for remote-write credentials, Loki's secret env.
+_STORAGE = {"prometheus": {"remoteWrite": [{"url": "https://mimir.quikapp.example/api/v1/push", "username": "quikapp"},
+                                           {"url": "https://vm.quikapp.example/api/v1/write"}]},
+            "loki": {"storage": "s3", "s3": {"since": "2027-02-01", "bucket": "quikapp-logs", "accessKeyId": "AKIAEX"}}}
+SCENARIOS["dev+storage"] = ("dev", _STORAGE)
+SCENARIOS["prod+storage"] = ("prod", _STORAGE)
 
 _SECOND: dict[str, tuple[Run, Run, dict[tuple[str, str], tuple[dict[str, Any], dict[str, Any]]]]] = {}
 
