@@ -229,30 +229,31 @@ def test_bad_remote_write_settings_are_one_line(endpoints: Any, secret: bool, li
 CIPHERTEXT = "v1:Zmk6MkVUQ2U4aHdAUXc=:v1:k0nV9Xq2b3Rt/Lw1:Y2lwaGVydGV4dC1ub3QtYS1zZWNyZXQ="
 
 
-def test_make_check_renders_placeholders_for_storage_secrets_and_passes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_make_check_renders_placeholders_for_storage_secrets_and_passes(stack: str, tmp_path: Path) -> None:
     """The stack file holds `secure:` values inside a list item (remoteWrite[0].password) and in loki.s3;
     `make check` renders placeholders into the secret files and promtool reads the config with them."""
     require("promtool")
     require("amtool")
     tree = checkout(tmp_path)
-    path = tree / "Pulumi.dev.yaml"
-    stack = yaml.safe_load(path.read_text())
-    config = stack["config"]
+    path = tree / f"Pulumi.{stack}.yaml"
+    data = yaml.safe_load(path.read_text())
+    config = data["config"]
     config["quikapp-monitoring:prometheus"]["remoteWrite"] = [
         {"url": "https://mimir.quikapp.test/api/v1/push", "username": "quikapp", "password": {"secure": CIPHERTEXT}},
         {"url": "https://vm.quikapp.test/api/v1/write", "bearerToken": {"secure": CIPHERTEXT}}]
     config["quikapp-monitoring:loki"] = {"storage": "s3", "s3": {
         "since": "2027-02-01", "bucket": "quikapp-logs", "accessKeyId": "AKIAEXAMPLE",
         "secretAccessKey": {"secure": CIPHERTEXT}}}
-    path.write_text(yaml.safe_dump(stack))
-    result = make(tree, "check", "STACK=dev")
+    path.write_text(yaml.safe_dump(data))
+    result = make(tree, "check", f"STACK={stack}")
     assert result.returncode == 0, result.stdout + result.stderr
     said = "secure value (not decrypted) rendered as a placeholder"
     assert sorted(line for line in result.stderr.splitlines() if said in line) == [
-        f"render dev: quikapp-monitoring:loki.s3.secretAccessKey: {said}",
-        f"render dev: quikapp-monitoring:prometheus.remoteWrite[0].password: {said}",
-        f"render dev: quikapp-monitoring:prometheus.remoteWrite[1].bearerToken: {said}"]
-    out = tree / "build" / "rendered" / "dev"
+        f"render {stack}: quikapp-monitoring:loki.s3.secretAccessKey: {said}",
+        f"render {stack}: quikapp-monitoring:prometheus.remoteWrite[0].password: {said}",
+        f"render {stack}: quikapp-monitoring:prometheus.remoteWrite[1].bearerToken: {said}"]
+    out = tree / "build" / "rendered" / stack
     secrets = out / "prometheus" / "etc" / "prometheus" / "secrets"
     assert (secrets / "remote-write-0-password").read_text() == "redacted-remote-write-password"
     assert (secrets / "remote-write-1-bearer-token").read_text() == "redacted-remote-write-bearer-token"
