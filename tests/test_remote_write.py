@@ -30,8 +30,9 @@ TOKEN = SENTINELS[("prometheus", "remoteWrite", 1, "bearerToken")]
 # Endpoint 0: basic auth and queue tuning; endpoint 1: a bearer token (secrets filled in by with_secrets).
 ENDPOINTS = [
     {"url": "https://mimir.quikapp.test/api/v1/push", "name": "mimir", "username": "quikapp",
-     "remoteTimeout": "1m", "queue": {"maxShards": 100, "minShards": 2, "capacity": 20000, "maxSamplesPerSend": 5000,
-                                      "batchSendDeadline": "10s", "minBackoff": "100ms", "maxBackoff": "30s"}},
+     "remoteTimeout": "1m", "headers": {"X-Scope-OrgID": "quikapp", "A-First": "sorted"},
+     "queue": {"maxShards": 100, "minShards": 2, "capacity": 20000, "maxSamplesPerSend": 5000,
+               "batchSendDeadline": "10s", "minBackoff": "100ms", "maxBackoff": "30s"}},
     {"url": "https://vm.quikapp.test/api/v1/write"},
 ]
 
@@ -58,6 +59,7 @@ def test_entries_name_secret_files_and_only_the_queue_keys_that_are_set() -> Non
     config = rendered(settings_with([{**ENDPOINTS[0], "password": "pw-0123"}, {**ENDPOINTS[1], "bearerToken": "tk"}]))
     assert config["remote_write"] == [
         {"url": "https://mimir.quikapp.test/api/v1/push", "name": "mimir", "remote_timeout": "1m",
+         "headers": {"A-First": "sorted", "X-Scope-OrgID": "quikapp"},
          "basic_auth": {"username": "quikapp", "password_file": "/etc/prometheus/secrets/remote-write-0-password"},
          "queue_config": {"capacity": 20000, "max_shards": 100, "min_shards": 2, "max_samples_per_send": 5000,
                           "batch_send_deadline": "10s", "min_backoff": "100ms", "max_backoff": "30s"}},
@@ -215,8 +217,14 @@ def test_promtool_refuses_a_broken_remote_write(mutate: Any, message: str, tmp_p
      "'x'}] is not valid (allowed: endpoints with distinct names)"),
     ({"url": "https://a"}, False,
      "quikapp-monitoring:prometheus.remoteWrite: {'url': 'https://a'} is not valid (allowed: a valid list)"),
+    ([{"url": "https://a", "headers": {"Authorization": "Bearer pasted-token"}}], False,
+     "quikapp-monitoring:prometheus.remoteWrite[0].headers: 'Authorization' is not valid (allowed: a header "
+     "Prometheus does not set itself (credentials go in username/password or bearerToken))"),
+    ([{"url": "https://a", "headers": {"x tenant": "q"}}], False,
+     "quikapp-monitoring:prometheus.remoteWrite[0].headers.x tenant: 'x tenant' is not valid (allowed: an HTTP "
+     "header name (letters, digits and '-'))"),
 ], ids=["url", "url-missing", "password-missing", "password-plaintext", "password-without-user", "two-auths",
-        "shards", "zero-shards", "duplicate-names", "not-a-list"])
+        "shards", "zero-shards", "duplicate-names", "not-a-list", "reserved-header", "header-name"])
 def test_bad_remote_write_settings_are_one_line(endpoints: Any, secret: bool, line: str) -> None:
     with pytest.raises(SettingsError) as info:
         parse_settings({**BASE, "prometheus": {"remoteWrite": endpoints}}, {"grafana", "prometheus"} if secret

@@ -186,6 +186,8 @@ def remote_write_section(settings: Settings) -> dict[str, object]:
             entry["name"] = endpoint.name
         if endpoint.remote_timeout is not None:
             entry["remote_timeout"] = endpoint.remote_timeout
+        if endpoint.headers:
+            entry["headers"] = dict(sorted(endpoint.headers.items()))
         if endpoint.username is not None:
             entry["basic_auth"] = {"username": endpoint.username,
                                    "password_file": remote_write_secret_file(index, "password")}

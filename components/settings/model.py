@@ -7,6 +7,7 @@ every key and is checked against this model by tests/test_docs.py.
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -97,6 +98,28 @@ class Resources(Model):
     memory_limit: MemoryQuantity = "512Mi"
 
 
+# Headers Prometheus refuses in remote_write.headers (prometheus/prometheus@v3.16.0 config/config.go
+# reservedHeaders, validateHeaders: authorization only through basic_auth/authorization).
+RESERVED_HEADERS = frozenset({
+    "authorization", "host", "content-encoding", "content-length", "content-type", "user-agent", "connection",
+    "keep-alive", "proxy-authenticate", "proxy-authorization", "www-authenticate", "accept-encoding",
+    "x-prometheus-remote-write-version", "x-prometheus-remote-read-version", "x-amz-date", "x-amz-security-token",
+    "x-amz-content-sha256"})
+
+
+def _header_name(name: str) -> str:
+    # Checked on the name alone, so a value (perhaps a pasted credential) is never repeated in the error.
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]{0,63}", name):
+        raise ValueError("an HTTP header name (letters, digits and '-')")
+    if name.lower() in RESERVED_HEADERS:
+        raise ValueError("a header Prometheus does not set itself (credentials go in username/password or "
+                         "bearerToken)")
+    return name
+
+
+HeaderName = Annotated[str, AfterValidator(_header_name)]
+
+
 class RemoteWriteQueue(Model):
     """queue_config of one remote_write endpoint. An unset key keeps Prometheus' own default
     (prometheus/prometheus@v3.16.0 config/config.go DefaultQueueConfig: capacity 10000, maxShards 50,
@@ -130,6 +153,9 @@ class RemoteWriteEndpoint(Model):
     password: Secret | None = None
     bearer_token: Secret | None = None
     remote_timeout: Duration | None = None
+    # Plain HTTP headers on every request, e.g. X-Scope-OrgID (the tenant of a multi-tenant Mimir, Cortex
+    # or Loki-style receiver). Not for credentials: those are secrets (password, bearerToken).
+    headers: dict[HeaderName, Annotated[str, Field(pattern=r"^[ -~]{0,256}$")]] = {}
     queue: RemoteWriteQueue = RemoteWriteQueue()
 
     @model_validator(mode="after")
@@ -317,8 +343,6 @@ class LokiS3Settings(Model):
 
     @model_validator(mode="after")
     def _keys(self) -> LokiS3Settings:
-        import re
-
         secret = self.secret_access_key
         if secret is not None and self.access_key_id is None:
             raise ValueError("an accessKeyId with the secretAccessKey (both or neither)")

@@ -72,7 +72,7 @@ WRITE_REQUEST = _write_request_class()
 class Received:
     path: str
     authorization: str
-    headers: dict[str, str]
+    headers: dict[str, str]  # names in lower case (HTTP names are case-insensitive; Go sends X-Scope-Orgid)
     series: list[tuple[dict[str, str], list[tuple[float, int]]]]
 
 
@@ -96,7 +96,8 @@ class Receiver:
                            [(s.value, s.timestamp) for s in ts.samples]) for ts in request.timeseries]
                 auth = self.headers.get("Authorization", "")
                 with receiver.lock:
-                    receiver.received.append(Received(self.path, auth, dict(self.headers.items()), series))
+                    receiver.received.append(Received(self.path, auth, {k.lower(): v for k, v in self.headers.items()},
+                                                      series))
                     accepted = receiver.expected.get(self.path) == auth
                 self.send_response(204 if accepted else 401)
                 self.end_headers()
@@ -130,6 +131,7 @@ def live() -> Iterator[Live]:
     prom_port, recv_port = free_ports(2)
     endpoints = [
         {"url": f"http://{LOOPBACK}:{recv_port}/basic", "name": "basic", "username": USER, "password": PASSWORD,
+         "headers": {"X-Scope-OrgID": "quikapp"},
          "queue": {"batchSendDeadline": "1s", "minBackoff": "10ms", "maxBackoff": "100ms"}},
         {"url": f"http://{LOOPBACK}:{recv_port}/bearer", "name": "bearer", "bearerToken": TOKEN,
          "queue": {"batchSendDeadline": "1s"}},
@@ -178,8 +180,9 @@ def test_samples_arrive_with_the_basic_auth_password_from_the_file(live: Live) -
                      alive=live.prometheus.check_alive)
     request = got[0]
     # Remote-write 1.0 as Prometheus sends it: snappy-compressed protobuf.
-    assert request.headers["Content-Encoding"] == "snappy"
-    assert request.headers["Content-Type"] == "application/x-protobuf"
+    assert request.headers["content-encoding"] == "snappy"
+    assert request.headers["content-type"] == "application/x-protobuf"
+    assert request.headers["x-scope-orgid"] == "quikapp"  # the tenant header of a multi-tenant store
     names = {labels["__name__"] for r in got for labels, _ in r.series}
     assert "up" in names
     up = next(samples for r in got for labels, samples in r.series
