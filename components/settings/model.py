@@ -333,7 +333,7 @@ class LokiS3Settings(Model):
     # host[:port] (https, or http with insecure) or a full http(s):// URL; unset: AWS's endpoint for the region.
     endpoint: Annotated[str, Field(
         pattern=r"^(https?://)?[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:\d{1,5})?/?$")] | None = None
-    # Both or neither; neither: the AWS default credential chain (an IAM role for the pod, IRSA).
+    # Both or neither; neither: the AWS SDK's default credential chain (e.g. the node's instance role).
     access_key_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9/+=._-]{1,128}$")] | None = None
     secret_access_key: Secret | None = None
     # Path-style URLs (endpoint/bucket/key): what MinIO and most non-AWS stores need.
