@@ -8,6 +8,7 @@ from .grafana import HTTP_PORT as GRAFANA_PORT
 from .grafana import grafana_root_url
 from .prometheus import external_url_args
 from .render.alertmanager import (
+    CONFIG_DIR,
     CONFIG_FILE,
     DATA_DIR,
     HTTP_PORT,
@@ -18,7 +19,36 @@ from .render.alertmanager import (
 from .settings import Settings, secret_paths
 from .targets import Target
 from .tool import ToolComponent
-from .workload import DataVolume, File, Health, Port, Resources, Workload
+from .workload import DataVolume, File, Health, Port, Resources, Sidecar, Workload
+
+RELOADER_PORT = 8080  # the reloader's /healthz and /metrics (inside the pod / container only)
+RELOADER_WATCH_INTERVAL = "30s"
+
+
+def config_reloader(settings: Settings) -> Sidecar:
+    """Alertmanager re-reads its config only on SIGHUP or POST /-/reload, it watches no file
+    (prometheus/alertmanager@v0.34.0 cmd/alertmanager/main.go, app/lifecycle.go reloadRouter).
+    prometheus-config-reloader watches the config directory (fsnotify, plus a full re-read every
+    --watch-interval) and POSTs /-/reload when its content changed,
+    retrying while Alertmanager answers with an error (prometheus-operator/prometheus-operator@v0.93.0
+    cmd/prometheus-config-reloader/main.go flags; the thanos-io/thanos pkg/reloader it runs). The
+    flags are the prometheus-community alertmanager chart's (templates/statefulset.yaml)."""
+    def args(host: str) -> tuple[str, ...]:
+        return (f"--watched-dir={CONFIG_DIR}",
+                f"--reload-url=http://{host}:{HTTP_PORT}/-/reload",
+                f"--watch-interval={RELOADER_WATCH_INTERVAL}",
+                f"--listen-address=:{RELOADER_PORT}")
+
+    return Sidecar(
+        name="config-reloader",
+        image=settings.images.config_reloader,
+        args=args,
+        watches=(CONFIG_DIR,),
+        # The image is busybox-based (prometheus-operator Dockerfile: quay.io/prometheus/busybox, USER nobody).
+        health=Health("/healthz", RELOADER_PORT,
+                      docker_test=("CMD", "wget", "-q", "--spider", f"http://127.0.0.1:{RELOADER_PORT}/healthz")),
+        resources=Resources(cpu_request="10m", memory_request="16Mi", cpu_limit="100m", memory_limit="64Mi"),
+    )
 
 
 def alertmanager_workload(settings: Settings, target: Target) -> Workload:
@@ -39,9 +69,12 @@ def alertmanager_workload(settings: Settings, target: Target) -> Workload:
         ports=(http,),
         # Receiver URLs and SMTP passwords are inside: a Docker secret upload / Kubernetes Secret.
         # Without credentials it stays plain, so `pulumi preview` shows route changes as diffs.
-        files=(File(CONFIG_FILE, render_alertmanager_config(settings), secret=has_credentials(settings)),
+        # Both live: the config-reloader sidecar watches their directory and has Alertmanager reload,
+        # which re-reads the templates too.
+        files=(File(CONFIG_FILE, render_alertmanager_config(settings), secret=has_credentials(settings), live=True),
                # Notification texts with service, runbook and Grafana links; no credentials inside.
-               File(TEMPLATE_FILE, render_alertmanager_template(settings, grafana_url(settings, target)))),
+               File(TEMPLATE_FILE, render_alertmanager_template(settings, grafana_url(settings, target)), live=True)),
+        sidecars=(config_reloader(settings),),
         # Silences and the notification log survive restarts.
         volumes=(DataVolume("alertmanager_data", DATA_DIR, am.storage_size),),
         health=Health("/-/ready", HTTP_PORT, live_path="/-/healthy",

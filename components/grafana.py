@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pulumi
 
-from .render.grafana import ENTRYPOINT_FILE, grafana_files
+from .render.grafana import DASHBOARDS_DIR, ENTRYPOINT_FILE, grafana_files
 from .settings import Settings
 from .targets import Target
 from .tool import ToolComponent
@@ -39,7 +39,10 @@ def grafana_workload(settings: Settings, target: Target) -> Workload:
         env=tuple(env),
         secret_env=(("GF_SECURITY_ADMIN_PASSWORD", gf.admin_password.get_secret_value()),),
         ports=(Port("http", HTTP_PORT, publish=gf.publish_port, clients="any"),),
-        files=tuple(File(path, text) for path, text in grafana_files(settings).items()),
+        # Dashboards are live (the file provider polls their directory); datasources, the provider
+        # file and the entrypoint are read at start (docs/OPERATIONS.md, "What reloads").
+        files=tuple(File(path, text, live=path.startswith(DASHBOARDS_DIR + "/"))
+                    for path, text in grafana_files(settings).items()),
         volumes=(DataVolume("grafana_data", DATA_DIR, gf.storage_size),),
         health=Health("/api/health", HTTP_PORT,
                       docker_test=("CMD", "wget", "-q", "--spider", f"http://127.0.0.1:{HTTP_PORT}/api/health")),

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import pulumi
 
-from .render.loki import CONFIG_FILE, DATA_DIR, HTTP_PORT, PUSH_PATH, SECRET_KEY_ENV, expands_env, render_loki_config
+from .render.loki import (
+    CONFIG_FILE,
+    DATA_DIR,
+    HTTP_PORT,
+    PUSH_PATH,
+    RUNTIME_CONFIG_FILE,
+    SECRET_KEY_ENV,
+    expands_env,
+    render_loki_config,
+    render_loki_runtime_config,
+)
 from .settings import Settings
 from .targets import Target
 from .tool import ToolComponent
@@ -26,7 +36,9 @@ def loki_workload(settings: Settings, target: Target) -> Workload:
         # loopback unless the stack says otherwise; a ClusterIP Service on Kubernetes.
         # Services may push to lokiPushUrl themselves, besides Promtail.
         ports=(Port("http", HTTP_PORT, publish=HTTP_PORT, clients="apps"),),
-        files=(File(CONFIG_FILE, render_loki_config(settings)),),
+        # The main config is read at start; the runtime config (the stack's limits) is re-read.
+        files=(File(CONFIG_FILE, render_loki_config(settings)),
+               File(RUNTIME_CONFIG_FILE, render_loki_runtime_config(settings), live=True)),
         # Chunks, TSDB index, WAL and compactor state (retention marks) all live here.
         volumes=(DataVolume("loki_data", DATA_DIR, loki.storage_size),),
         # Readiness only: /ready is 503 while Loki replays its WAL, which can take minutes, and a
@@ -39,6 +51,8 @@ def loki_workload(settings: Settings, target: Target) -> Workload:
         resources=Resources(**loki.resources.model_dump()),
         run_as_user=LOKI_UID,
         scratch_dirs=("/tmp",),
+        # Distroless image (no shell): the busybox-based reloader image copies its live files on Docker.
+        config_copier_image=settings.images.config_reloader,
     )
 
 

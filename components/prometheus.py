@@ -22,6 +22,7 @@ from .tool import ToolComponent
 from .workload import ClusterRule, DataVolume, File, Health, NamespacedRule, Port, Resources, Workload
 
 DATA_DIR = "/prometheus"
+AUTO_RELOAD_INTERVAL = "30s"
 
 # kubernetes_sd_configs role endpointslice runs informers (List + Watch, never Get) on
 # EndpointSlices, Services and Pods of each listed namespace (prometheus/prometheus@v2.47.0 and
@@ -60,11 +61,16 @@ def retention_size(storage_size: str) -> str:
 
 def prometheus_workload(settings: Settings, catalog: Catalog, target: Target) -> Workload:
     prom = settings.prometheus
-    files = [File(f"{CONFIG_DIR}/prometheus.yml", render_prometheus_config(settings, catalog, target.app_host))]
-    files += [File(path, text) for path, text in rule_files(target.kind, infrastructure_jobs(settings)).items()]
-    files.append(File(CATALOG_RULES_FILE, render_catalog_rules(catalog)))
+    # Live: --config.auto-reload re-reads prometheus.yml and every rule file it names.
+    files = [File(f"{CONFIG_DIR}/prometheus.yml", render_prometheus_config(settings, catalog, target.app_host),
+                  live=True)]
+    files += [File(path, text, live=True)
+              for path, text in rule_files(target.kind, infrastructure_jobs(settings)).items()]
+    files.append(File(CATALOG_RULES_FILE, render_catalog_rules(catalog), live=True))
     # Remote-write credentials: secret files prometheus.yml points at (password_file, credentials_file).
-    files += [File(path, value, secret=True) for path, value in remote_write_secrets(settings).items()]
+    # Live too: Prometheus reads them at each request, so a rotated one is used without a restart
+    # (they sit in the live /etc/prometheus, from the fixed-name Secret on Kubernetes).
+    files += [File(path, value, secret=True, live=True) for path, value in remote_write_secrets(settings).items()]
     http = Port("http", 9090, publish=9090)
     return Workload(
         name="prometheus",
@@ -78,6 +84,13 @@ def prometheus_workload(settings: Settings, catalog: Catalog, target: Target) ->
             f"--storage.tsdb.retention.size={retention_size(prom.storage_size)}",
             # Lets `curl -X POST /-/reload` pick up a config change without losing the WAL replay time.
             "--web.enable-lifecycle",
+            # Zero-restart config changes: every interval Prometheus hashes prometheus.yml and the
+            # files its rule_files/scrape_config_files globs match, and reloads when the hash
+            # changed (a failed reload keeps the old hash, so it is retried).
+            # prometheus/prometheus@v3.14.0 cmd/prometheus/main.go (--config.auto-reload,
+            # --config.auto-reload-interval) and config/reload.go GenerateChecksum.
+            "--config.auto-reload",
+            f"--config.auto-reload-interval={AUTO_RELOAD_INTERVAL}",
             *external_url_args(target.operator_url(http)),
             # Keeps exemplars (trace ids next to samples) so Grafana's exemplar -> trace links
             # have something to open; without it Prometheus drops them at scrape time.

@@ -6,6 +6,7 @@ target needs is here, so adding a third target touches only `components/targets/
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -32,6 +33,13 @@ class File:
     path: str
     content: pulumi.Input[str]
     secret: bool = False
+    # The running tool picks up a change of this file by itself (its own file watching, or a
+    # reloader sidecar): the target delivers it into a directory that is updated in place
+    # (Kubernetes: a ConfigMap/Secret mounted as a directory; Docker: a config volume refreshed by a
+    # one-shot copier), and a change restarts nothing. False: the file is read at start only, and a
+    # change restarts the tool (Kubernetes: a content hash on the pod template; Docker: an upload,
+    # which replaces the container). docs/OPERATIONS.md lists which file is which, with sources.
+    live: bool = False
 
 
 @dataclass(frozen=True)
@@ -119,6 +127,23 @@ class Ingress:
 
 
 @dataclass(frozen=True)
+class Sidecar:
+    """A helper process next to the tool: a container in the tool's pod on Kubernetes, a container
+    of its own on Docker. Used for config reloaders: it sees the workload's live config directories
+    (read-only, at the same paths) and reaches the tool at `args(host)`, where host is the address
+    the target gives the tool (127.0.0.1 in the pod; the tool's network alias on Docker)."""
+
+    name: str  # container name in the pod; Docker: quikapp-<workload>-<name>
+    image: str
+    args: Callable[[str], tuple[str, ...]]
+    # Live config directories of the workload the sidecar watches (each must be a live root).
+    watches: tuple[str, ...]
+    health: Health | None = None
+    resources: Resources | None = None
+    run_as_user: int = 65534
+
+
+@dataclass(frozen=True)
 class Workload:
     name: str  # DNS name on both targets: Docker network alias and Kubernetes Service name
     image: str
@@ -154,9 +179,38 @@ class Workload:
     # The workload exits until a backend outside this stack answers (kafka-exporter without a
     # broker): `pulumi up` must not wait for it to be ready, the restart policy brings it up later.
     may_wait_for_backend: bool = False
+    # Helper containers (a config reloader where the tool has no file watching of its own).
+    sidecars: tuple[Sidecar, ...] = ()
+    # Docker: the image whose /bin/sh copies live files into the config volume (busybox-based).
+    # None: the workload's own image (only where it has a shell; Loki's is distroless).
+    config_copier_image: str | None = None
+
+    def __post_init__(self) -> None:
+        # A file read only at start inside a directory that is updated in place would change under
+        # the running tool without restarting it: every target relies on this never happening.
+        for f in self.files:
+            root = self.root_of(f.path)
+            if root and not f.live:
+                raise ValueError(f"{self.name}: {f.path} is read only at start but lies in the live config "
+                                 f"directory {root}: give it a directory of its own")
 
     def port(self, name: str) -> Port:
         return next(p for p in self.ports if p.name == name)
+
+    def live_roots(self) -> tuple[str, ...]:
+        """The directories delivered as a whole and updated in place: each live file's directory,
+        reduced to the outermost ones (a nested one is part of its parent: /etc/prometheus holds
+        rules/). Every file under a root is live (checked on creation)."""
+        dirs = sorted({f.path.rsplit("/", 1)[0] for f in self.files if f.live})
+        roots: list[str] = []
+        for d in dirs:
+            if not any(d == r or d.startswith(r + "/") for r in roots):
+                roots.append(d)
+        return tuple(roots)
+
+    def root_of(self, path: str) -> str | None:
+        """The live root a file is delivered under, or None (delivered on its own)."""
+        return next((r for r in self.live_roots() if path.startswith(r + "/")), None)
 
 
 @dataclass(frozen=True)

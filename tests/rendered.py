@@ -1,7 +1,8 @@
 """The files each workload receives, read back from what the program registered.
 
-Docker: the container's `uploads`. Kubernetes: the ConfigMap/Secret keys the workload mounts
-with subPath. Both give {workload: {in-container path: text}}, so the same checks (promtool,
+Docker: the container's `uploads`, plus what its config copier (`<name>-config`) uploads into the
+config volumes the container mounts. Kubernetes: the ConfigMap/Secret keys the workload mounts with
+subPath or as items of a projected directory volume. Both give {workload: {in-container path: text}}, so the same checks (promtool,
 amtool, parity) run on exactly what a container would read, on every stack.
 """
 
@@ -16,11 +17,27 @@ WORKLOAD_TYPES = ("kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:DaemonSet
 
 
 def _docker_files(run: Run) -> dict[str, dict[str, str]]:
+    containers = [plain(c.inputs) for c in run.of_type("docker:index/container:Container")]
+    # Config copiers: volume name -> {path relative to the volume: content} (uploads under /staging/<n>/).
+    staged: dict[str, dict[str, str]] = {}
+    for inputs in containers:
+        if inputs.get("uploads") and not inputs.get("networksAdvanced"):
+            for mount in inputs.get("volumes", []):
+                index = mount["containerPath"].rsplit("/", 1)[1]
+                prefix = f"/staging/{index}/"
+                staged[mount["volumeName"]] = {u["file"][len(prefix):]: u["content"] for u in inputs["uploads"]
+                                               if u["file"].startswith(prefix)}
     files: dict[str, dict[str, str]] = {}
-    for container in run.of_type("docker:index/container:Container"):
-        inputs = plain(container.inputs)
+    for inputs in containers:
+        if not inputs.get("networksAdvanced"):
+            continue
         alias = inputs["networksAdvanced"][0]["aliases"][0]
-        files[alias] = {u["file"]: u["content"] for u in inputs.get("uploads", [])}
+        mine = {u["file"]: u["content"] for u in inputs.get("uploads", [])}
+        for mount in inputs.get("volumes", []):
+            for rel, content in staged.get(mount.get("volumeName", ""), {}).items():
+                if mount.get("readOnly"):
+                    mine[f"{mount['containerPath']}/{rel}"] = content
+        files[alias] = mine
     return files
 
 
@@ -39,15 +56,22 @@ def _kubernetes_files(run: Run) -> dict[str, dict[str, str]]:
         body = plain(workload.inputs)
         pod = body["spec"]["template"]["spec"]
         sources = {}
+        projected: dict[str, dict[str, str]] = {}  # volume -> {relative path: content}
         for volume in pod.get("volumes", []):
             source = volume.get("configMap", {}).get("name") or volume.get("secret", {}).get("secretName")
             if source:
                 sources[volume["name"]] = by_name[source]
+            for part in volume.get("projected", {}).get("sources", []):
+                ref = part.get("configMap") or part.get("secret")
+                for item in ref["items"]:
+                    projected.setdefault(volume["name"], {})[item["path"]] = by_name[ref["name"]][item["key"]]
         mine: dict[str, str] = {}
-        for container in pod["containers"]:
-            for mount in container.get("volumeMounts", []):
-                if mount["name"] in sources and "subPath" in mount:
-                    mine[mount["mountPath"]] = sources[mount["name"]][mount["subPath"]]
+        # The tool's own container (the first); sidecars see the same volumes.
+        for mount in pod["containers"][0].get("volumeMounts", []):
+            if mount["name"] in sources and "subPath" in mount:
+                mine[mount["mountPath"]] = sources[mount["name"]][mount["subPath"]]
+            for rel, content in projected.get(mount["name"], {}).items():
+                mine[f"{mount['mountPath']}/{rel}"] = content
         files[body["metadata"]["name"]] = mine
     return files
 

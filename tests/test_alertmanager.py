@@ -209,15 +209,27 @@ def test_docker_alertmanager_container(stack: str) -> None:
     assert container["command"] == ["--config.file=/etc/alertmanager/alertmanager.yml",
                                     "--storage.path=/alertmanager", "--cluster.listen-address=",
                                     "--web.external-url=http://127.0.0.1:9093", "--web.route-prefix=/"]
-    assert container["volumes"] == [{"volumeName": "alertmanager_data", "containerPath": "/alertmanager"}]
+    assert container["volumes"] == [{"volumeName": "alertmanager_data", "containerPath": "/alertmanager"},
+                                    {"volumeName": "alertmanager_config", "containerPath": "/etc/alertmanager",
+                                     "readOnly": True}]
     publish = stack_config(stack).get("docker", {}).get("publishAddress", "127.0.0.1")
     assert container["ports"] == [{"internal": 9093, "external": 9093, "ip": publish, "protocol": "tcp"}]
     assert container["networksAdvanced"][0]["aliases"] == ["alertmanager"]
     assert "http://127.0.0.1:9093/-/ready" in container["healthcheck"]["tests"]
-    assert [u["file"] for u in container["uploads"]] == [CONFIG_FILE, TEMPLATE_FILE]
+    # The config and template reach Alertmanager through the config volume, copied by a one-shot
+    # container, and the reloader (a container of its own on the network) has it reload: no upload
+    # of its own.
+    assert "uploads" not in container
+    copier = run.one("docker:index/container:Container", "alertmanager-config")
+    assert [u["file"] for u in plain(copier.inputs)["uploads"]] == ["/staging/0/alertmanager.yml",
+                                                                     "/staging/0/quikapp.tmpl"]
     # No receiver credentials on this stack: a plain upload, so previews show route changes.
     # (With credentials it is a secret upload: test_receiver_credentials_only_in_secrets.)
-    assert SECRET_SIG not in repr(record.inputs["uploads"])
+    assert SECRET_SIG not in repr(copier.inputs["uploads"])
+    reloader = plain(run.one("docker:index/container:Container", "alertmanager-config-reloader").inputs)
+    assert "--reload-url=http://alertmanager:9093/-/reload" in reloader["command"]
+    assert reloader["volumes"] == [{"volumeName": "alertmanager_config", "containerPath": "/etc/alertmanager",
+                                    "readOnly": True}]
 
 
 @pytest.mark.parametrize("stack", KUBERNETES_STACKS)
@@ -226,7 +238,10 @@ def test_kubernetes_alertmanager_objects(stack: str) -> None:
     deployment = plain(run.one("kubernetes:apps/v1:Deployment", "alertmanager").inputs)
     assert deployment["spec"]["strategy"]["type"] == "Recreate"
     pod = deployment["spec"]["template"]["spec"]
-    container, = pod["containers"]
+    container, reloader = pod["containers"]
+    assert reloader["name"] == "config-reloader"
+    assert "--reload-url=http://127.0.0.1:9093/-/reload" in reloader["args"]
+    assert reloader["volumeMounts"] == [{"name": "config-0", "mountPath": "/etc/alertmanager", "readOnly": True}]
     assert container["image"] == "prom/alertmanager:v0.35.0"
     assert "--storage.path=/alertmanager" in container["args"]
     assert container["readinessProbe"]["httpGet"] == {"path": "/-/ready", "port": 9093}
@@ -237,8 +252,13 @@ def test_kubernetes_alertmanager_objects(stack: str) -> None:
                                       "limits": {"cpu": "1", "memory": "512Mi"}}
     mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
     assert mounts["/alertmanager"] == "alertmanager-data"
-    # No credentials on these stacks: a ConfigMap (with credentials: a Secret, tested below).
-    assert mounts[CONFIG_FILE] == "config" and mounts[TEMPLATE_FILE] == "config"
+    # The config directory as a whole (updated in place). No credentials on these stacks: both files
+    # from the ConfigMap (with credentials: the config from a Secret, tested below).
+    assert mounts["/etc/alertmanager"] == "config-0"
+    (volume,) = [v for v in pod["volumes"] if v["name"] == "config-0"]
+    assert volume["projected"]["sources"] == [{"configMap": {"name": "alertmanager-config", "items": [
+        {"key": "etc_alertmanager_alertmanager.yml", "path": "alertmanager.yml"},
+        {"key": "etc_alertmanager_quikapp.tmpl", "path": "quikapp.tmpl"}]}}]
     pvc = plain(run.one("kubernetes:core/v1:PersistentVolumeClaim", "alertmanager-alertmanager-data").inputs)
     assert pvc["metadata"]["name"] == "alertmanager-data"
     assert pvc["spec"]["resources"]["requests"]["storage"] == "1Gi"
@@ -298,12 +318,17 @@ def test_receiver_credentials_stay_secret(stack: str) -> None:
         for sentinel in AM_SENTINELS:
             assert sentinel not in repr(shown), f"{record.type} {record.name}"
     assert not any(s in repr(run.outputs) for s in AM_SENTINELS)
-    if kubernetes:  # with credentials the config moves from a ConfigMap to a Secret; the template stays
+    if kubernetes:  # with credentials the config moves from the ConfigMap to a Secret; the template stays
         config_maps = [c for c in run.of_type("kubernetes:core/v1:ConfigMap") if c.name.startswith("alertmanager")]
         assert [sorted(plain(c.inputs)["data"]) for c in config_maps] == [["etc_alertmanager_quikapp.tmpl"]]
-        mounts = {m["mountPath"]: m["name"] for m in plain(run.one("kubernetes:apps/v1:Deployment", "alertmanager")
-                  .inputs)["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]}
-        assert mounts[CONFIG_FILE] == "secret" and mounts[TEMPLATE_FILE] == "config"
+        pod = plain(run.one("kubernetes:apps/v1:Deployment", "alertmanager").inputs)["spec"]["template"]["spec"]
+        (volume,) = [v for v in pod["volumes"] if v["name"] == "config-0"]
+        # One directory, both sources: the kubelet projects them together and updates them in place.
+        assert volume["projected"]["sources"] == [
+            {"configMap": {"name": "alertmanager-config",
+                           "items": [{"key": "etc_alertmanager_quikapp.tmpl", "path": "quikapp.tmpl"}]}},
+            {"secret": {"name": "alertmanager-config-secret",
+                        "items": [{"key": "etc_alertmanager_alertmanager.yml", "path": "alertmanager.yml"}]}}]
 
 
 def test_receiver_secrets_must_be_set_as_secrets() -> None:

@@ -347,7 +347,10 @@ def test_docker_grafana_container(stack: str) -> None:
     container = plain(record.inputs)
     assert container["name"] == "quikapp-grafana"
     assert container["entrypoints"] == ["/bin/sh", ENTRYPOINT_FILE]
-    assert container["volumes"] == [{"volumeName": "grafana_data", "containerPath": "/var/lib/grafana"}]
+    # The data volume, and the dashboards' config volume (refreshed in place, polled by Grafana).
+    assert container["volumes"] == [{"volumeName": "grafana_data", "containerPath": "/var/lib/grafana"},
+                                    {"volumeName": "grafana_config", "containerPath": DASHBOARDS_DIR,
+                                     "readOnly": True}]
     publish = stack_config(stack).get("docker", {}).get("publishAddress", "127.0.0.1")
     assert container["ports"] == [{"internal": 3000, "external": 3030, "ip": publish, "protocol": "tcp"}]
     assert container["networksAdvanced"][0]["aliases"] == ["grafana"]
@@ -358,8 +361,9 @@ def test_docker_grafana_container(stack: str) -> None:
     assert envs["GF_SECURITY_ADMIN_PASSWORD"] == PASSWORD != "admin"
     assert "GF_SERVER_ROOT_URL" not in envs
     assert SECRET_SIG in record.inputs["envs"]  # the password makes the env list a secret
+    # Read at start: uploads of the container. Dashboards go through the copier instead.
     uploads = {u["file"] for u in container["uploads"]}
-    assert {ENTRYPOINT_FILE, DATASOURCES_FILE, DASHBOARD_PROVIDER_FILE} <= uploads
+    assert uploads == {ENTRYPOINT_FILE, DATASOURCES_FILE, DASHBOARD_PROVIDER_FILE}
 
 
 def test_settings_drive_port_user_and_root_url() -> None:

@@ -10,7 +10,12 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from components.render.loki import CONFIG_FILE, render_loki_config
+from components.render.loki import (
+    CONFIG_FILE,
+    RUNTIME_CONFIG_FILE,
+    render_loki_config,
+    render_loki_runtime_config,
+)
 from components.settings import Settings, SettingsError, parse_settings
 from conftest import stack_run
 from harness import STACKS, Run, stack_config, with_secrets
@@ -100,11 +105,20 @@ def test_compactor_applies_retention_on_the_volume() -> None:
 
 @pytest.mark.parametrize("retention", ["24h", "7d", "90d", "1w2d", "1y"])
 def test_retention_and_ingestion_limits_follow_the_settings(retention: str) -> None:
-    config = config_of(settings_with(retention=retention, ingestionRateMb=4, ingestionBurstSizeMb=12))
-    assert config["limits_config"]["retention_period"] == retention
-    assert config["limits_config"]["ingestion_rate_mb"] == 4
-    assert config["limits_config"]["ingestion_burst_size_mb"] == 12
+    # The stack's limits are the single tenant's runtime overrides (re-read without a restart);
+    # the main config names that file and keeps limits_config's defaults.
+    settings = settings_with(retention=retention, ingestionRateMb=4, ingestionBurstSizeMb=12)
+    runtime = yaml.safe_load(render_loki_runtime_config(settings))
+    assert runtime == {"overrides": {"fake": {"retention_period": retention, "ingestion_rate_mb": 4,
+                                              "ingestion_burst_size_mb": 12}}}
+    config = config_of(settings)
+    assert config["runtime_config"] == {"file": RUNTIME_CONFIG_FILE, "period": "10s"}
     assert config["compactor"]["retention_enabled"] is True
+
+
+def test_a_limit_change_leaves_the_main_config_alone() -> None:
+    """Changing a limit must not touch the file Loki reads only at start (that would restart it)."""
+    assert render_loki_config(settings_with(retention="14d")) == render_loki_config(settings_with(retention="90d"))
 
 
 def test_default_retention_is_the_seeds() -> None:
@@ -116,6 +130,7 @@ def test_every_directory_is_on_the_volume() -> None:
     paths = {path: value for path, value in leaves(config).items()
              if isinstance(value, str) and value.startswith("/")}
     assert len(paths) >= 6, paths  # path_prefix, wal, tsdb index and cache, chunks, compactor
+    paths.pop(("runtime_config", "file"))  # read, never written
     assert all(value == "/loki" or value.startswith("/loki/") for value in paths.values()), paths
     assert config["common"]["path_prefix"] == "/loki"
     assert config["ingester"]["wal"]["dir"] == "/loki/wal"
@@ -155,7 +170,8 @@ def test_structured_metadata_is_off_while_v12_is_active() -> None:
 def test_rendering_is_deterministic() -> None:
     settings = settings_with(retention="14d")
     assert render_loki_config(settings) == render_loki_config(settings)
-    assert render_loki_config(settings) != render_loki_config(settings_with(retention="15d"))
+    assert render_loki_runtime_config(settings) == render_loki_runtime_config(settings)
+    assert render_loki_runtime_config(settings) != render_loki_runtime_config(settings_with(retention="15d"))
 
 
 @pytest.mark.parametrize(("loki", "words"), [
@@ -176,7 +192,9 @@ def test_bad_settings_fail_with_one_line(loki: dict[str, Any], words: str) -> No
 
 def test_loki_receives_the_rendered_config(run: Run) -> None:
     files = workload_files(run)["loki"]
-    assert files == {CONFIG_FILE: render_loki_config(stack_settings(run.stack))}
+    settings = stack_settings(run.stack)
+    assert files == {CONFIG_FILE: render_loki_config(settings),
+                     RUNTIME_CONFIG_FILE: render_loki_runtime_config(settings)}
 
 
 def test_loki_outputs(run: Run) -> None:
@@ -192,17 +210,27 @@ def test_loki_outputs(run: Run) -> None:
 def test_docker_loki_container(stack: str) -> None:
     run = stack_run(stack)
     mine = children(run, "quikapp:monitoring:Loki")
-    assert sorted(r.type for r in mine) == ["docker:index/container:Container", "docker:index/remoteImage:RemoteImage",
-                                            "docker:index/volume:Volume"]
-    image = plain(next(r for r in mine if r.type.endswith("RemoteImage")).inputs)
+    # Loki, its image and data volume; the runtime config's volume, and its copier with the busybox
+    # image that copies it (Loki's image has no shell).
+    assert sorted((r.type, r.name) for r in mine) == [
+        ("docker:index/container:Container", "loki"), ("docker:index/container:Container", "loki-config"),
+        ("docker:index/remoteImage:RemoteImage", "loki-config-image"),
+        ("docker:index/remoteImage:RemoteImage", "loki-image"),
+        ("docker:index/volume:Volume", "loki-config-volume"), ("docker:index/volume:Volume", "loki-loki-data")]
+    image = plain(run.one("docker:index/remoteImage:RemoteImage", "loki-image").inputs)
     assert image["name"] == stack_settings(stack).images.loki
-    volume = plain(next(r for r in mine if r.type.endswith("Volume")).inputs)
+    copier_image = plain(run.one("docker:index/remoteImage:RemoteImage", "loki-config-image").inputs)
+    assert copier_image["name"] == stack_settings(stack).images.config_reloader
+    volume = plain(run.one("docker:index/volume:Volume", "loki-loki-data").inputs)
     assert volume["name"] == "loki_data"
     container = plain(run.one("docker:index/container:Container", "loki").inputs)
     assert container["name"] == "quikapp-loki"
     assert container["command"] == ["-config.file=/etc/loki/loki-config.yml"]
     assert container["ports"] == [{"internal": 3100, "external": 3100, "ip": "127.0.0.1", "protocol": "tcp"}]
-    assert container["volumes"] == [{"volumeName": "loki_data", "containerPath": "/loki"}]
+    assert container["volumes"] == [{"volumeName": "loki_data", "containerPath": "/loki"},
+                                    {"volumeName": "loki_config", "containerPath": "/etc/loki/runtime-config",
+                                     "readOnly": True}]
+    assert [u["file"] for u in container["uploads"]] == [CONFIG_FILE]  # read at start: an upload
     # Distroless since 3.5.8 (no shell, no wget): the binary's own `-health` asks /ready.
     assert container["healthcheck"]["tests"] == ["CMD", "/usr/bin/loki", "-health",
                                                  "-health.url=http://127.0.0.1:3100/ready"]
@@ -245,5 +273,5 @@ def test_kubernetes_loki_objects(stack: str) -> None:
 def test_data_protection_follows_the_stack(stack: str) -> None:
     run = stack_run(stack)
     kind = "docker:index/volume:Volume" if stack == "dev" else "kubernetes:core/v1:PersistentVolumeClaim"
-    (data,) = [r for r in children(run, "quikapp:monitoring:Loki") if r.type == kind]
+    (data,) = [r for r in children(run, "quikapp:monitoring:Loki") if r.type == kind and "config" not in r.name]
     assert data.protect is stack_settings(stack).protect_data

@@ -49,15 +49,23 @@ def test_docker_prometheus_container() -> None:
     assert container["image"].startswith("sha256:")  # the RemoteImage's id, not a floating tag
     assert container["command"][:2] == PROM_ARGS
     assert "--storage.tsdb.retention.time=15d" in container["command"]
-    assert container["volumes"] == [{"volumeName": "prometheus_data", "containerPath": "/prometheus"}]
+    # The data volume, and the config volume the copier refreshes (read-only for Prometheus).
+    assert container["volumes"] == [{"volumeName": "prometheus_data", "containerPath": "/prometheus"},
+                                    {"volumeName": "prometheus_config", "containerPath": "/etc/prometheus",
+                                     "readOnly": True}]
     assert container["ports"] == [{"internal": 9090, "external": 9090, "ip": "127.0.0.1", "protocol": "tcp"}]
     assert container["networksAdvanced"] == [{"name": "QuikApp-network", "aliases": ["prometheus"]}]
     assert container["restart"] == "unless-stopped"
     assert container["healthcheck"]["tests"][0] == "CMD"
-    assert sorted(u["file"] for u in container["uploads"]) == ["/etc/prometheus/prometheus.yml"] + [
-        f"/etc/prometheus/rules/{name}" for name in (
+    # Every Prometheus file is live: none is an upload of the container (a change would replace it);
+    # the one-shot copier carries them into the config volume.
+    assert "uploads" not in container
+    copier = plain(run.one("docker:index/container:Container", "prometheus-config").inputs)
+    assert sorted(u["file"] for u in copier["uploads"]) == ["/staging/0/prometheus.yml"] + [
+        f"/staging/0/rules/{name}" for name in (
             "alertmanager-mixin.yml", "alerts.yml", "catalog.yml", "containers.yml", "micrometer.yml", "node-mixin.yml",
             "prometheus-mixin.yml", "redis-mixin.yml")]
+    assert copier["volumes"] == [{"volumeName": "prometheus_config", "containerPath": "/config/0"}]
     assert record.delete_before_replace is True
     assert "healthcheck" in record.replace_on_changes
     # Resource references, not names typed twice: the engine orders creation by them.
@@ -65,6 +73,7 @@ def test_docker_prometheus_container() -> None:
     assert run.one("docker:index/remoteImage:RemoteImage", "prometheus-image").urn in deps
     assert run.one("docker:index/volume:Volume", "prometheus-prometheus-data").urn in deps
     assert run.one("docker:index/network:Network", "network").urn in deps
+    assert run.one("docker:index/container:Container", "prometheus-config").urn in deps  # files first
 
 
 def _dev_with(**changes: Any) -> tuple[dict[str, Any], set[str]]:

@@ -28,6 +28,7 @@ DASHBOARD_PROVIDER_FILE = f"{PROVISIONING_DIR}/dashboards/quikapp.yml"
 # Outside provisioning/dashboards: Grafana reads every YAML file there as a provider definition.
 DASHBOARDS_DIR = "/etc/grafana/dashboards/quikapp"
 ENTRYPOINT_FILE = "/etc/grafana/quikapp-entrypoint.sh"
+DASHBOARD_POLL_SECONDS = 30
 
 # Stable UIDs: dashboards and cross-datasource links refer to these, never to names or ids.
 PROMETHEUS_UID = "prometheus"
@@ -142,7 +143,10 @@ def render_dashboard_provider() -> str:
         # Dashboards are code: edits in the UI are refused and deletions come back.
         "disableDeletion": True,
         "allowUiUpdates": False,
-        "updateIntervalSeconds": 30,
+        # Polled: a changed, added or removed dashboard file is applied without a restart
+        # (grafana/grafana pkg/services/provisioning/dashboards/file_reader.go pollChanges, walkDisk:
+        # *.json only, directories starting with "." skipped (Kubernetes' ..data), checksum compare).
+        "updateIntervalSeconds": DASHBOARD_POLL_SECONDS,
         "options": {"path": DASHBOARDS_DIR, "foldersFromFilesStructure": False},
     }
     return dump_yaml({"apiVersion": 1, "providers": [provider]})

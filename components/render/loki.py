@@ -1,4 +1,15 @@
-"""loki-config.yml: the base config in configs/loki/ with the stack's retention and ingestion limits."""
+"""Loki's two files: loki-config.yml (the base config in configs/loki/, read at start) and the
+runtime config with the stack's retention and ingestion limits (re-read while Loki runs).
+
+Loki re-reads `runtime_config.file` every `runtime_config.period` and applies its per-tenant
+`overrides` (grafana/loki@v3.7.6 pkg/loki/runtime_config.go runtimeConfigValues;
+vendor/github.com/grafana/dskit/runtimeconfig/manager.go: -runtime-config.file,
+-runtime-config.reload-period, reloads when the file's sha256 changed). A tenant's override starts
+from limits_config and replaces only what it names (pkg/validation/limits.go Limits.UnmarshalYAML).
+With auth_enabled: false every request belongs to the tenant "fake" (pkg/loki/modules.go
+user.InjectOrgID(..., "fake")), so the stack's limits are that tenant's overrides and change
+without a restart; limits_config keeps the base file's (the seed's) values as the defaults.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +24,11 @@ from .yamltext import dump_yaml, load_yaml
 
 CONFIG_DIR = "/etc/loki"
 CONFIG_FILE = f"{CONFIG_DIR}/loki-config.yml"
+# In a directory of its own: it is delivered as a live directory, loki-config.yml is not.
+RUNTIME_CONFIG_DIR = f"{CONFIG_DIR}/runtime-config"
+RUNTIME_CONFIG_FILE = f"{RUNTIME_CONFIG_DIR}/runtime-config.yml"
+RUNTIME_CONFIG_PERIOD = "10s"  # dskit's default, stated so docs/OPERATIONS.md can quote it
+SINGLE_TENANT = "fake"
 DATA_DIR = "/loki"  # the loki_data volume
 HTTP_PORT = 3100
 PUSH_PATH = "/loki/api/v1/push"
@@ -22,16 +38,13 @@ BASE_CONFIG = CONFIGS / "loki" / "loki-config.yml"
 def loki_config(settings: Settings, base: Path = BASE_CONFIG) -> dict[str, Any]:
     """The config as data: the base file with the per-stack values set."""
     config: dict[str, Any] = load_yaml(base.read_text(encoding="utf-8"))
-    loki = settings.loki
     config["server"]["http_listen_port"] = HTTP_PORT
-    limits = config.setdefault("limits_config", {})
-    limits["retention_period"] = loki.retention
-    limits["ingestion_rate_mb"] = loki.ingestion_rate_mb
-    limits["ingestion_burst_size_mb"] = loki.ingestion_burst_size_mb
+    # The stack's limits live in the runtime config (tenant_limits), re-read without a restart.
+    config["runtime_config"] = {"file": RUNTIME_CONFIG_FILE, "period": RUNTIME_CONFIG_PERIOD}
     # Retention only happens when the compactor applies it: never render one without the other.
     config.setdefault("compactor", {})["retention_enabled"] = True
-    if loki.s3 is not None:
-        _object_storage(config, loki.s3)
+    if settings.loki.s3 is not None:
+        _object_storage(config, settings.loki.s3)
     return config
 
 
@@ -91,3 +104,15 @@ def expands_env(settings: Settings) -> bool:
 def render_loki_config(settings: Settings) -> str:
     """The text of /etc/loki/loki-config.yml."""
     return dump_yaml(loki_config(settings))
+
+
+def tenant_limits(settings: Settings) -> dict[str, Any]:
+    """The single tenant's overrides: the stack's retention and ingestion limits."""
+    loki = settings.loki
+    return {"retention_period": loki.retention, "ingestion_rate_mb": loki.ingestion_rate_mb,
+            "ingestion_burst_size_mb": loki.ingestion_burst_size_mb}
+
+
+def render_loki_runtime_config(settings: Settings) -> str:
+    """The text of the runtime config file (RUNTIME_CONFIG_FILE)."""
+    return dump_yaml({"overrides": {SINGLE_TENANT: tenant_limits(settings)}})

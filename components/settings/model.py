@@ -87,6 +87,10 @@ class Images(Model):
     node_exporter: Image = "prom/node-exporter:v1.12.1"
     cadvisor: Image = "ghcr.io/google/cadvisor:0.60.6"
     kube_state_metrics: Image = "registry.k8s.io/kube-state-metrics/kube-state-metrics:v2.20.0"
+    # Alertmanager's config reloader (it has no file watching of its own), the one the
+    # prometheus-community alertmanager chart runs (charts/alertmanager/values.yaml configmapReload);
+    # busybox-based, so it also copies Loki's config on Docker (Loki's image has no shell).
+    config_reloader: Image = "quay.io/prometheus-operator/prometheus-config-reloader:v0.93.1"
 
 
 class Resources(Model):

@@ -7,8 +7,9 @@ import pulumi_docker as docker
 
 from ..docker_units import cpus, memory_mib
 from ..settings import Settings, TargetKind
-from ..workload import DeployedWorkload, Endpoint, Port, Workload
+from ..workload import DeployedWorkload, Endpoint, Port, Sidecar, Workload
 from .base import PART_OF
+from .docker_config import DockerConfig
 
 
 class DockerTarget:
@@ -84,10 +85,12 @@ class DockerTarget:
         ]
         envs: list[pulumi.Input[str]] = [f"{k}={v}" for k, v in sorted(workload.env)]
         envs += [pulumi.Output.concat(k, "=", pulumi.Output.secret(v)) for k, v in sorted(workload.secret_env)]
-        uploads = [
-            docker.ContainerUploadArgs(file=f.path, content=pulumi.Output.secret(f.content) if f.secret else f.content)
-            for f in sorted(workload.files, key=lambda f: f.path)
-        ]
+        # Live files go to config volumes through a one-shot copier (docker_config.py); the rest
+        # stay uploads of the tool's container (a change replaces it: read only at start anyway).
+        config = DockerConfig(workload, opts, image)
+        created += config.resources
+        mounts += config.tool_mounts()
+        uploads = config.tool_uploads()
         healthcheck = None
         if workload.health and workload.health.docker_test:
             healthcheck = docker.ContainerHealthcheckArgs(
@@ -106,7 +109,7 @@ class DockerTarget:
                 envs=envs,
                 ports=ports,
                 volumes=mounts,
-                uploads=uploads,
+                uploads=uploads or None,
                 networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=self.network_name, aliases=[name])],
                 restart="unless-stopped",
                 # A workload that exits until its backend answers is left to the restart policy.
@@ -129,13 +132,54 @@ class DockerTarget:
                     delete_before_replace=True,
                     # The provider does not apply healthcheck edits in place.
                     replace_on_changes=["healthcheck"],
+                    # Started once the copier has filled the config volume (never replaced with it).
+                    depends_on=[config.copier] if config.copier else None,
                 ),
             ),
         )
         created.append(container)
+        for sidecar in workload.sidecars:
+            created += self._sidecar(workload, sidecar, config, opts)
         endpoints = {
             p.name: Endpoint(internal=f"{name}:{p.container_port}",
                              public=f"{publish_ip}:{p.publish}" if p.publish is not None else None)
             for p in workload.ports
         }
         return DeployedWorkload(name=name, endpoints=endpoints, resources=created)
+
+    def _sidecar(self, workload: Workload, sidecar: Sidecar, config: DockerConfig,
+                 opts: pulumi.ResourceOptions) -> list[pulumi.Resource]:
+        """A sidecar as a container of its own on the stack's network: it reaches the tool by its
+        alias and sees the config volumes it watches, read-only, at the tool's paths."""
+        name = f"{workload.name}-{sidecar.name}"
+        missing = [w for w in sidecar.watches if w not in config.mounts]
+        if missing:
+            raise ValueError(f"{name} watches {missing}, which are no live config directory")
+        image = docker.RemoteImage(f"{name}-image", docker.RemoteImageArgs(name=sidecar.image, keep_locally=True),
+                                   opts=opts)
+        healthcheck = None
+        if sidecar.health and sidecar.health.docker_test:
+            healthcheck = docker.ContainerHealthcheckArgs(
+                tests=list(sidecar.health.docker_test), interval="30s", timeout="5s", retries=3, start_period="30s")
+        res = sidecar.resources
+        container = docker.Container(
+            name,
+            docker.ContainerArgs(
+                name=f"quikapp-{name}",
+                image=image.image_id,
+                command=list(sidecar.args(workload.name)),
+                volumes=[config.mounts[w] for w in sidecar.watches],
+                networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=self.network_name, aliases=[name])],
+                restart="unless-stopped",
+                user=str(sidecar.run_as_user),
+                healthcheck=healthcheck,
+                memory=memory_mib(res.memory_limit) if res else None,
+                memory_swap=memory_mib(res.memory_limit) if res else None,
+                cpus=cpus(res.cpu_limit) if res else None,
+                labels=[docker.ContainerLabelArgs(label="part-of", value=PART_OF)],
+            ),
+            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(
+                delete_before_replace=True, replace_on_changes=["healthcheck"],
+                depends_on=[config.copier] if config.copier else None)),
+        )
+        return [image, container]

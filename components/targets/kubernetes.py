@@ -19,8 +19,6 @@ from pulumi_kubernetes.apps.v1 import (
 )
 from pulumi_kubernetes.core.v1 import (
     CapabilitiesArgs,
-    ConfigMap,
-    ConfigMapVolumeSourceArgs,
     ContainerArgs,
     ContainerPortArgs,
     EmptyDirVolumeSourceArgs,
@@ -39,9 +37,7 @@ from pulumi_kubernetes.core.v1 import (
     ProbeArgs,
     ResourceRequirementsArgs,
     SeccompProfileArgs,
-    Secret,
     SecretKeySelectorArgs,
-    SecretVolumeSourceArgs,
     SecurityContextArgs,
     Service,
     ServiceAccount,
@@ -64,18 +60,14 @@ from pulumi_kubernetes.rbac.v1 import (
 )
 
 from ..settings import Settings, TargetKind
-from ..workload import ClusterRule, DeployedWorkload, Endpoint, File, NamespacedRule, Port, Workload
+from ..workload import ClusterRule, DeployedWorkload, Endpoint, NamespacedRule, Port, Workload
 from .base import PART_OF
+from .kubernetes_config import deliver_config, sidecar_containers
 
 
 def _policy_rules(rules: Iterable[ClusterRule | NamespacedRule]) -> list[PolicyRuleArgs]:
     return [PolicyRuleArgs(api_groups=list(r.api_groups), resources=list(r.resources), verbs=list(r.verbs))
             for r in rules]
-
-
-def config_key(path: str) -> str:
-    """ConfigMap/Secret key for an in-container path (keys cannot hold '/')."""
-    return path.strip("/").replace("/", "_")
 
 
 class KubernetesTarget:
@@ -91,7 +83,14 @@ class KubernetesTarget:
         self._kubectl = "kubectl" + (f" --context {kube.context}" if kube.context else "")
         self.provider = k8s.Provider(
             "kubernetes",
-            k8s.ProviderArgs(context=kube.context, kubeconfig=kube.kubeconfig),
+            k8s.ProviderArgs(context=kube.context, kubeconfig=kube.kubeconfig,
+                             # ConfigMaps and Secrets with stable names are patched in place instead of
+                             # replaced, so a running pod sees new config (kubernetes_config.py). Adding
+                             # these to an existing provider is an update, not a replacement: DiffConfig
+                             # replaces only on kubeconfig/context/cluster changes
+                             # (pulumi/pulumi-kubernetes@v4.32.0 provider/pkg/provider/provider.go
+                             # DiffConfig; diff.go forceNewProperties drops .data once enabled).
+                             enable_config_map_mutable=True, enable_secret_mutable=True),
             opts=pulumi.ResourceOptions(parent=parent),
         )
         self._ns_name: pulumi.Input[str] = kube.namespace  # adopted: it exists and is not ours
@@ -130,26 +129,13 @@ class KubernetesTarget:
         volumes: list[VolumeArgs] = []
         mounts: list[VolumeMountArgs] = []
 
-        plain = sorted((f for f in workload.files if not f.secret), key=lambda f: f.path)
-        secret = sorted((f for f in workload.files if f.secret), key=lambda f: f.path)
-        if plain:
-            # Auto-named: a content change creates a new ConfigMap, which changes the pod template
-            # and rolls the pods (old ConfigMap deleted after), the natural config rollout.
-            cm = ConfigMap(f"{name}-config", metadata=self._meta(None, labels),
-                           data={config_key(f.path): f.content for f in plain}, opts=opts)
-            created.append(cm)
-            volumes.append(VolumeArgs(name="config", config_map=ConfigMapVolumeSourceArgs(name=cm.metadata.name)))
-            mounts += self._file_mounts("config", plain)
+        # ConfigMap/Secrets, their volumes and the restart hash: components/targets/kubernetes_config.py.
+        delivery = deliver_config(workload, lambda n, lab: self._meta(n, lab), labels, opts)
+        created += delivery.resources
+        volumes += delivery.volumes
+        mounts += delivery.mounts
         secret_env = sorted(workload.secret_env)
-        if secret or secret_env:
-            string_data: dict[str, pulumi.Input[str]] = {config_key(f.path): f.content for f in secret}
-            string_data.update({f"env_{k}": v for k, v in secret_env})
-            sec = Secret(f"{name}-secret", metadata=self._meta(None, labels),
-                         string_data={k: pulumi.Output.secret(v) for k, v in string_data.items()}, opts=opts)
-            created.append(sec)
-            if secret:
-                volumes.append(VolumeArgs(name="secret", secret=SecretVolumeSourceArgs(secret_name=sec.metadata.name)))
-                mounts += self._file_mounts("secret", secret)
+        sec = delivery.env_secret
         for vol in workload.volumes:
             pvc = PersistentVolumeClaim(
                 f"{name}-{vol.k8s_name}",
@@ -181,6 +167,7 @@ class KubernetesTarget:
             env.append(EnvVarArgs(name=workload.node_name_env, value_from=EnvVarSourceArgs(
                 field_ref=ObjectFieldSelectorArgs(field_path="spec.nodeName"))))
         if secret_env:
+            assert sec is not None
             env += [EnvVarArgs(name=k, value_from=EnvVarSourceArgs(secret_key_ref=SecretKeySelectorArgs(
                 name=sec.metadata.name, key=f"env_{k}"))) for k, _ in secret_env]
 
@@ -191,7 +178,7 @@ class KubernetesTarget:
             service_account = self._rbac(workload, labels, opts, created)
 
         pod = PodTemplateSpecArgs(
-            metadata=ObjectMetaArgs(labels=labels),
+            metadata=ObjectMetaArgs(labels=labels, annotations=delivery.annotations or None),
             spec=PodSpecArgs(
                 service_account_name=service_account,
                 automount_service_account_token=needs_api,
@@ -204,7 +191,7 @@ class KubernetesTarget:
                 # Every image here is Linux-only: a pod scheduled onto a Windows node (mixed
                 # clusters) never starts, and a DaemonSet would place one on each of them.
                 node_selector={"kubernetes.io/os": "linux"},
-                containers=[self._container(workload, env, mounts)],
+                containers=[self._container(workload, env, mounts), *sidecar_containers(workload, delivery)],
                 volumes=volumes,
             ),
         )
@@ -329,13 +316,6 @@ class KubernetesTarget:
                                        policy_types=["Ingress"], ingress=rules),
             opts=opts,
         )
-
-    @staticmethod
-    def _file_mounts(volume: str, files: list[File]) -> list[VolumeMountArgs]:
-        # One subPath mount per file: files may live in several directories and must not hide
-        # what the image ships next to them. Updates arrive through a new ConfigMap/Secret name.
-        return [VolumeMountArgs(name=volume, mount_path=f.path, sub_path=config_key(f.path), read_only=True)
-                for f in files]
 
     @staticmethod
     def _pod_security(workload: Workload) -> PodSecurityContextArgs:
