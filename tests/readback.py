@@ -197,6 +197,8 @@ CONTAINER_FIELDS: dict[str, TfField] = {
     "workingDir": TfField(force_new=True, zero="", suppress=_empty_new_means_old),
     "restart": TfField(default="no"),
     "mustRun": TfField(default=True),
+    # attach: Create waits for the container to stop; not read back ("attach" is left as configured).
+    "attach": TfField(default=False),
     "memory": TfField(zero=0),
     "memorySwap": TfField(zero=0),
     "cpus": TfField(force_new=True, zero=""),
@@ -460,8 +462,13 @@ def merge_patch_paths(old: Any, new: Any, path: str = "") -> list[tuple[str, Any
     return [] if old == new else [(path, old, new)]
 
 
-def _force_new(kind: str) -> tuple[str, ...]:
-    """provider/pkg/provider/diff.go forceNewProperties for the kinds this program uses."""
+def _force_new(kind: str, mutable: bool = False) -> tuple[str, ...]:
+    """provider/pkg/provider/diff.go forceNewProperties for the kinds this program uses.
+
+    `mutable`: the provider has enableConfigMapMutable and enableSecretMutable set (this program's
+    does): a ConfigMap's data is then patched in place and a Secret keeps only `.type` ForceNew
+    (diff.go: the Secret/ConfigMap branches apply only when the flag is off or the object is immutable).
+    """
     selector = (".spec.selector",)
     table = {
         "Deployment": selector,
@@ -473,13 +480,14 @@ def _force_new(kind: str) -> tuple[str, ...]:
         "RoleBinding": (".roleRef",),  # diff.go roleBinding, for both binding kinds
         # Secrets and ConfigMaps are immutable unless the provider sets enableSecretMutable /
         # enableConfigMapMutable (this program does not): data changes replace them.
-        "Secret": (".type", ".stringData", ".data"),
-        "ConfigMap": (".binaryData", ".data"),
+        "Secret": (".type",) if mutable else (".type", ".stringData", ".data"),
+        "ConfigMap": () if mutable else (".binaryData", ".data"),
     }
     return (".metadata.name", ".metadata.namespace", *table.get(kind, ()))
 
 
-def k8s_diff(news: dict[str, Any], old_inputs: dict[str, Any], live: dict[str, Any]) -> list[Change]:
+def k8s_diff(news: dict[str, Any], old_inputs: dict[str, Any], live: dict[str, Any],
+             mutable: bool = False) -> list[Change]:
     """provider.go Diff: merge patch from the pruned live object to the normalised new inputs."""
     kind = news.get("kind", "")
     new_n, old_n = k8s_normalize(news), k8s_normalize(old_inputs)
@@ -490,7 +498,7 @@ def k8s_diff(news: dict[str, Any], old_inputs: dict[str, Any], live: dict[str, A
             meta["namespace"] = meta.get("namespace") or "default"
         else:
             meta.pop("namespace", None)
-    force = _force_new(kind)
+    force = _force_new(kind, mutable)
     changes = []
     for path, old, new in merge_patch_paths(pruned, new_n):
         replace = any(path == f or path.startswith(f + ".") for f in force)
@@ -559,6 +567,8 @@ def _server_defaults(obj: dict[str, Any]) -> dict[str, Any]:
                 volume["configMap"].setdefault("defaultMode", 420)
             if "secret" in volume:
                 volume["secret"].setdefault("defaultMode", 420)
+            if "projected" in volume:
+                volume["projected"].setdefault("defaultMode", 420)  # SetDefaults_ProjectedVolumeSource
     if kind == "PersistentVolumeClaim":
         out["spec"].setdefault("volumeMode", "Filesystem")
         out["spec"].setdefault("storageClassName", "standard")

@@ -2,8 +2,9 @@
 
 Docker: the container's `uploads`, plus what its config copier (`<name>-config`) uploads into the
 config volumes the container mounts. Kubernetes: the ConfigMap/Secret keys the workload mounts with
-subPath or as items of a projected directory volume. Both give {workload: {in-container path: text}}, so the same checks (promtool,
-amtool, parity) run on exactly what a container would read, on every stack.
+subPath or as items of a projected directory volume. Both give {workload: {in-container path:
+text}}, so the same checks (promtool, amtool, parity) run on exactly what a container would read,
+on every stack.
 """
 
 from __future__ import annotations

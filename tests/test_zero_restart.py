@@ -1,0 +1,177 @@
+"""Zero-restart configuration changes, measured on the plan: a change to rules, scrape config,
+Alertmanager routes, a dashboard or Loki's limits updates only what carries the config (the tool's
+stable-named ConfigMap/Secret on Kubernetes, its one-shot config copier on Docker) and leaves every
+Deployment, StatefulSet, DaemonSet and tool container as it was: nothing restarts.
+
+The plan is what a real `pulumi up` would do after the first one: each resource's state is what its
+provider stored (tests/readback.py), the changed program runs against that state, and each
+provider's modelled Diff decides update or replacement. A replaced auto-named Kubernetes object gets
+a new name, as the real engine gives it (the mock engine alone would keep the old one), so a
+ConfigMap replaced on a data change shows up where it matters: in the pod template that names it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from guarantees import program_copy, with_changes
+from readback import MODELS, Change, k8s_diff
+
+import harness
+from harness import STACKS, Registered, Run, run_program, stack_config
+from manifests import plain
+from rendered import WORKLOAD_TYPES
+
+CONTAINER = "docker:index/container:Container"
+Key = tuple[str, str]
+
+
+def _mutable(run: Run) -> bool:
+    """Whether the stack's Kubernetes provider patches ConfigMaps/Secrets in place (its inputs)."""
+    providers = run.of_type("pulumi:providers:kubernetes")
+    return bool(providers) and all(plain(p.inputs).get("enableConfigMapMutable") == "true"
+                                   and plain(p.inputs).get("enableSecretMutable") == "true" for p in providers)
+
+
+def _diff(type_: str, news: dict[str, Any], olds: dict[str, Any], state: dict[str, Any], roc: list[str],
+          mutable: bool) -> list[Change]:
+    if type_.startswith("kubernetes:") and not type_.startswith("pulumi:"):
+        return k8s_diff(news, olds, state, mutable=mutable)
+    return MODELS[type_].diff(news, olds, state, roc)
+
+
+def plan(stack: str, changes: dict[str, Any] | None = None, program: Path = harness.ROOT
+         ) -> dict[Key, list[Change]]:
+    """{(type, name): changes} the next `pulumi up` would make after the stack as it is was deployed;
+    added and removed resources appear with a single change at path '<created>' / '<deleted>'."""
+    values, secret_keys = with_changes(stack, {})
+    first = run_program(stack, values, secret_keys)
+    mutable = _mutable(first)
+    stored: dict[Key, tuple[dict[str, Any], dict[str, Any], bool]] = {}
+    for r in first.resources:
+        if r.custom:
+            model = MODELS[r.type]
+            checked = model.check(plain(r.sent), None, plain(r.inputs))
+            stored[(r.type, r.name)] = (checked, model.read_back(checked, plain(r.inputs)),
+                                        r.type.startswith("kubernetes:") and not plain(r.sent)
+                                        .get("metadata", {}).get("name"))
+
+    class Planning(harness._RecordingMocks):
+        def new_resource(self, args: Any) -> tuple[str | None, dict[str, Any]]:
+            key = (args.typ, args.name)
+            if key in stored:
+                checked, state, autonamed = stored[key]
+                news = MODELS[args.typ].check(plain(dict(args.inputs)), checked, state)
+                replaced = any(c.replace for c in _diff(args.typ, news, checked, state, [], mutable))
+                if replaced and autonamed:
+                    # A replacement of an auto-named object gets a fresh name: what dependents see.
+                    self.sent[key] = dict(args.inputs)
+                    renamed = {**state, "metadata": {**state["metadata"],
+                                                     "name": state["metadata"]["name"] + "-next"}}
+                    return f"{args.name}-id", renamed
+            return super().new_resource(args)
+
+    after_values, after_secrets = with_changes(stack, changes or {})
+    prior = {key: state for key, (_, state, _) in stored.items()}
+    original = harness._RecordingMocks
+    harness._RecordingMocks = Planning  # type: ignore[misc]
+    try:
+        second = run_program(stack, after_values, after_secrets, program=program, prior=prior)
+    finally:
+        harness._RecordingMocks = original  # type: ignore[misc]
+
+    found: dict[Key, list[Change]] = {}
+    seen = set()
+    for r in second.resources:
+        if not r.custom:
+            continue
+        key = (r.type, r.name)
+        seen.add(key)
+        if key not in stored:
+            found[key] = [Change("<created>", None, None, False)]
+            continue
+        checked, state, _ = stored[key]
+        news = MODELS[r.type].check(plain(r.sent), checked, state)
+        diff = _diff(r.type, news, checked, state, r.replace_on_changes, mutable)
+        if diff:
+            found[key] = diff
+    for key in stored.keys() - seen:
+        found[key] = [Change("<deleted>", None, None, True)]
+    return found
+
+
+def _workloads(run: Run) -> list[Registered]:
+    """Every Deployment/StatefulSet/DaemonSet and every long-running Docker container (a tool or a
+    sidecar: the one-shot config copiers, which run once and exit, are not workloads)."""
+    kinds = [r for t in WORKLOAD_TYPES for r in run.of_type(t)]
+    return kinds + [r for r in run.of_type(CONTAINER) if plain(r.inputs).get("mustRun") is not False
+                    or plain(r.inputs).get("restart") == "unless-stopped"]
+
+
+def _carriers(tool: str, kubernetes: bool) -> set[Key]:
+    if kubernetes:
+        return {("kubernetes:core/v1:ConfigMap", f"{tool}-config"),
+                ("kubernetes:core/v1:Secret", f"{tool}-config-secret")}
+    return {(CONTAINER, f"{tool}-config")}
+
+
+# (what, tool, settings change, file edits {relpath: (old, new)})
+CHANGES: list[tuple[str, str, dict[str, Any], dict[str, tuple[str, str]]]] = [
+    ("an alert rule", "prometheus", {}, {"configs/prometheus/rules/alerts.yml": ("for: 10m", "for: 15m")}),
+    ("a scrape setting", "prometheus", {"prometheus": {"scrapeInterval": "30s"}}, {}),
+    ("a service onboarded (scrape config)", "prometheus", {},
+     {"configs/services.yaml": ("      notification: 3002\n", "      notification: 3002\n      billing: 3003\n")}),
+    ("Alertmanager routes", "alertmanager",
+     {"alertmanager": {"repeatInterval": "12h", "groupWait": "45s", "groupBy": ["alertname"]}}, {}),
+    ("a dashboard", "grafana", {},
+     {"configs/grafana/dashboards/services-overview.json": ('"Request Rate"', '"Requests per second"')}),
+    ("a Loki limit", "loki", {"loki": {"retention": "14d", "ingestionRateMb": 16, "ingestionBurstSizeMb": 32}}, {}),
+]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize(("what", "tool", "settings", "edits"), CHANGES, ids=[c[0] for c in CHANGES])
+def test_a_config_change_restarts_nothing(stack: str, what: str, tool: str, settings: dict[str, Any],
+                                          edits: dict[str, tuple[str, str]], tmp_path: Path) -> None:
+    program = program_copy(tmp_path, edits) if edits else harness.ROOT
+    changes = plan(stack, settings, program)
+    kubernetes = stack_config(stack)["target"] == "kubernetes"
+    baseline = run_program(stack, *with_changes(stack, {}))
+    workloads = {(r.type, r.name) for r in _workloads(baseline)}
+    touched = {key: [f"{'replace' if c.replace else 'update'} {c.path}" for c in found]
+               for key, found in changes.items() if key in workloads}
+    assert touched == {}, f"{what} would restart workloads:\n" + "\n".join(f"{k}: {v}" for k, v in touched.items())
+    carried = {key: found for key, found in changes.items() if key in _carriers(tool, kubernetes)}
+    assert carried, f"{what}: nothing carries the change to {tool}: {sorted(changes)}"
+    if kubernetes:
+        # Patched in place: a replacement would be a new object, and an auto-named one a new name.
+        replaced = [str(c) for found in carried.values() for c in found if c.replace]
+        assert replaced == [], replaced
+    # Nothing else changes but what carries config.
+    others = set(changes) - _carriers(tool, kubernetes)
+    assert others == set(), sorted(others)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_a_start_only_file_still_restarts_its_tool(stack: str, tmp_path: Path) -> None:
+    """The other half: a file the tool reads only at start (Grafana's datasources) must restart it,
+    and only it, or the change would never take effect."""
+    program = program_copy(tmp_path, {"components/render/grafana.py": ('"maxLines": 1000', '"maxLines": 2000')})
+    changes = plan(stack, None, program)
+    baseline = run_program(stack, *with_changes(stack, {}))
+    workloads = {(r.type, r.name) for r in _workloads(baseline)}
+    restarted = {key for key in changes if key in workloads}
+    if stack_config(stack)["target"] == "kubernetes":
+        assert restarted == {("kubernetes:apps/v1:Deployment", "grafana")}
+        (change,) = changes[("kubernetes:apps/v1:Deployment", "grafana")]
+        assert change.path == ".spec.template.metadata.annotations.checksum/restart-files" and not change.replace
+    else:
+        assert restarted == {(CONTAINER, "grafana")}
+        assert any(c.replace and c.path.startswith("uploads") for c in changes[(CONTAINER, "grafana")])
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_plan_of_no_change_is_empty(stack: str) -> None:
+    assert plan(stack) == {}
