@@ -30,6 +30,12 @@
 #                            skew (deployed 2.20.0, tested 2.13.0). The module has `replace` directives, which
 #                            `go install` refuses, so it is built from a throwaway wrapper module that repeats
 #                            them (read from the module's own go.mod).
+#   prometheus-config-    github.com/prometheus-operator/prometheus-operator (the image tag is the module
+#   reloader              version). Its go.mod replaces the nested modules pkg/apis/monitoring and
+#                         pkg/client with the release's own directories, which `go install` refuses and
+#                         which the module zip lacks (nested modules are separate zips). Built from a
+#                         throwaway wrapper module that requires both nested modules at the same tag:
+#                         the same source the release's replace points at.
 # Not built, on purpose:
 #   loki, promtail   github.com/grafana/loki/v3 is AGPL, and this workplace's registry notes say not to
 #                    use that module. (It would also need the wrapper-module treatment above: Loki's go.mod
@@ -179,7 +185,30 @@ for r in json.load(sys.stdin).get("Replace") or []:
   echo "$STAMP" > "$STAMPS/jaeger"
 }
 
+build_config_reloader() {
+  local tag version repo module src
+  tag=$(image_tag config_reloader)
+  version=${tag#v}
+  repo=github.com/prometheus-operator/prometheus-operator
+  module="$repo@v$version"
+  needs_build prometheus-config-reloader "$version" "$module" prometheus-config-reloader || return 0
+  src="$TOOLS/src/prometheus-config-reloader"
+  rm -rf "$src"
+  mkdir -p "$src"
+  (
+    cd "$src"
+    "$GO" mod init upstream-tools/prometheus-config-reloader >/dev/null 2>&1
+    "$GO" get "$repo/cmd/prometheus-config-reloader@v$version" \
+      "$repo/pkg/apis/monitoring@v$version" "$repo/pkg/client@v$version"
+    "$GO" build "${JOBS[@]}" -ldflags "$(ldflags "$version")" -o "$BIN/prometheus-config-reloader" \
+      "$repo/cmd/prometheus-config-reloader"
+  )
+  rm -rf "$src"
+  echo "$STAMP" > "$STAMPS/prometheus-config-reloader"
+}
+
 mkdir -p "$BIN" "$STAMPS"
 build_prometheus
 build_alertmanager
 build_jaeger
+build_config_reloader

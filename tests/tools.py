@@ -16,7 +16,7 @@ TOOLS_BIN = ROOT / ".tools" / "bin"
 # Which image each Go-built program comes from: tests must run the deployed version, so these are
 # never taken from PATH (a distribution's older prometheus or promtool would pass silently).
 GO_BUILT = {"prometheus": "prometheus", "promtool": "prometheus", "alertmanager": "alertmanager",
-            "amtool": "alertmanager", "jaeger": "jaeger"}
+            "amtool": "alertmanager", "jaeger": "jaeger", "prometheus-config-reloader": "config_reloader"}
 
 
 def require(tool: str) -> str:

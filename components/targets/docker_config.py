@@ -39,9 +39,11 @@ TARGET = "/config"
 # POSIX sh (busybox): for each staged root n, copy changed files into /config/n atomically
 # (temp name + rename in the same directory), then delete files that are no longer shipped.
 # `cmp -s` skips unchanged files, so their mtimes stay (Grafana compares checksums anyway).
+# The roots are overridable (QUIKAPP_STAGING / QUIKAPP_CONFIG) only so the live test runs this very
+# script on a host directory; the container sets neither.
 COPY_SCRIPT = """set -eu
-for staged in /staging/*; do
-  dest=/config/${staged##*/}
+for staged in "${QUIKAPP_STAGING:-/staging}"/*; do
+  dest="${QUIKAPP_CONFIG:-/config}/${staged##*/}"
   cd "$staged"
   find . -type f | while read -r f; do
     mkdir -p "$dest/${f%/*}"
