@@ -279,7 +279,9 @@ def _container_read_back(inputs: dict[str, Any]) -> dict[str, Any]:
             check[key] = go_duration_string(go_parse_duration(check[key]))
         state["healthcheck"] = check
     state["restart"] = inputs.get("restart") or "no"
-    state["networkMode"] = "bridge"  # HostConfig.NetworkMode stays "bridge" after the networks_advanced connects
+    # Read: d.Set("network_mode", HostConfig.NetworkMode): "bridge" (the default) stays "bridge" after the
+    # networks_advanced connects; "none" (the config copiers) reads back as "none".
+    state["networkMode"] = inputs.get("networkMode") or "bridge"
     state["workingDir"] = "<WORKDIR of the image>"
     # envs, labels, volumes, uploads, networks_advanced: Read leaves them as created ("We decided not to
     # set the environment variables and labels", "upload can't be imported", networks_advanced only on import).

@@ -32,7 +32,7 @@ def prometheus_jobs(run: Run) -> dict[str, dict[str, Any]]:
 
 def container(run: Run, alias: str) -> dict[str, Any]:
     return next(c for c in (plain(r.inputs) for r in run.of_type(CONTAINER))
-                if c["networksAdvanced"][0]["aliases"] == [alias])
+                if c.get("networksAdvanced", [{}])[0].get("aliases") == [alias])
 
 
 @functools.cache

@@ -63,7 +63,8 @@ def env_of(run: Run, name: str) -> dict[str, Any]:
 def deployed_exporters(run: Run) -> set[str]:
     """Exporters with a running workload: a Docker container or a Kubernetes Deployment + Service."""
     if is_docker(run):
-        names = {plain(c.inputs)["networksAdvanced"][0]["aliases"][0] for c in run.of_type(CONTAINER)}
+        names = {plain(c.inputs)["networksAdvanced"][0]["aliases"][0] for c in run.of_type(CONTAINER)
+                 if plain(c.inputs).get("networksAdvanced")}  # config copiers join no network
     else:
         names = {o["metadata"]["name"] for o in k8s_objects(run, "Service")}
         deployments = {o["metadata"]["name"] for o in k8s_objects(run, "Deployment")}

@@ -48,7 +48,8 @@ OLD_IMAGES = {
     "nginxExporter": "nginx/nginx-prometheus-exporter:0.11.0",
 }
 # Tools added by the same release (issue 12's collectors): they have no old version to move from.
-ADDED_SINCE = {"nodeExporter", "cadvisor", "kubeStateMetrics"}
+# The config reloader came with zero-restart config delivery (issue 13).
+ADDED_SINCE = {"nodeExporter", "cadvisor", "kubeStateMetrics", "configReloader"}
 # The commit that deployed OLD_IMAGES (main before the version upgrade).
 RECORDED_FROM = "17af061"
 FIXTURES = ROOT / "tests/fixtures/upgrade"
@@ -80,8 +81,9 @@ GRAFANA_IMAGE_DATA = "/var/lib/grafana"
 def state(run: Run) -> dict[str, dict[str, Any]]:
     """Every volume, PVC and namespace: URN → inputs (canonical), protect, retain."""
     snap = snapshot(run)
+    # Docker config volumes (`<tool>_config`) hold only what the program copies into them: no state.
     return {r.urn: {"snapshot": snap[r.urn], "protect": r.protect, "retain_on_delete": r.retain_on_delete}
-            for r in run.resources if r.type in STATE_TYPES}
+            for r in run.resources if r.type in STATE_TYPES and "-config-volume" not in r.name}
 
 
 def _workloads(run: Run) -> dict[str, dict[str, Any]]:
@@ -89,8 +91,12 @@ def _workloads(run: Run) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
     for container in run.of_type("docker:index/container:Container"):
         inputs = plain(container.inputs)
+        if not inputs.get("networksAdvanced"):
+            continue  # a one-shot config copier, not a workload
         found[inputs["networksAdvanced"][0]["aliases"][0]] = {
-            "mounts": {v["volumeName"]: v["containerPath"] for v in inputs.get("volumes", []) if v.get("volumeName")},
+            # Data volumes (read-only config volumes hold no data).
+            "mounts": {v["volumeName"]: v["containerPath"] for v in inputs.get("volumes", [])
+                       if v.get("volumeName") and not v.get("readOnly")},
             "args": inputs.get("command", []),
             "env": dict(e.split("=", 1) for e in inputs.get("envs", [])),
         }

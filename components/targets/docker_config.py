@@ -114,6 +114,8 @@ class DockerConfig:
                 uploads=uploads,
                 # root: a fresh named volume belongs to root; the files it writes are world-readable.
                 user="0",
+                # It talks to nobody: no network at all (not even Docker's default bridge).
+                network_mode="none",
                 must_run=False,
                 attach=True,
                 labels=[docker.ContainerLabelArgs(label="part-of", value=PART_OF)],

@@ -63,13 +63,14 @@ def kubelet_write(directory: Path, files: dict[str, str], generation: int) -> No
     for rel, text in files.items():
         (payload / rel).parent.mkdir(parents=True, exist_ok=True)
         (payload / rel).write_text(text)
-    link = directory / "..data_tmp"
-    link.symlink_to(payload.name)
-    os.replace(link, directory / "..data")
-    for top in {rel.split("/", 1)[0] for rel in files}:
+    # Steps 7-9 of AtomicWriter.Write: user-visible links first, then the atomic rename.
+    for top in sorted({rel.split("/", 1)[0] for rel in files}):
         entry = directory / top
         if not entry.is_symlink():
             entry.symlink_to(f"..data/{top}")
+    link = directory / "..data_tmp"
+    link.symlink_to(payload.name)
+    os.replace(link, directory / "..data")
 
 
 def rendered_prometheus_args(config_dir: Path, data: Path, port: int) -> list[str]:
