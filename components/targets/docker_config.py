@@ -2,7 +2,7 @@
 
 For each live directory of a workload (Workload.live_roots) a named volume `<tool>_config` is
 mounted read-only into the tool's container at that directory. A one-shot container
-`quikapp-<tool>-config` carries the files as uploads (under /staging/<n>/), copies each changed
+`quikapp-<tool>-config` carries the files as uploads (under /staging/<n>/), copies each
 file into the volume (/config/<n>/) with a write to a temporary name and a rename (rename(2) is
 atomic: the tool never reads half a file), removes files no longer shipped, and exits. A content
 change replaces only that container (uploads are ForceNew), which copies the new files; the tool's
@@ -36,9 +36,13 @@ from .base import PART_OF
 STAGING = "/staging"
 TARGET = "/config"
 
-# POSIX sh (busybox): for each staged root n, copy changed files into /config/n atomically
-# (temp name + rename in the same directory), then delete files that are no longer shipped.
-# `cmp -s` skips unchanged files, so their mtimes stay (Grafana compares checksums anyway).
+# POSIX sh, using only applets every busybox has (the images' own health checks already rely on
+# their busybox: quay.io/prometheus/busybox under Prometheus, Alertmanager and the reloader,
+# prometheus/prometheus@v3.14.0 and prometheus/alertmanager@v0.34.0 Dockerfile; Alpine's under
+# Grafana). For each staged root n: every file copied into /config/n under a temporary name and
+# renamed into place (atomic per file), then files no longer shipped removed. Unchanged files are
+# rewritten with the same content, which no tool mistakes for a change: Prometheus, the reloader
+# and Loki compare content hashes, Grafana checksums.
 # The roots are overridable (QUIKAPP_STAGING / QUIKAPP_CONFIG) only so the live test runs this very
 # script on a host directory; the container sets neither.
 COPY_SCRIPT = """set -eu
@@ -47,12 +51,10 @@ for staged in "${QUIKAPP_STAGING:-/staging}"/*; do
   cd "$staged"
   find . -type f | while read -r f; do
     mkdir -p "$dest/${f%/*}"
-    if ! cmp -s "$f" "$dest/$f"; then
-      cp "$f" "$dest/$f.tmp"
-      chmod 0644 "$dest/$f.tmp"
-      mv -f "$dest/$f.tmp" "$dest/$f"
-      echo "updated ${f#./}"
-    fi
+    cp "$f" "$dest/$f.tmp"
+    chmod 0644 "$dest/$f.tmp"
+    mv -f "$dest/$f.tmp" "$dest/$f"
+    echo "copied ${f#./}"
   done
   cd "$dest"
   find . -type f | while read -r f; do
