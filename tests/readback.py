@@ -464,13 +464,15 @@ def merge_patch_paths(old: Any, new: Any, path: str = "") -> list[tuple[str, Any
     return [] if old == new else [(path, old, new)]
 
 
-def _force_new(kind: str, mutable: bool = False) -> tuple[str, ...]:
+def _force_new(kind: str, mutable: bool = False, immutable: bool = False) -> tuple[str, ...]:
     """provider/pkg/provider/diff.go forceNewProperties for the kinds this program uses.
 
     `mutable`: the provider has enableConfigMapMutable and enableSecretMutable set (this program's
     does): a ConfigMap's data is then patched in place and a Secret keeps only `.type` ForceNew
-    (diff.go: the Secret/ConfigMap branches apply only when the flag is off or the object is immutable).
+    (diff.go: the Secret/ConfigMap branches apply only when the flag is off or the object is immutable:
+    `immutable` = the new object sets `immutable: true`, clients.go IsImmutable).
     """
+    mutable = mutable and not immutable
     selector = (".spec.selector",)
     table = {
         "Deployment": selector,
@@ -500,7 +502,7 @@ def k8s_diff(news: dict[str, Any], old_inputs: dict[str, Any], live: dict[str, A
             meta["namespace"] = meta.get("namespace") or "default"
         else:
             meta.pop("namespace", None)
-    force = _force_new(kind, mutable)
+    force = _force_new(kind, mutable, news.get("immutable") is True)
     changes = []
     for path, old, new in merge_patch_paths(pruned, new_n):
         replace = any(path == f or path.startswith(f + ".") for f in force)

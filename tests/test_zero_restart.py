@@ -175,3 +175,17 @@ def test_a_start_only_file_still_restarts_its_tool(stack: str, tmp_path: Path) -
 @pytest.mark.parametrize("stack", STACKS)
 def test_the_plan_of_no_change_is_empty(stack: str) -> None:
     assert plan(stack) == {}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_a_secret_env_change_still_restarts_its_tool(stack: str) -> None:
+    """Secret env vars are read at start: a new Grafana admin password must roll Grafana. (With the
+    provider patching Secrets in place, only an immutable env Secret is replaced under a new name.)"""
+    changes = plan(stack, {"grafana": {"adminPassword": "another-sentinel-Kq2"}})
+    if stack_config(stack)["target"] == "kubernetes":
+        secret = changes[("kubernetes:core/v1:Secret", "grafana-secret")]
+        assert any(c.replace for c in secret), secret
+        paths = [c.path for c in changes[("kubernetes:apps/v1:Deployment", "grafana")]]
+        assert paths and all(p.startswith(".spec.template.spec.containers") for p in paths), paths
+    else:
+        assert any(c.replace and c.path.startswith("envs") for c in changes[(CONTAINER, "grafana")])

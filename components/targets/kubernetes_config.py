@@ -14,9 +14,10 @@
 - Files the tool reads only at start (not live) are mounted one by one (subPath, so they hide
   nothing the image ships next to them) and the pod template carries the sha256 of their content
   (annotation RESTART_ANNOTATION): changing one of those, and only those, restarts the pod.
-- Secret environment variables and non-live secret files stay in the auto-named `<tool>-secret`:
-  a change gives it a new name, which changes the pod template and restarts the pod (env vars are
-  read at start), and no hash of a secret is ever written into a pod template.
+- Secret environment variables and non-live secret files stay in the auto-named, immutable
+  `<tool>-secret`: a change replaces it under a new name, which changes the pod template and
+  restarts the pod (env vars are read at start), and no hash of a secret is ever written into a pod
+  template.
 """
 
 from __future__ import annotations
@@ -117,8 +118,12 @@ def deliver_config(workload: Workload, meta: Meta, labels: dict[str, str],
     if start_secret or secret_env:
         string_data: dict[str, pulumi.Input[str]] = {config_key(f.path): f.content for f in start_secret}
         string_data.update({f"env_{k}": v for k, v in secret_env})
-        # Auto-named: a change gives it a new name, which rolls the pod (see the module docstring).
-        out.env_secret = Secret(f"{name}-secret", metadata=meta(None, labels),
+        # Auto-named and immutable: a change replaces it under a new name, which changes the pod
+        # template and rolls the pod (see the module docstring). `immutable` matters: the provider
+        # patches Secrets in place (enableSecretMutable) unless the object is immutable
+        # (pulumi/pulumi-kubernetes@v4.32.0 provider/pkg/provider/diff.go forceNewProperties,
+        # clients/clients.go IsImmutable); patched in place, the running pod would keep old env vars.
+        out.env_secret = Secret(f"{name}-secret", metadata=meta(None, labels), immutable=True,
                                 string_data={k: pulumi.Output.secret(v) for k, v in string_data.items()}, opts=opts)
         out.resources.append(out.env_secret)
 
