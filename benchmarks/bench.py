@@ -57,7 +57,8 @@ def _child(mode: str, stack: str, program: str) -> None:
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - baseline_kib
     prom = ""
     for record in run.resources:
-        if record.type in ("docker:index/container:Container",) and record.name == "prometheus":
+        # Docker: Prometheus' live files travel with its config copier (components/targets/docker_config.py).
+        if record.type in ("docker:index/container:Container",) and record.name == "prometheus-config":
             prom = next(u["content"] for u in record.inputs["uploads"] if u["file"].endswith("prometheus.yml"))
         if record.type == "kubernetes:core/v1:ConfigMap" and record.name == "prometheus-config":
             prom = next(v for k, v in record.inputs["data"].items() if k.endswith("prometheus.yml"))
