@@ -42,12 +42,13 @@ def _diff(type_: str, news: dict[str, Any], olds: dict[str, Any], state: dict[st
     return MODELS[type_].diff(news, olds, state, roc)
 
 
-def plan(stack: str, changes: dict[str, Any] | None = None, program: Path = harness.ROOT
-         ) -> dict[Key, list[Change]]:
-    """{(type, name): changes} the next `pulumi up` would make after the stack as it is was deployed;
-    added and removed resources appear with a single change at path '<created>' / '<deleted>'."""
+def plan(stack: str, changes: dict[str, Any] | None = None, program: Path = harness.ROOT,
+         deployed: Path = harness.ROOT) -> dict[Key, list[Change]]:
+    """{(type, name): changes} the next `pulumi up` of `program` would make after `deployed` (the
+    program as it is, by default) was deployed; added and removed resources appear with a single
+    change at path '<created>' / '<deleted>'."""
     values, secret_keys = with_changes(stack, {})
-    first = run_program(stack, values, secret_keys)
+    first = run_program(stack, values, secret_keys, program=deployed)
     mutable = _mutable(first)
     stored: dict[Key, tuple[dict[str, Any], dict[str, Any], bool]] = {}
     for r in first.resources:
@@ -189,3 +190,16 @@ def test_a_secret_env_change_still_restarts_its_tool(stack: str) -> None:
         assert paths and all(p.startswith(".spec.template.spec.containers") for p in paths), paths
     else:
         assert any(c.replace and c.path.startswith("envs") for c in changes[(CONTAINER, "grafana")])
+
+
+@pytest.mark.parametrize("stack", [s for s in STACKS if stack_config(s)["target"] == "kubernetes"])
+def test_turning_on_mutable_configmaps_updates_the_provider_in_place(stack: str, tmp_path: Path) -> None:
+    """An existing stack's provider lacks the two options: adding them must be a provider update,
+    never a replacement (which would replace every resource of the stack)."""
+    without = program_copy(tmp_path, {"components/targets/kubernetes.py": (
+        "enable_config_map_mutable=True, enable_secret_mutable=True", "")})
+    changes = plan(stack, None, deployed=without)
+    provider = changes[("pulumi:providers:kubernetes", "kubernetes")]
+    assert sorted(c.path for c in provider) == ["enableConfigMapMutable", "enableSecretMutable"]
+    assert not any(c.replace for c in provider)
+    assert not [key for key, found in changes.items() if any(c.replace for c in found)]
