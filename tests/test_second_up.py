@@ -47,6 +47,11 @@ _STORAGE = {"prometheus": {"remoteWrite": [{"url": "https://mimir.quikapp.exampl
             "loki": {"storage": "s3", "s3": {"since": "2027-02-01", "bucket": "quikapp-logs", "accessKeyId": "AKIAEX"}}}
 SCENARIOS["dev+storage"] = ("dev", _STORAGE)
 SCENARIOS["prod+storage"] = ("prod", _STORAGE)
+# Receiver credentials: Alertmanager's live config as a secret (Kubernetes: the fixed-name Secret in a
+# projected volume; Docker: a secret upload of the config copier).
+_RECEIVERS = {"alertmanager": {"webhook": {"url": "https://hooks.test/x"}}}
+SCENARIOS["prod+receivers"] = ("prod", _RECEIVERS)
+SCENARIOS["dev+receivers"] = ("dev", _RECEIVERS)
 
 _SECOND: dict[str, tuple[Run, Run, dict[tuple[str, str], tuple[dict[str, Any], dict[str, Any]]]]] = {}
 
