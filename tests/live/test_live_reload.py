@@ -166,7 +166,12 @@ def test_a_route_change_reaches_the_running_alertmanager() -> None:
         (volume / "0").mkdir(parents=True)
         (servers.root / "data").mkdir()
         (staging / "0" / "alertmanager.yml").write_text(render_alertmanager_config(settings()))
+        # The rest of the directory as the dev stack ships it (the notification template).
+        for path, text in workload_files(stack_run(STACK))["alertmanager"].items():
+            if path != f"{AM_CONFIG_DIR}/alertmanager.yml":
+                (staging / "0" / path[len(AM_CONFIG_DIR) + 1:]).write_text(text)
         copy_in(servers, staging, volume)
+        assert sorted(p.name for p in (volume / "0").iterdir()) == sorted(p.name for p in (staging / "0").iterdir())
         am_port, reloader_port = free_ports(2)
         am = servers.start("alertmanager", [
             require("alertmanager"), f"--config.file={volume / '0' / 'alertmanager.yml'}",
