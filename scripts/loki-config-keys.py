@@ -52,6 +52,8 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "compactor": ("pkg/compactor/config.go", "Config"),
     "limits_config": ("pkg/validation/limits.go", "Limits"),
     "analytics": ("pkg/analytics/reporter.go", "Config"),
+    # The runtime config file's location and period (components/render/loki.py, issue 13 zero-restart).
+    "runtime_config": (f"{DSKIT}/runtimeconfig/manager.go", "Config"),
 }
 
 _FIELD = re.compile(r"^\s*(?P<decl>[^`/]*?)\s*`(?P<tag>[^`]*)`")

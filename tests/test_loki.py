@@ -116,6 +116,23 @@ def test_retention_and_ingestion_limits_follow_the_settings(retention: str) -> N
     assert config["compactor"]["retention_enabled"] is True
 
 
+def test_the_runtime_config_has_only_keys_loki_reads() -> None:
+    """Loki decodes the runtime config strictly (grafana/loki@v3.7.6 pkg/loki/runtime_config.go
+    loadRuntimeConfig: SetStrict): top-level `overrides`, `configs`, `multi_kv_config`; each tenant's
+    overrides are a `Limits` (the keys recorded from the source in tests/fixtures/loki)."""
+    import json
+
+    from harness import ROOT
+
+    limits = set(json.loads((ROOT / "tests/fixtures/loki/config-keys-v3.7.6.json").read_text(encoding="utf-8"))
+                 ["sections"]["limits_config"]["keys"])
+    runtime = yaml.safe_load(render_loki_runtime_config(settings_with()))
+    assert set(runtime) <= {"overrides", "configs", "multi_kv_config"}
+    for tenant, overrides in runtime["overrides"].items():
+        assert tenant == "fake"  # auth_enabled: false (pkg/loki/modules.go user.InjectOrgID(..., "fake"))
+        assert set(overrides) <= limits, set(overrides) - limits
+
+
 def test_a_limit_change_leaves_the_main_config_alone() -> None:
     """Changing a limit must not touch the file Loki reads only at start (that would restart it)."""
     assert render_loki_config(settings_with(retention="14d")) == render_loki_config(settings_with(retention="90d"))
