@@ -119,16 +119,22 @@ def test_on_docker_only_the_credential_uploads_are_secret(monkeypatch: pytest.Mo
     original = harness._RecordingMonitor.RegisterResource
 
     def record(self: Any, request: Any) -> Any:
-        if request.type == "docker:index/container:Container" and request.name == "prometheus":
+        # Prometheus' files (live: re-read without a restart) travel with its config copier, staged
+        # under /staging/0/ for /etc/prometheus/ (components/targets/docker_config.py).
+        if request.type == "docker:index/container:Container" and request.name == "prometheus-config":
             sent.update(json_format.MessageToDict(request.object))
         return original(self, request)
+
+    def staged(path: str) -> str:
+        return "/staging/0/" + path.removeprefix("/etc/prometheus/")
 
     monkeypatch.setattr(harness._RecordingMonitor, "RegisterResource", record)
     run_with_remote_write("dev")
     secret = {u["file"] for u in sent["uploads"] if isinstance(u["content"], dict)}
-    assert secret == {remote_write_secret_file(0, "password"), remote_write_secret_file(1, "bearer-token")}
+    assert secret == {staged(remote_write_secret_file(0, "password")),
+                      staged(remote_write_secret_file(1, "bearer-token"))}
     assert all(SECRET_SIG in json.dumps(u["content"]) for u in sent["uploads"] if u["file"] in secret)
-    config = next(u["content"] for u in sent["uploads"] if u["file"] == CONFIG)
+    config = next(u["content"] for u in sent["uploads"] if u["file"] == staged(CONFIG))
     assert isinstance(config, str) and "password_file" in config
 
 
