@@ -19,7 +19,7 @@ from .render.alertmanager import (
 from .settings import Settings, secret_paths
 from .targets import Target
 from .tool import ToolComponent
-from .workload import DataVolume, File, Health, Port, Resources, Sidecar, Workload
+from .workload import Cluster, DataVolume, File, Health, Port, Replication, Resources, Sidecar, Workload
 
 RELOADER_PORT = 8080  # the reloader's /healthz and /metrics (inside the pod / container only)
 RELOADER_WATCH_INTERVAL = "30s"
@@ -51,6 +51,15 @@ def config_reloader(settings: Settings) -> Sidecar:
     )
 
 
+# High availability: a 3-member gossip cluster. Alertmanager deduplicates across members: each
+# member waits (its position in the cluster) x --cluster.peer-timeout before notifying and skips
+# what the notification log, gossiped between members, says another one sent
+# (prometheus/alertmanager@v0.34.0 notify/notify.go, cluster/cluster.go Position). Three members:
+# one may be down (a drain, a rolling update) while the other two still form a cluster.
+CLUSTER_REPLICAS = 3
+CLUSTER_PORT = 9094  # the --cluster.listen-address default port (cmd/alertmanager/main.go)
+
+
 def alertmanager_workload(settings: Settings, target: Target) -> Workload:
     am = settings.alertmanager
     http = Port("http", HTTP_PORT, publish=HTTP_PORT)
@@ -61,8 +70,8 @@ def alertmanager_workload(settings: Settings, target: Target) -> Workload:
             f"--config.file={CONFIG_FILE}",
             f"--storage.path={DATA_DIR}",
             # One instance: no gossip cluster (it also fails to start on pods without a private
-            # IP to advertise).
-            "--cluster.listen-address=",
+            # IP to advertise). With high availability the target adds the cluster flags instead.
+            *(() if settings.ha else ("--cluster.listen-address=",)),
             # Links in notifications (silence, alert list) open the operator's address.
             *external_url_args(target.operator_url(http)),
         ),
@@ -81,6 +90,13 @@ def alertmanager_workload(settings: Settings, target: Target) -> Workload:
                       docker_test=("CMD", "wget", "-q", "--spider", f"http://127.0.0.1:{HTTP_PORT}/-/ready")),
         resources=Resources(**am.resources.model_dump()),
         run_as_user=65534,  # `nobody`, the image's user
+        replication=Replication(
+            CLUSTER_REPLICAS,
+            cluster=Cluster(Port("cluster", CLUSTER_PORT), listen_flag="--cluster.listen-address",
+                            advertise_flag="--cluster.advertise-address", peer_flag="--cluster.peer"),
+            # Silences and the notification log are gossiped: one member's data reaches the others.
+            retired_volumes=(DataVolume("alertmanager_data", DATA_DIR, am.storage_size),),
+        ) if settings.ha else None,
     )
 
 

@@ -8,7 +8,7 @@ from .render.grafana import DASHBOARDS_DIR, ENTRYPOINT_FILE, grafana_files
 from .settings import Settings
 from .targets import Target
 from .tool import ToolComponent
-from .workload import DataVolume, File, Health, Ingress, Port, Resources, Workload
+from .workload import DataVolume, File, Health, Ingress, Port, Replication, Resources, Workload
 
 DATA_DIR = "/var/lib/grafana"
 HTTP_PORT = 3000
@@ -31,29 +31,55 @@ def grafana_workload(settings: Settings, target: Target) -> Workload:
     root_url = grafana_root_url(settings)
     if root_url:
         env.append(("GF_SERVER_ROOT_URL", root_url))
+    secret_env: list[tuple[str, pulumi.Input[str]]] = [("GF_SECURITY_ADMIN_PASSWORD", gf.admin_password.get_secret_value())]
+    env += database_env(settings)
+    if gf.database is not None and gf.database.password is not None:
+        secret_env.append(("GF_DATABASE_PASSWORD", gf.database.password.get_secret_value()))
+    data = DataVolume("grafana_data", DATA_DIR, gf.storage_size)
+    # Replicas share their state through the external database; each keeps only a scratch data
+    # directory (plugins, rendered images). The loader allows replicas > 1 only with a database.
+    replicated = gf.replicas > 1
     return Workload(
         name="grafana",
         image=settings.images.grafana,
         # The wrapper re-applies GF_SECURITY_ADMIN_PASSWORD on every start, then runs /run.sh.
         entrypoint=("/bin/sh", ENTRYPOINT_FILE),
         env=tuple(env),
-        secret_env=(("GF_SECURITY_ADMIN_PASSWORD", gf.admin_password.get_secret_value()),),
+        secret_env=tuple(secret_env),
         ports=(Port("http", HTTP_PORT, publish=gf.publish_port, clients="any"),),
         # Dashboards are live (the file provider polls their directory); datasources, the provider
         # file and the entrypoint are read at start (docs/OPERATIONS.md, "What reloads").
         files=tuple(File(path, text, live=path.startswith(DASHBOARDS_DIR + "/"))
                     for path, text in grafana_files(settings).items()),
-        volumes=(DataVolume("grafana_data", DATA_DIR, gf.storage_size),),
+        volumes=() if replicated else (data,),
         health=Health("/api/health", HTTP_PORT,
                       docker_test=("CMD", "wget", "-q", "--spider", f"http://127.0.0.1:{HTTP_PORT}/api/health")),
         resources=Resources(**gf.resources.model_dump()),
         run_as_user=GRAFANA_UID,
         # Everything Grafana writes (DB, plugins, sessions) is under the data volume; logs go to
         # the console. /tmp and the log directory stay writable for what remains.
-        scratch_dirs=("/tmp", "/var/log/grafana"),
+        scratch_dirs=("/tmp", "/var/log/grafana", *((DATA_DIR,) if replicated else ())),
         ingress=Ingress(gf.ingress.host, "http", gf.ingress.class_name, gf.ingress.tls_secret_name)
         if gf.ingress else None,
+        replication=Replication(gf.replicas, stable_identity=False, retired_volumes=(data,)) if replicated else None,
     )
+
+
+# Grafana's `ssl_mode` per database type: postgres takes libpq's modes, mysql true/false/skip-verify
+# (grafana/grafana docs/sources/setup-grafana/configure-grafana/_index.md, [database] ssl_mode).
+_SSL_MODES = {
+    "postgres": {"disable": "disable", "require": "require", "verify-full": "verify-full"},
+    "mysql": {"disable": "false", "require": "skip-verify", "verify-full": "true"},
+}
+
+
+def database_env(settings: Settings) -> list[tuple[str, str]]:
+    """GF_DATABASE_* for an external database (the password goes as secret env)."""
+    db = settings.grafana.database
+    if db is None:
+        return []
+    return [("GF_DATABASE_TYPE", db.type), ("GF_DATABASE_HOST", db.host), ("GF_DATABASE_NAME", db.name),
+            ("GF_DATABASE_USER", db.user), ("GF_DATABASE_SSL_MODE", _SSL_MODES[db.type][db.ssl_mode])]
 
 
 def grafana_root_url(settings: Settings) -> str | None:

@@ -9,6 +9,7 @@ from .docker_units import quantity_bytes
 from .render.prometheus import (
     CATALOG_RULES_FILE,
     CONFIG_DIR,
+    REPLICA_ENV,
     infrastructure_jobs,
     remote_write_secrets,
     render_catalog_rules,
@@ -19,7 +20,12 @@ from .render.prometheus import (
 from .settings import Settings, TargetKind
 from .targets import Target
 from .tool import ToolComponent
-from .workload import ClusterRule, DataVolume, File, Health, NamespacedRule, Port, Resources, Workload
+from .workload import ClusterRule, DataVolume, File, Health, NamespacedRule, Port, Replication, Resources, Workload
+
+# High availability: two identical replicas, each scraping every target and evaluating every rule
+# into its own TSDB. They differ only in the `replica` external label (render/prometheus.py), which
+# Alertmanager never sees (dropped from alerts) and Grafana ignores (it queries the Service).
+REPLICAS = 2
 
 DATA_DIR = "/prometheus"
 AUTO_RELOAD_INTERVAL = "30s"
@@ -106,6 +112,11 @@ def prometheus_workload(settings: Settings, catalog: Catalog, target: Target) ->
         # Kubernetes: discovery of every target (pods behind Services, nodes); Docker ignores these.
         namespace_rules=discovery_rules(settings) if target.kind is TargetKind.KUBERNETES else (),
         cluster_rules=kubelet_rules(settings),
+        replication=Replication(
+            REPLICAS, retired_volumes=(DataVolume("prometheus_data", DATA_DIR, prom.storage_size),),
+        ) if settings.ha else None,
+        # The replica's pod name, expanded by Prometheus into the `replica` external label.
+        field_env=((REPLICA_ENV, "metadata.name"),) if settings.ha else (),
     )
 
 

@@ -144,6 +144,44 @@ class Sidecar:
 
 
 @dataclass(frozen=True)
+class Cluster:
+    """Replicas that join each other as one cluster (Alertmanager's gossip), described as the flags
+    the tool takes. The target fills them in with its own addresses: the flag naming the address to
+    listen on, the one naming the address the member advertises (its own, per replica), and one
+    `peer_flag` per member with that member's stable address. Docker (one container) has no cluster.
+    """
+
+    port: Port  # what the members talk on; open between members only
+    listen_flag: str  # e.g. --cluster.listen-address
+    advertise_flag: str  # e.g. --cluster.advertise-address
+    peer_flag: str  # e.g. --cluster.peer, repeated for every member
+
+
+@dataclass(frozen=True)
+class Replication:
+    """More than one replica of a workload (Kubernetes only: Docker keeps one container).
+
+    `stable_identity`: each replica owns its data and a stable name (StatefulSet: one volume per
+    replica from the workload's `volumes`, a headless Service); otherwise interchangeable replicas
+    without a volume (Deployment). Voluntary disruptions (drains, evictions) and rolling updates
+    never take more than `max_unavailable` replicas down (PodDisruptionBudget), and never the last.
+    """
+
+    replicas: int
+    stable_identity: bool = True
+    max_unavailable: int = 1
+    cluster: Cluster | None = None
+    # Volumes of the single-instance layout this one no longer mounts (the PVC a StatefulSet's
+    # per-replica volumes replace). The target keeps them declared, retained on delete, unless the
+    # stack lets them go (singleInstanceVolumes: release): their data is never deleted by an `up`.
+    retired_volumes: tuple[DataVolume, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not 0 < self.max_unavailable < self.replicas:
+            raise ValueError("max_unavailable must leave at least one replica up")
+
+
+@dataclass(frozen=True)
 class Workload:
     name: str  # DNS name on both targets: Docker network alias and Kubernetes Service name
     image: str
@@ -184,6 +222,15 @@ class Workload:
     # Docker: the image whose /bin/sh copies live files into the config volume (busybox-based).
     # None: the workload's own image (only where it has a shell; Loki's is distroless).
     config_copier_image: str | None = None
+    # More than one replica (high availability); None: one instance.
+    replication: Replication | None = None
+    # Env vars from the pod's own fields (Kubernetes downward API: metadata.name, status.podIP), e.g.
+    # the replica's name as Prometheus' `replica` external label. Docker ignores them (one container).
+    field_env: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def replicas(self) -> int:
+        return self.replication.replicas if self.replication else 1
 
     def __post_init__(self) -> None:
         # A file read only at start inside a directory that is updated in place would change under

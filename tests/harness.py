@@ -43,6 +43,7 @@ SENTINELS = {
     ("prometheus", "remoteWrite", 0, "password"): "sentinel-rw-basic-Rv6",
     ("prometheus", "remoteWrite", 1, "bearerToken"): "sentinel-rw-token-Bt1",
     ("loki", "s3", "secretAccessKey"): "sentinel-s3-key-Sk2",
+    ("grafana", "database", "password"): "sentinel-grafana-db-Gd6",
 }
 
 
@@ -68,6 +69,7 @@ PLACEHOLDERS = {
     ("prometheus", "remoteWrite", 0, "password"): "redacted-remote-write-password",
     ("prometheus", "remoteWrite", 1, "bearerToken"): "redacted-remote-write-bearer-token",
     ("loki", "s3", "secretAccessKey"): "redacted-s3-secret-access-key",
+    ("grafana", "database", "password"): "redacted-grafana-database-password",
 }
 
 

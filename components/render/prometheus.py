@@ -20,6 +20,11 @@ CONFIG_DIR = "/etc/prometheus"
 RULES_DIR = f"{CONFIG_DIR}/rules"
 RULES_SOURCE = CONFIGS / "prometheus" / "rules"
 ALERTMANAGER = "alertmanager:9093"
+# High availability: each replica's own name (env, from the pod's name) as external label `replica`.
+# Prometheus 3 expands ${VAR} in external label values on every load
+# (prometheus/prometheus@v3.14.0 config/config.go Load: os.Expand over GlobalConfig.ExternalLabels).
+REPLICA_LABEL = "replica"
+REPLICA_ENV = "POD_NAME"
 
 
 @dataclass(frozen=True)
@@ -132,11 +137,14 @@ def _render(settings: Settings, jobs: list[dict[str, object]]) -> str:
         "scrape_interval": prom.scrape_interval,
         "evaluation_interval": prom.evaluation_interval,
     }
-    if prom.external_labels:
-        global_["external_labels"] = dict(sorted(prom.external_labels.items()))
+    external_labels = dict(prom.external_labels)
+    if settings.ha:
+        external_labels[REPLICA_LABEL] = f"${{{REPLICA_ENV}}}"
+    if external_labels:
+        global_["external_labels"] = dict(sorted(external_labels.items()))
     config = {
         "global": global_,
-        "alerting": {"alertmanagers": [{"static_configs": [{"targets": [ALERTMANAGER]}]}]},
+        "alerting": _alerting(settings),
         "rule_files": [f"{RULES_DIR}/*.yml"],
         "scrape_configs": jobs,
     }
@@ -200,6 +208,31 @@ def remote_write_section(settings: Settings) -> dict[str, object]:
             entry["queue_config"] = queue
         entries.append(entry)
     return {"remote_write": entries} if entries else {}
+
+
+def _alerting(settings: Settings) -> dict[str, object]:
+    """Where alerts go. One Alertmanager: its name. High availability: every member, each by its
+    pod address (discovered from the EndpointSlices of the `alertmanager` Service), never through
+    the Service's load balancing: "Do not load balance traffic between Prometheus and its
+    Alertmanagers, but instead point Prometheus to a list of all Alertmanagers"
+    (prometheus/alertmanager@v0.34.0 README.md, High Availability). The `replica` label is dropped
+    from the alerts (external labels are added first, then alert_relabel_configs run:
+    prometheus/prometheus@v3.14.0 notifier/alert.go relabelAlerts), so both replicas send the same
+    alert and Alertmanager deduplicates it as one."""
+    if not settings.ha:
+        return {"alertmanagers": [{"static_configs": [{"targets": [ALERTMANAGER]}]}]}
+    host, port = ALERTMANAGER.split(":")
+    return {
+        "alert_relabel_configs": [{"action": "labeldrop", "regex": REPLICA_LABEL}],
+        "alertmanagers": [{
+            "kubernetes_sd_configs": [{"role": "endpointslice",
+                                       "namespaces": {"names": [settings.kubernetes.namespace]}}],
+            # One target per member pod: the Service's HTTP port only (not the members' cluster port).
+            "relabel_configs": [{"source_labels": ["__meta_kubernetes_service_name",
+                                                   "__meta_kubernetes_endpointslice_port"],
+                                 "regex": f"{host};{port}", "action": "keep"}],
+        }],
+    }
 
 
 # Prometheus 3 fails a scrape whose Content-Type is missing or unknown, where 2.x read it as text

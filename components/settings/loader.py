@@ -199,12 +199,30 @@ def _conflicts(settings: Settings) -> list[str]:
     return problems
 
 
+def _ha_conflicts(settings: Settings) -> list[str]:
+    """High availability: what Docker cannot do, and what Grafana needs to run more than one replica."""
+    problems = []
+    if settings.target.value == "docker" and settings.high_availability:
+        problems.append(f"{NAMESPACE}:highAvailability: true is not valid on a docker stack (allowed: false or "
+                        "unset; Docker runs one container per tool, replicas need target kubernetes)")
+    replicas = settings.grafana.replicas
+    if replicas > 1 and settings.grafana.database is None:
+        problems.append(f"{NAMESPACE}:grafana.replicas: {replicas} is not valid without grafana.database (allowed: 1, "
+                        "or more with an external postgres/mysql database: the default SQLite file is one pod's)")
+    elif replicas > 1 and not settings.ha:
+        problems.append(f"{NAMESPACE}:grafana.replicas: {replicas} is not valid without highAvailability (allowed: 1 "
+                        "on a single-instance stack; Docker runs one container)")
+    return problems
+
+
 def _required_secrets(settings: Settings) -> list[str]:
     missing = []
     if settings.grafana.admin_password is None:
         missing.append("grafana.adminPassword")
     if settings.exporters.postgres.enabled and settings.exporters.postgres.dsn is None:
         missing.append("exporters.postgres.dsn")
+    if settings.grafana.database is not None and settings.grafana.database.password is None:
+        missing.append("grafana.database.password")
     if settings.jaeger.storage == "elasticsearch" and settings.jaeger.elasticsearch.username and (
         settings.jaeger.elasticsearch.password is None
     ):
@@ -269,7 +287,7 @@ def _problems(values: dict[str, Any], secret_keys: set[str] | frozenset[str]) ->
         settings = Settings.model_validate(values)
     except ValidationError as exc:
         return None, sorted({_describe(dict(e), set(secret_keys)) for e in exc.errors()})
-    problems = _required_secrets(settings) + _conflicts(settings)
+    problems = _required_secrets(settings) + _conflicts(settings) + _ha_conflicts(settings)
     for path in secret_paths(settings):
         if path[0] not in secret_keys:
             dotted = _dotted(path)

@@ -297,6 +297,21 @@ class IngressSettings(Model):
     tls_secret_name: DnsLabel | None = None
 
 
+class GrafanaDatabase(Model):
+    """An external SQL database for Grafana (users, dashboards saved in the UI, sessions,
+    alerting state): what lets more than one Grafana replica share one state (GF_DATABASE_*)."""
+
+    type: Literal["postgres", "mysql"]
+    host: HostAndPort
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,63}$")]
+    user: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.@-]{1,63}$")]
+    # Required with a database: the loader asks for it as a secret.
+    password: Secret | None = None
+    # Grafana's `ssl_mode`: disable, require or verify-full (postgres); for mysql these map to
+    # false, skip-verify and true.
+    ssl_mode: Literal["disable", "require", "verify-full"] = "require"
+
+
 class GrafanaSettings(Model):
     admin_user: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.@-]{1,64}$")] = "admin"
     # Required: the seed's `admin` is exactly what must never ship.
@@ -306,6 +321,10 @@ class GrafanaSettings(Model):
     ingress: IngressSettings | None = None
     storage_size: Quantity = "5Gi"
     resources: Resources = Resources()
+    # More than one only with `database` (the default SQLite file lives on one pod's volume) and
+    # only on Kubernetes with highAvailability; checked by the loader.
+    replicas: Annotated[int, Field(ge=1, le=10)] = 1
+    database: GrafanaDatabase | None = None
 
 
 # The first schema period of configs/loki/loki-config.yml (what Loki 2.9 wrote); an object-store period
@@ -483,6 +502,13 @@ class CollectorsSettings(Model):
 class Settings(Model):
     target: TargetKind
     protect_data: bool = False
+    # Replicated Prometheus (2), Alertmanager (3-member cluster), PodDisruptionBudgets and spread
+    # across nodes. Unset: on for Kubernetes stacks, off for Docker (which stays single-instance).
+    high_availability: bool | None = None
+    # On a highAvailability stack: whether the single-instance layout's volumes (the PVCs the
+    # StatefulSets replace) stay declared, retained and protected like before ("keep", until their
+    # data is moved: docs/UPGRADING.md) or are let go ("release": Pulumi forgets them, retained).
+    single_instance_volumes: Literal["keep", "release"] = "keep"
     docker: DockerSettings = DockerSettings()
     kubernetes: KubernetesSettings = KubernetesSettings()
     images: Images = Images()
@@ -494,3 +520,10 @@ class Settings(Model):
     jaeger: JaegerSettings = JaegerSettings()
     exporters: ExportersSettings = ExportersSettings()
     collectors: CollectorsSettings = CollectorsSettings()
+
+    @property
+    def ha(self) -> bool:
+        """Whether this stack runs the highly available layout (highAvailability, or its default)."""
+        if self.high_availability is None:
+            return self.target is TargetKind.KUBERNETES
+        return self.high_availability

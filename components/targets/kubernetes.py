@@ -60,7 +60,8 @@ from pulumi_kubernetes.rbac.v1 import (
 )
 
 from ..settings import Settings, TargetKind
-from ..workload import ClusterRule, DeployedWorkload, Endpoint, NamespacedRule, Port, Workload
+from ..workload import ClusterRule, DataVolume, DeployedWorkload, Endpoint, NamespacedRule, Port, Workload
+from . import kubernetes_ha
 from .base import PART_OF
 from .kubernetes_config import deliver_config, sidecar_containers
 
@@ -77,6 +78,7 @@ class KubernetesTarget:
         kube = settings.kubernetes
         self._settings = settings
         self._protect = settings.protect_data
+        self.releases_single_instance_volumes = settings.single_instance_volumes == "release"
         self.namespace = kube.namespace
         # `kubectl port-forward` commands for the ports Docker would publish (stack output).
         self._forwards: dict[str, str] = {}
@@ -121,7 +123,30 @@ class KubernetesTarget:
         return ObjectMetaArgs(name=name, namespace=self._ns_name, labels=labels,
                               annotations={"pulumi.com/skipAwait": "true"} if skip_await else None)
 
+    def meta(self, name: str | None, labels: dict[str, str], skip_await: bool = False) -> ObjectMetaArgs:
+        return self._meta(name, labels, skip_await)
+
+    def claim_spec(self, vol: DataVolume) -> PersistentVolumeClaimSpecArgs:
+        return PersistentVolumeClaimSpecArgs(
+            access_modes=["ReadWriteOnce"],
+            storage_class_name=self._settings.kubernetes.storage_class,
+            resources=VolumeResourceRequirementsArgs(requests={"storage": vol.size}),
+        )
+
+    def claim(self, name: str, vol: DataVolume, labels: dict[str, str], opts: pulumi.ResourceOptions,
+              retain: bool = False) -> PersistentVolumeClaim:
+        """The fixed-name PVC of a single-instance workload's volume (retained also when `retain`)."""
+        return PersistentVolumeClaim(
+            f"{name}-{vol.k8s_name}",
+            metadata=self._meta(vol.k8s_name, labels),
+            spec=self.claim_spec(vol),
+            opts=pulumi.ResourceOptions.merge(
+                opts, pulumi.ResourceOptions(protect=self._protect, retain_on_delete=self._protect or retain)
+            ),
+        )
+
     def deploy(self, workload: Workload, parent: pulumi.Resource) -> DeployedWorkload:
+        workload = kubernetes_ha.with_cluster_args(workload, self.namespace)
         name = workload.name
         labels = self._labels(name)
         opts = pulumi.ResourceOptions(parent=parent, provider=self.provider)
@@ -136,19 +161,11 @@ class KubernetesTarget:
         mounts += delivery.mounts
         secret_env = sorted(workload.secret_env)
         sec = delivery.env_secret
-        for vol in workload.volumes:
-            pvc = PersistentVolumeClaim(
-                f"{name}-{vol.k8s_name}",
-                metadata=self._meta(vol.k8s_name, labels),
-                spec=PersistentVolumeClaimSpecArgs(
-                    access_modes=["ReadWriteOnce"],
-                    storage_class_name=self._settings.kubernetes.storage_class,
-                    resources=VolumeResourceRequirementsArgs(requests={"storage": vol.size}),
-                ),
-                opts=pulumi.ResourceOptions.merge(
-                    opts, pulumi.ResourceOptions(protect=self._protect, retain_on_delete=self._protect)
-                ),
-            )
+        created += kubernetes_ha.retired_claims(self, workload, labels, opts)
+        if kubernetes_ha.claims_per_replica(workload):
+            mounts += kubernetes_ha.volume_mounts(workload)
+        for vol in () if kubernetes_ha.claims_per_replica(workload) else workload.volumes:
+            pvc = self.claim(name, vol, labels, opts)
             created.append(pvc)
             volumes.append(VolumeArgs(name=vol.k8s_name, persistent_volume_claim=PersistentVolumeClaimVolumeSourceArgs(
                 claim_name=pvc.metadata.name)))
@@ -166,6 +183,7 @@ class KubernetesTarget:
         if workload.node_name_env:
             env.append(EnvVarArgs(name=workload.node_name_env, value_from=EnvVarSourceArgs(
                 field_ref=ObjectFieldSelectorArgs(field_path="spec.nodeName"))))
+        env += kubernetes_ha.field_env(workload)
         if secret_env:
             assert sec is not None
             env += [EnvVarArgs(name=k, value_from=EnvVarSourceArgs(secret_key_ref=SecretKeySelectorArgs(
@@ -191,6 +209,7 @@ class KubernetesTarget:
                 # Every image here is Linux-only: a pod scheduled onto a Windows node (mixed
                 # clusters) never starts, and a DaemonSet would place one on each of them.
                 node_selector={"kubernetes.io/os": "linux"},
+                topology_spread_constraints=kubernetes_ha.spread(workload, labels),
                 containers=[self._container(workload, env, mounts), *sidecar_containers(workload, delivery)],
                 volumes=volumes,
             ),
@@ -205,6 +224,8 @@ class KubernetesTarget:
         if workload.per_node:
             wl: pulumi.Resource = DaemonSet(name, metadata=meta,
                                             spec=DaemonSetSpecArgs(selector=selector, template=pod), opts=opts)
+        elif kubernetes_ha.replicated(workload):
+            wl = kubernetes_ha.workload_resource(self, workload, meta, selector, pod, labels, opts)
         else:
             wl = Deployment(
                 name,
@@ -234,6 +255,7 @@ class KubernetesTarget:
                 ),
                 opts=opts,
             ))
+        created += kubernetes_ha.extras(self, workload, labels, opts)
         fqdn = f"{name}.{self.namespace}.svc.cluster.local"
         endpoints = {}
         for p in workload.ports:
@@ -309,6 +331,7 @@ class KubernetesTarget:
             if ports:
                 # No `from`: any source (Grafana's login protects it).
                 rules.append(NetworkPolicyIngressRuleArgs(ports=ports, from_=peers.get(clients)))
+        rules += kubernetes_ha.peer_rules(workload, labels)
         return NetworkPolicy(
             f"{workload.name}-network-policy",
             metadata=self._meta(workload.name, labels),
