@@ -31,7 +31,8 @@ def grafana_workload(settings: Settings, target: Target) -> Workload:
     root_url = grafana_root_url(settings)
     if root_url:
         env.append(("GF_SERVER_ROOT_URL", root_url))
-    secret_env: list[tuple[str, pulumi.Input[str]]] = [("GF_SECURITY_ADMIN_PASSWORD", gf.admin_password.get_secret_value())]
+    secret_env: list[tuple[str, pulumi.Input[str]]] = [
+        ("GF_SECURITY_ADMIN_PASSWORD", gf.admin_password.get_secret_value())]
     env += database_env(settings)
     if gf.database is not None and gf.database.password is not None:
         secret_env.append(("GF_DATABASE_PASSWORD", gf.database.password.get_secret_value()))

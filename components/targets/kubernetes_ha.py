@@ -127,8 +127,9 @@ def spread(workload: Workload, labels: dict[str, str]) -> list[TopologySpreadCon
                                          label_selector=LabelSelectorArgs(match_labels=labels))]
 
 
-def workload_resource(target: KubernetesTarget, workload: Workload, meta: ObjectMetaArgs, selector: LabelSelectorArgs,
-                      pod: PodTemplateSpecArgs, labels: dict[str, str], opts: pulumi.ResourceOptions) -> pulumi.Resource:
+def workload_resource(target: KubernetesTarget, workload: Workload, meta: ObjectMetaArgs,
+                      selector: LabelSelectorArgs, pod: PodTemplateSpecArgs, labels: dict[str, str],
+                      opts: pulumi.ResourceOptions) -> pulumi.Resource:
     """The StatefulSet (replicas with data) or the Deployment (interchangeable replicas)."""
     replication = workload.replication
     assert replication is not None
