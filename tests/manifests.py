@@ -78,7 +78,18 @@ def k8s_object(run: Run, kind: str, name: str) -> dict[str, Any]:
     return matches[0]
 
 
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
+
+
+def k8s_workload(run: Run, name: str) -> dict[str, Any]:
+    """The one Deployment, StatefulSet or DaemonSet named `name` (Prometheus and Alertmanager are
+    StatefulSets on highAvailability stacks, Deployments otherwise)."""
+    matches = [o for kind in WORKLOAD_KINDS for o in k8s_objects(run, kind) if o["metadata"].get("name") == name]
+    assert len(matches) == 1, f"workload {name}: {len(matches)}"
+    return matches[0]
+
+
 def k8s_container(run: Run, name: str) -> dict[str, Any]:
-    """The first container of Deployment `name`."""
-    container: dict[str, Any] = k8s_object(run, "Deployment", name)["spec"]["template"]["spec"]["containers"][0]
+    """The first container of workload `name`."""
+    container: dict[str, Any] = k8s_workload(run, name)["spec"]["template"]["spec"]["containers"][0]
     return container

@@ -17,7 +17,7 @@ from components.render.alertmanager import (
 from components.settings import Settings, parse_settings
 from conftest import stack_run
 from harness import SECRET_SIG, SENTINELS, STACKS, Run, run_program, stack_config, with_secrets
-from manifests import plain, without_secrets
+from manifests import k8s_workload, plain, without_secrets
 from rendered import workload_files
 from tools import require, run_tool
 
@@ -232,12 +232,27 @@ def test_docker_alertmanager_container(stack: str) -> None:
                                     "readOnly": True}]
 
 
+def _single_instance(stack: str) -> Run:
+    values = stack_config(stack)
+    values["highAvailability"] = False
+    return run_program(stack, *with_secrets(values))
+
+
 @pytest.mark.parametrize("stack", KUBERNETES_STACKS)
-def test_kubernetes_alertmanager_objects(stack: str) -> None:
-    run = stack_run(stack)
-    deployment = plain(run.one("kubernetes:apps/v1:Deployment", "alertmanager").inputs)
-    assert deployment["spec"]["strategy"]["type"] == "Recreate"
-    pod = deployment["spec"]["template"]["spec"]
+@pytest.mark.parametrize("ha", [True, False], ids=["ha", "single"])
+def test_kubernetes_alertmanager_objects(stack: str, ha: bool) -> None:
+    run = stack_run(stack) if ha else _single_instance(stack)
+    workload = k8s_workload(run, "alertmanager")
+    if ha:  # a 3-member cluster (tests/test_ha.py has the details)
+        assert workload["kind"] == "StatefulSet" and workload["spec"]["replicas"] == 3
+        assert workload["spec"]["updateStrategy"] == {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}
+        (template,) = workload["spec"]["volumeClaimTemplates"]
+        assert template["metadata"]["name"] == "alertmanager-data"
+        assert template["spec"]["resources"]["requests"]["storage"] == "1Gi"
+    else:
+        assert workload["kind"] == "Deployment" and workload["spec"]["strategy"]["type"] == "Recreate"
+        assert "--cluster.listen-address=" in workload["spec"]["template"]["spec"]["containers"][0]["args"]
+    pod = workload["spec"]["template"]["spec"]
     container, reloader = pod["containers"]
     assert reloader["name"] == "config-reloader"
     assert "--reload-url=http://127.0.0.1:9093/-/reload" in reloader["args"]
@@ -259,6 +274,7 @@ def test_kubernetes_alertmanager_objects(stack: str) -> None:
     assert volume["projected"]["sources"] == [{"configMap": {"name": "alertmanager-config", "items": [
         {"key": "etc_alertmanager_alertmanager.yml", "path": "alertmanager.yml"},
         {"key": "etc_alertmanager_quikapp.tmpl", "path": "quikapp.tmpl"}]}}]
+    # With highAvailability the single-instance PVC stays declared (retained) until released.
     pvc = plain(run.one("kubernetes:core/v1:PersistentVolumeClaim", "alertmanager-alertmanager-data").inputs)
     assert pvc["metadata"]["name"] == "alertmanager-data"
     assert pvc["spec"]["resources"]["requests"]["storage"] == "1Gi"
@@ -273,8 +289,9 @@ def test_storage_size_and_resources_come_from_settings() -> None:
     run = run_program("staging", *with_secrets(values))
     pvc = plain(run.one("kubernetes:core/v1:PersistentVolumeClaim", "alertmanager-alertmanager-data").inputs)
     assert pvc["spec"]["resources"]["requests"]["storage"] == "3Gi"
-    container = plain(run.one("kubernetes:apps/v1:Deployment", "alertmanager").inputs)["spec"]["template"]["spec"][
-        "containers"][0]
+    workload = k8s_workload(run, "alertmanager")
+    assert workload["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "3Gi"
+    container = workload["spec"]["template"]["spec"]["containers"][0]
     assert container["resources"]["limits"] == {"cpu": "2", "memory": "1Gi"}
 
 
@@ -294,8 +311,11 @@ def test_prometheus_points_at_this_alertmanager() -> None:
     for stack in STACKS:
         files = workload_files(stack_run(stack))
         prometheus = yaml.safe_load(files["prometheus"]["/etc/prometheus/prometheus.yml"])
-        targets = prometheus["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"]
-        assert targets == ["alertmanager:9093"]
+        (alertmanagers,) = prometheus["alerting"]["alertmanagers"]
+        if stack_config(stack)["target"] == "docker":
+            assert alertmanagers["static_configs"][0]["targets"] == ["alertmanager:9093"]
+        else:  # every member's pod behind the `alertmanager` Service (tests/test_ha.py)
+            assert alertmanagers["relabel_configs"][0]["regex"] == "alertmanager;9093"
         assert "alertmanager" in files
 
 
@@ -321,7 +341,7 @@ def test_receiver_credentials_stay_secret(stack: str) -> None:
     if kubernetes:  # with credentials the config moves from the ConfigMap to a Secret; the template stays
         config_maps = [c for c in run.of_type("kubernetes:core/v1:ConfigMap") if c.name.startswith("alertmanager")]
         assert [sorted(plain(c.inputs)["data"]) for c in config_maps] == [["etc_alertmanager_quikapp.tmpl"]]
-        pod = plain(run.one("kubernetes:apps/v1:Deployment", "alertmanager").inputs)["spec"]["template"]["spec"]
+        pod = k8s_workload(run, "alertmanager")["spec"]["template"]["spec"]
         (volume,) = [v for v in pod["volumes"] if v["name"] == "config-0"]
         # One directory, both sources: the kubelet projects them together and updates them in place.
         assert volume["projected"]["sources"] == [

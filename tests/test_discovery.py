@@ -23,7 +23,7 @@ from components.catalog import load_catalog
 from conftest import stack_run
 from harness import STACKS
 from live.live_servers import LOOPBACK, free_ports, get_json, servers_in_tempdir, start_prometheus, wait_until
-from manifests import k8s_container, k8s_object, k8s_objects, plain
+from manifests import k8s_container, k8s_object, k8s_objects, k8s_workload, plain
 from rendered import workload_files
 from sd_fixture import FIXTURES, endpointslice_targets, load, node_targets, promtool_with_kubernetes_sd
 from tools import run_tool
@@ -131,7 +131,7 @@ def test_prometheus_may_list_and_watch_endpointslices_services_and_pods_in_both_
                                       "name": "monitoring-prometheus"}
         assert binding["subjects"] == [{"kind": "ServiceAccount", "name": account["metadata"]["name"],
                                         "namespace": "monitoring"}]
-    pod = k8s_object(run, "Deployment", "prometheus")["spec"]["template"]["spec"]
+    pod = k8s_workload(run, "prometheus")["spec"]["template"]["spec"]
     assert pod["automountServiceAccountToken"] is True
     assert pod["serviceAccountName"] == account["metadata"]["name"]
 

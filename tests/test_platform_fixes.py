@@ -10,7 +10,7 @@ import pytest
 from components.render.grafana import DASHBOARDS_SOURCE
 from conftest import stack_run
 from harness import stack_config
-from manifests import k8s_objects, plain
+from manifests import k8s_objects, k8s_workload, plain
 
 KUBERNETES_STACKS = ["staging", "prod"]
 POD_KINDS = ("Deployment", "DaemonSet", "StatefulSet")
@@ -47,8 +47,7 @@ def _args(stack: str, name: str) -> list[str]:
     run = stack_run(stack)
     if stack_config(stack)["target"] == "docker":
         return list(plain(run.one("docker:index/container:Container", name).inputs)["command"])
-    (deployment,) = [d for d in k8s_objects(run, "Deployment") if d["metadata"]["name"] == name]
-    return list(deployment["spec"]["template"]["spec"]["containers"][0]["args"])
+    return list(k8s_workload(run, name)["spec"]["template"]["spec"]["containers"][0]["args"])
 
 
 @pytest.mark.parametrize("stack", ["dev", *KUBERNETES_STACKS])

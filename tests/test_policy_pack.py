@@ -146,7 +146,8 @@ def test_unauthenticated_port_on_all_interfaces_is_rejected() -> None:
 
 @pytest.mark.parametrize("breakage", ["no-limits", "escalation", "root", "privileged"])
 def test_unhardened_kubernetes_workload_is_rejected(breakage: str) -> None:
-    record = next(r for r in stack_run("prod").of_type("kubernetes:apps/v1:Deployment")
+    # Prod's Prometheus is a StatefulSet (highAvailability): the policy covers that kind too.
+    record = next(r for r in stack_run("prod").of_type("kubernetes:apps/v1:StatefulSet")
                   if plain(r.inputs)["metadata"]["name"] == "prometheus")
     props = copy.deepcopy(plain(record.inputs))
     pod = props["spec"]["template"]["spec"]

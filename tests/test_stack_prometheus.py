@@ -8,7 +8,7 @@ import yaml
 
 from conftest import stack_run
 from harness import SECRET_SIG, run_program, stack_config, with_secrets
-from manifests import plain
+from manifests import k8s_workload, plain
 from rendered import workload_files
 
 PROM_ARGS = [
@@ -113,18 +113,20 @@ def test_kubernetes_prometheus_objects() -> None:
     assert pvc["spec"]["storageClassName"] == "ssd"
     assert pvc["spec"]["accessModes"] == ["ReadWriteOnce"]
 
-    deployment = plain(run.one("kubernetes:apps/v1:Deployment", "prometheus").inputs)
-    assert deployment["metadata"]["namespace"] == "monitoring"
-    assert deployment["spec"]["strategy"]["type"] == "Recreate"  # RWO volume: never RollingUpdate
-    pod = deployment["spec"]["template"]["spec"]
+    # highAvailability (prod's default): two replicas, each with its own volume (tests/test_ha.py).
+    workload = k8s_workload(run, "prometheus")
+    assert workload["kind"] == "StatefulSet" and workload["spec"]["replicas"] == 2
+    assert workload["metadata"]["namespace"] == "monitoring"
+    (template,) = workload["spec"]["volumeClaimTemplates"]
+    assert template["spec"] == pvc["spec"]  # the same claim as the single-instance layout's, per replica
+    pod = workload["spec"]["template"]["spec"]
     container = pod["containers"][0]
     assert container["image"] == "prom/prometheus:v3.16.0"
     assert container["args"][:2] == PROM_ARGS
     assert "--storage.tsdb.retention.time=30d" in container["args"]
     mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
-    assert mounts["/prometheus"]["name"] == "prometheus-data"
-    claim = next(v for v in pod["volumes"] if v["name"] == "prometheus-data")
-    assert claim["persistentVolumeClaim"]["claimName"] == "prometheus-data"
+    assert mounts["/prometheus"]["name"] == "prometheus-data" == template["metadata"]["name"]
+    assert not [v for v in pod["volumes"] if v["name"] == "prometheus-data"]  # the StatefulSet adds it
     assert container["readinessProbe"]["httpGet"] == {"path": "/-/ready", "port": 9090}
     assert container["resources"]["limits"] == {"cpu": "4", "memory": "8Gi"}
     assert pod["securityContext"]["runAsNonRoot"] is True
@@ -142,8 +144,9 @@ def test_kubernetes_config_targets_the_app_namespace() -> None:
     assert spring["kubernetes_sd_configs"] == [{"role": "endpointslice", "namespaces": {"names": ["quikapp"]}}]
     assert spring["relabel_configs"][0]["regex"].startswith("(auth-service;8001|")
     assert spring["metrics_path"] == "/actuator/prometheus"
-    assert config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == ["alertmanager:9093"]
-    assert config["global"]["external_labels"] == {"environment": "staging"}
+    assert config["alerting"]["alertmanagers"][0]["kubernetes_sd_configs"] == [
+        {"role": "endpointslice", "namespaces": {"names": ["monitoring"]}}]
+    assert config["global"]["external_labels"] == {"environment": "staging", "replica": "${POD_NAME}"}
 
 
 def test_same_prometheus_rules_on_both_targets() -> None:
@@ -157,7 +160,8 @@ def test_prod_protects_state_and_staging_does_not() -> None:
     for run, protected in ((prod, True), (staging, False)):
         pvc = run.one("kubernetes:core/v1:PersistentVolumeClaim", "prometheus-prometheus-data")
         namespace = run.one("kubernetes:core/v1:Namespace", "namespace")
-        assert pvc.protect is protected and pvc.retain_on_delete is protected
+        # The single-instance PVC a highAvailability stack keeps is retained either way (docs/UPGRADING.md).
+        assert pvc.protect is protected and pvc.retain_on_delete is True
         assert namespace.protect is protected
 
 

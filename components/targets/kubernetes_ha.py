@@ -173,7 +173,8 @@ def extras(target: KubernetesTarget, workload: Workload, labels: dict[str, str],
         created.append(Service(
             headless_name(workload.name),
             metadata=target.meta(headless_name(workload.name), labels, skip_await=workload.may_wait_for_backend),
-            spec=ServiceSpecArgs(cluster_ip="None", publish_not_ready_addresses=True, selector=labels, ports=ports),
+            spec=ServiceSpecArgs(type="ClusterIP", cluster_ip="None", publish_not_ready_addresses=True, selector=labels,
+                                 ports=ports),
             opts=opts,
         ))
     created.append(PodDisruptionBudget(
