@@ -361,7 +361,8 @@ _QUANTITY_PARENTS = ("limits", "requests")
 # by the typed round trip and by the API server alike.
 _OMITEMPTY_FALSE = {"readOnly"}
 _NAMESPACED = {"ConfigMap", "Secret", "PersistentVolumeClaim", "Deployment", "DaemonSet", "Service",
-               "ServiceAccount", "NetworkPolicy", "Ingress", "Role", "RoleBinding"}
+               "ServiceAccount", "NetworkPolicy", "Ingress", "Role", "RoleBinding", "StatefulSet",
+               "PodDisruptionBudget"}
 
 
 def k8s_typed(value: Any, key: str = "", parent: str = "") -> Any:
@@ -477,6 +478,9 @@ def _force_new(kind: str, mutable: bool = False, immutable: bool = False) -> tup
     table = {
         "Deployment": selector,
         "DaemonSet": selector,
+        # diff.go statefulSet (policy/v1 PodDisruptionBudget has no entry: only v1beta1's `.spec`).
+        "StatefulSet": (".spec.podManagementPolicy", ".spec.revisionHistoryLimit", ".spec.selector",
+                        ".spec.serviceName", ".spec.volumeClaimTemplates"),
         "PersistentVolumeClaim": (".spec.accessModes", ".spec.selector", ".spec.storageClassName",
                                   ".spec.volumeName"),
         "Service": (".spec.clusterIP",),
@@ -526,15 +530,21 @@ def _server_defaults(obj: dict[str, Any]) -> dict[str, Any]:
     if kind == "Service":
         spec = out["spec"]
         spec.setdefault("type", "ClusterIP")
-        spec.update({"clusterIP": "10.0.0.10", "clusterIPs": ["10.0.0.10"], "ipFamilies": ["IPv4"],
+        # A headless Service keeps clusterIP None; with a selector it is still given SingleStack and
+        # the first range's family (kubernetes/website content/en/docs/concepts/services-networking/
+        # dual-stack.md, "headless Services with selectors will behave in this same way").
+        ip = "None" if spec.get("clusterIP") == "None" else "10.0.0.10"
+        spec.update({"clusterIP": ip, "clusterIPs": [ip], "ipFamilies": ["IPv4"],
                      "ipFamilyPolicy": "SingleStack", "sessionAffinity": "None", "internalTrafficPolicy": "Cluster"})
         for port in spec.get("ports", []):
             port.setdefault("protocol", "TCP")
             port.setdefault("targetPort", port["port"])
-    if kind in ("Deployment", "DaemonSet"):
+    if kind in ("Deployment", "DaemonSet", "StatefulSet"):
         spec = out["spec"]
         spec.setdefault("revisionHistoryLimit", 10)
-        if kind == "Deployment":
+        if kind == "StatefulSet":
+            _statefulset_defaults(spec)
+        elif kind == "Deployment":
             spec.setdefault("progressDeadlineSeconds", 600)
             strategy = spec.setdefault("strategy", {"type": "RollingUpdate"})
             if strategy.get("type") == "RollingUpdate":
@@ -573,6 +583,11 @@ def _server_defaults(obj: dict[str, Any]) -> dict[str, Any]:
                 volume["secret"].setdefault("defaultMode", 420)
             if "projected" in volume:
                 volume["projected"].setdefault("defaultMode", 420)  # SetDefaults_ProjectedVolumeSource
+    if kind == "PodDisruptionBudget":
+        # policy/v1 has no defaulting (no pkg/apis/policy/v1/defaults.go); the disruption controller
+        # writes the status.
+        out["status"] = {"currentHealthy": 0, "desiredHealthy": 0, "disruptionsAllowed": 0, "expectedPods": 0,
+                         "observedGeneration": 1}
     if kind == "PersistentVolumeClaim":
         out["spec"].setdefault("volumeMode", "Filesystem")
         out["spec"].setdefault("storageClassName", "standard")
@@ -589,6 +604,26 @@ def _server_defaults(obj: dict[str, Any]) -> dict[str, Any]:
             for path in rule.get("http", {}).get("paths", []):
                 path.setdefault("pathType", "ImplementationSpecific")
     return out
+
+
+def _statefulset_defaults(spec: dict[str, Any]) -> None:
+    """kubernetes/kubernetes pkg/apis/apps/v1/defaults.go SetDefaults_StatefulSet, and the generated
+    SetObjectDefaults_StatefulSet calling core/v1 SetDefaults_PersistentVolumeClaim (status.phase
+    Pending) and SetDefaults_PersistentVolumeClaimSpec (volumeMode Filesystem) on every claim template."""
+    spec.setdefault("replicas", 1)
+    spec.setdefault("podManagementPolicy", "OrderedReady")
+    if not spec.get("updateStrategy", {}).get("type"):
+        spec["updateStrategy"] = {"type": "RollingUpdate", "rollingUpdate": {}}
+    strategy = spec["updateStrategy"]
+    if strategy["type"] == "RollingUpdate" and "rollingUpdate" in strategy:
+        strategy["rollingUpdate"].setdefault("partition", 0)
+    # Feature StatefulSetAutoDeletePVC (beta, on by default since 1.27).
+    policy = spec.setdefault("persistentVolumeClaimRetentionPolicy", {})
+    policy.setdefault("whenDeleted", "Retain")
+    policy.setdefault("whenScaled", "Retain")
+    for template in spec.get("volumeClaimTemplates", []):
+        template.setdefault("spec", {}).setdefault("volumeMode", "Filesystem")
+        template.setdefault("status", {})["phase"] = "Pending"
 
 
 def k8s_read_back(inputs: dict[str, Any]) -> dict[str, Any]:
@@ -677,5 +712,6 @@ for _kind in ("core/v1:Namespace", "core/v1:ConfigMap", "core/v1:Secret", "core/
               "core/v1:Service", "core/v1:ServiceAccount", "apps/v1:Deployment", "apps/v1:DaemonSet",
               "rbac.authorization.k8s.io/v1:ClusterRole", "rbac.authorization.k8s.io/v1:ClusterRoleBinding",
               "rbac.authorization.k8s.io/v1:Role", "rbac.authorization.k8s.io/v1:RoleBinding",
-              "networking.k8s.io/v1:NetworkPolicy", "networking.k8s.io/v1:Ingress"):
+              "networking.k8s.io/v1:NetworkPolicy", "networking.k8s.io/v1:Ingress", "apps/v1:StatefulSet",
+              "policy/v1:PodDisruptionBudget"):
     MODELS[f"kubernetes:{_kind}"] = _K8S

@@ -10,6 +10,7 @@ replace.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -52,6 +53,9 @@ SCENARIOS["prod+storage"] = ("prod", _STORAGE)
 _RECEIVERS = {"alertmanager": {"webhook": {"url": "https://hooks.test/x"}}}
 SCENARIOS["prod+receivers"] = ("prod", _RECEIVERS)
 SCENARIOS["dev+receivers"] = ("dev", _RECEIVERS)
+# Grafana replicated on an external database: a Deployment with replicas, its own PDB and spread.
+SCENARIOS["prod+grafana-replicas"] = ("prod", {"grafana": {"replicas": 2, "database": {
+    "type": "postgres", "host": "postgres.quikapp.svc:5432", "name": "grafana", "user": "grafana"}}})
 
 _SECOND: dict[str, tuple[Run, Run, dict[tuple[str, str], tuple[dict[str, Any], dict[str, Any]]]]] = {}
 
@@ -287,3 +291,61 @@ def test_k8s_model_secret_string_data_reads_back_as_data() -> None:
     live = k8s_read_back(secret)
     assert live["data"] == {"k": "dg=="} and "stringData" not in live
     assert _k8s_second_up(secret, secret) == []
+
+
+_STATEFULSET = {"apiVersion": "apps/v1", "kind": "StatefulSet",
+                "metadata": {"name": "alertmanager", "namespace": "monitoring"},
+                "spec": {"replicas": 3, "serviceName": "alertmanager-headless", "podManagementPolicy": "Parallel",
+                         "selector": {"matchLabels": {"app": "a"}},
+                         "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}},
+                         "template": {"metadata": {"labels": {"app": "a"}}, "spec": {"containers": [{
+                             "name": "a", "image": "am", "volumeMounts": [{"name": "data", "mountPath": "/d"}]}]}},
+                         "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {
+                             "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1024Mi"}}}}]}}
+
+
+def test_k8s_model_statefulset_read_back_and_replacements() -> None:
+    # What the API server adds (SetDefaults_StatefulSet, the claim templates' PVC defaults) is
+    # outside the inputs' shape: pruned, no change; the storage quantity is canonical on both sides.
+    bare = json.loads(json.dumps(_STATEFULSET))
+    for key in ("podManagementPolicy", "updateStrategy"):
+        del bare["spec"][key]
+    live = k8s_read_back(bare)
+    spec = live["spec"]
+    assert spec["podManagementPolicy"] == "OrderedReady" and spec["revisionHistoryLimit"] == 10
+    assert spec["updateStrategy"] == {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}
+    assert spec["persistentVolumeClaimRetentionPolicy"] == {"whenDeleted": "Retain", "whenScaled": "Retain"}
+    (template,) = spec["volumeClaimTemplates"]
+    assert template["status"] == {"phase": "Pending"} and template["spec"]["volumeMode"] == "Filesystem"
+    assert template["spec"]["resources"]["requests"]["storage"] == "1Gi"
+    assert _k8s_second_up(_STATEFULSET, _STATEFULSET) == []
+    assert _k8s_second_up(bare, bare) == []
+    # The claim templates and the pod management policy cannot change in place (diff.go statefulSet).
+    bigger = json.loads(json.dumps(_STATEFULSET))
+    bigger["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] = "2Gi"
+    assert [(c.path, c.replace) for c in _k8s_second_up(_STATEFULSET, bigger)] == [
+        (".spec.volumeClaimTemplates", True)]
+    ordered = {**_STATEFULSET, "spec": {**_STATEFULSET["spec"], "podManagementPolicy": "OrderedReady"}}
+    assert [(c.path, c.replace) for c in _k8s_second_up(_STATEFULSET, ordered)] == [
+        (".spec.podManagementPolicy", True)]
+    scaled = {**_STATEFULSET, "spec": {**_STATEFULSET["spec"], "replicas": 5}}
+    assert [(c.path, c.replace) for c in _k8s_second_up(_STATEFULSET, scaled)] == [(".spec.replicas", False)]
+
+
+def test_k8s_model_pdb_updates_in_place() -> None:
+    pdb = {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+           "metadata": {"name": "alertmanager", "namespace": "monitoring"},
+           "spec": {"maxUnavailable": 1, "selector": {"matchLabels": {"app": "a"}},
+                    "unhealthyPodEvictionPolicy": "AlwaysAllow"}}
+    assert "status" in k8s_read_back(pdb)
+    assert _k8s_second_up(pdb, pdb) == []
+    two = {**pdb, "spec": {**pdb["spec"], "maxUnavailable": 2}}
+    assert [(c.path, c.replace) for c in _k8s_second_up(pdb, two)] == [(".spec.maxUnavailable", False)]
+
+
+def test_k8s_model_keeps_a_headless_service_headless() -> None:
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "a-headless", "namespace": "m"},
+               "spec": {"type": "ClusterIP", "clusterIP": "None", "selector": {"app": "a"},
+                        "ports": [{"name": "http", "port": 9093}]}}
+    assert k8s_read_back(service)["spec"]["clusterIPs"] == ["None"]
+    assert _k8s_second_up(service, service) == []
