@@ -11,6 +11,12 @@ The second comparison is against the release that deployed the old versions (the
 RECORDED_FROM, recorded in tests/fixtures/upgrade/), so code changes made for the new versions
 (Loki's schema, Jaeger v2's config file) are held to the same rule. Re-record only for a
 deliberate, documented data move:  venv/bin/python tests/test_upgrade.py record <old-checkout>
+
+One deliberate, documented move is held here explicitly instead (HA_MOVES, docs/UPGRADING.md
+"High availability"): on a highAvailability stack Prometheus and Alertmanager run as StatefulSets
+whose replicas mount a claim of their own from a claim template (same name, same path), and the
+single-instance PVC they used to mount stays declared with the same URN and inputs, now retained
+on delete so that letting it go later never deletes it.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from guarantees import STATEFUL, changed, program_copy, run_with, snapshot, with
 
 from components.settings.model import Images
 from conftest import stack_run
-from harness import ROOT, STACKS, Run, run_program
+from harness import ROOT, STACKS, Run, run_program, stack_config
 from manifests import plain
 from rendered import WORKLOAD_TYPES, workload_files
 
@@ -54,6 +60,10 @@ ADDED_SINCE = {"nodeExporter", "cadvisor", "kubeStateMetrics", "configReloader"}
 RECORDED_FROM = "17af061"
 FIXTURES = ROOT / "tests/fixtures/upgrade"
 STATE_TYPES = (*STATEFUL, "kubernetes:core/v1:Namespace")
+# The highAvailability move (module docstring): tool -> (single-instance claim, claim template).
+HA_MOVES = {"prometheus": ("prometheus-data", "template:prometheus-data"),
+            "alertmanager": ("alertmanager-data", "template:alertmanager-data")}
+HA_RETAINED = ("prometheus-prometheus-data", "alertmanager-alertmanager-data")  # PVC resource names
 
 # Where each image keeps its data, unchanged between the old and the new versions:
 # - prometheus /prometheus: prometheus/prometheus Dockerfile (WORKDIR, VOLUME, CMD
@@ -107,6 +117,9 @@ def _workloads(run: Run) -> dict[str, dict[str, Any]]:
         claims = {v["name"]: v["persistentVolumeClaim"]["claimName"] if "persistentVolumeClaim" in v
                   else "hostPath:" + v["hostPath"]["path"]
                   for v in pod.get("volumes", []) if "persistentVolumeClaim" in v or "hostPath" in v}
+        # A StatefulSet's per-replica claims, from its claim templates (the volume is named like them).
+        claims.update({t["metadata"]["name"]: "template:" + t["metadata"]["name"]
+                       for t in body["spec"].get("volumeClaimTemplates", [])})
         main = pod["containers"][0]
         found[body["metadata"]["name"]] = {
             "mounts": {claims[m["name"]]: m["mountPath"] for m in main.get("volumeMounts", []) if m["name"] in claims},
@@ -240,8 +253,8 @@ VERSION_LABEL = {
             'labels=[docker.VolumeLabelArgs(label="part-of", value=PART_OF)]),',
             'labels=[docker.VolumeLabelArgs(label="part-of", value=workload.image)]),'),
     "staging": ("components/targets/kubernetes.py",
-                "metadata=self._meta(vol.k8s_name, labels),",
-                'metadata=self._meta(vol.k8s_name, {**labels, "version": workload.image.rsplit(":", 1)[1]}),'),
+                "pvc = self.claim(name, vol, labels, opts)",
+                'pvc = self.claim(name, vol, {**labels, "version": workload.image.rsplit(":", 1)[1]}, opts)'),
 }
 
 
@@ -285,19 +298,65 @@ def _recorded(stack: str) -> dict[str, Any]:
     return data
 
 
+def _ha(stack: str) -> bool:
+    from components.settings import parse_settings
+    from harness import with_secrets
+
+    return parse_settings(*with_secrets(stack_config(stack))).ha
+
+
+def _expected_state(stack: str) -> dict[str, Any]:
+    """The recorded state, with the one documented highAvailability change: the single-instance
+    PVCs of Prometheus and Alertmanager are retained on delete (same URN, same inputs)."""
+    expected: dict[str, Any] = json.loads(json.dumps(_recorded(stack)["state"]))
+    if _ha(stack):
+        for urn, entry in expected.items():
+            if urn.rsplit("::", 1)[1] in HA_RETAINED:
+                entry["retain_on_delete"] = True
+    return expected
+
+
+def _expected_mounts(stack: str) -> dict[str, dict[str, str]]:
+    """The recorded mounts, with the highAvailability move: the same path on each replica's own claim."""
+    expected: dict[str, dict[str, str]] = json.loads(json.dumps(_recorded(stack)["mounts"]))
+    if _ha(stack):
+        for tool, (claim, template) in HA_MOVES.items():
+            expected[tool] = {template if k == claim else k: v for k, v in expected[tool].items()}
+    return expected
+
+
 @pytest.mark.parametrize("stack", STACKS)
 def test_the_new_release_keeps_the_deployed_releases_volumes(stack: str) -> None:
     recorded = _recorded(stack)
     assert recorded["recorded_from"] == RECORDED_FROM
-    assert recorded["state"] and state(stack_run(stack)) == recorded["state"]
+    assert recorded["state"] and state(stack_run(stack)) == _expected_state(stack)
+    # The single-instance layout (highAvailability off) is still exactly the recorded one.
+    if _ha(stack):
+        assert state(run_with(stack, {"highAvailability": False})) == recorded["state"]
 
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_the_new_release_reads_the_deployed_releases_data_dirs(stack: str) -> None:
     recorded, run = _recorded(stack), stack_run(stack)
     # Tools added since (the collectors) have nothing to find; every recorded one must match.
-    assert {k: v for k, v in mounts(run).items() if k in recorded["mounts"]} == recorded["mounts"]
+    expected = _expected_mounts(stack)
+    assert {k: v for k, v in mounts(run).items() if k in expected} == expected
     assert data_dirs(run) == recorded["data_dirs"]
+    if _ha(stack):
+        single = run_with(stack, {"highAvailability": False})
+        assert {k: v for k, v in mounts(single).items() if k in recorded["mounts"]} == recorded["mounts"]
+
+
+def test_the_ha_move_is_only_the_documented_one() -> None:
+    """HA_MOVES and HA_RETAINED name exactly what differs, and only on highAvailability stacks."""
+    assert not _ha("dev") and _ha("staging") and _ha("prod")
+    for stack in ("staging", "prod"):
+        recorded = _recorded(stack)
+        moved = {tool for tool, paths in mounts(stack_run(stack)).items() if paths != recorded["mounts"].get(tool)}
+        assert moved & set(recorded["mounts"]) == set(HA_MOVES)
+        differs = {urn.rsplit("::", 1)[1] for urn, entry in state(stack_run(stack)).items()
+                   if entry != recorded["state"][urn]}
+        assert differs == (set() if stack == "prod" else set(HA_RETAINED))  # prod retained them already
 
 
 def test_a_moved_data_dir_is_caught(tmp_path: Path) -> None:
