@@ -1,0 +1,314 @@
+"""High availability (`highAvailability`, on by default for Kubernetes stacks): what prod and staging
+render, what dev keeps, what bad inputs say, and how the single-instance volumes are kept.
+
+The live half (three real Alertmanagers deduplicating) is tests/live/test_live_alertmanager_cluster.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+from guarantees import run_with, snapshot
+
+from components.settings import SettingsError, parse_settings
+from conftest import stack_run
+from harness import Run
+from manifests import k8s_object, k8s_objects, k8s_workload, plain
+from rendered import workload_files
+
+HA_STACKS = ["staging", "prod"]
+LABELS = {"prometheus": {"app.kubernetes.io/name": "prometheus", "app.kubernetes.io/part-of": "quikapp-monitoring"},
+          "alertmanager": {"app.kubernetes.io/name": "alertmanager",
+                           "app.kubernetes.io/part-of": "quikapp-monitoring"}}
+GRAFANA_DB = {"type": "postgres", "host": "postgres.quikapp.svc:5432", "name": "grafana", "user": "grafana"}
+
+
+def _pod(workload: dict[str, Any]) -> dict[str, Any]:
+    pod: dict[str, Any] = workload["spec"]["template"]["spec"]
+    return pod
+
+
+def _env(container: dict[str, Any]) -> dict[str, Any]:
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container.get("env", [])}
+
+
+def _prometheus_yml(run: Run) -> dict[str, Any]:
+    config: dict[str, Any] = yaml.safe_load(workload_files(run)["prometheus"]["/etc/prometheus/prometheus.yml"])
+    return config
+
+
+# --- prod and staging -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", HA_STACKS)
+@pytest.mark.parametrize(("name", "replicas"), [("prometheus", 2), ("alertmanager", 3)])
+def test_replicated_statefulsets(stack: str, name: str, replicas: int) -> None:
+    run = stack_run(stack)
+    sts = k8s_workload(run, name)
+    spec = sts["spec"]
+    assert sts["kind"] == "StatefulSet" and spec["replicas"] == replicas
+    assert spec["serviceName"] == f"{name}-headless"
+    assert spec["selector"]["matchLabels"] == LABELS[name] == spec["template"]["metadata"]["labels"]
+    # One pod at a time, each waited for until Ready: never both Prometheus, never two members down.
+    assert spec["updateStrategy"] == {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}
+    assert spec["podManagementPolicy"] == "Parallel"
+    assert spec["persistentVolumeClaimRetentionPolicy"] == {"whenDeleted": "Retain", "whenScaled": "Retain"}
+    (template,) = spec["volumeClaimTemplates"]
+    claim = f"{name}-data"
+    assert template["metadata"]["name"] == claim and template["spec"]["accessModes"] == ["ReadWriteOnce"]
+    mounts = {m["name"]: m["mountPath"] for m in _pod(sts)["containers"][0]["volumeMounts"]}
+    assert mounts[claim] == f"/{name}"
+    assert claim not in {v["name"] for v in _pod(sts)["volumes"]}  # from the template, per replica
+    # Spread across nodes, softly (kubernetes_ha.py says why).
+    assert _pod(sts)["topologySpreadConstraints"] == [{
+        "maxSkew": 1, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "ScheduleAnyway",
+        "labelSelector": {"matchLabels": LABELS[name]}}]
+    # No Deployment of the same name left behind.
+    assert not [d for d in k8s_objects(run, "Deployment") if d["metadata"]["name"] == name]
+
+
+@pytest.mark.parametrize("stack", HA_STACKS)
+@pytest.mark.parametrize(("name", "replicas", "keep_up"), [("prometheus", 2, 1), ("alertmanager", 3, 2)])
+def test_pod_disruption_budgets_never_take_the_last_replica(stack: str, name: str, replicas: int,
+                                                            keep_up: int) -> None:
+    run = stack_run(stack)
+    pdb = k8s_object(run, "PodDisruptionBudget", name)
+    assert pdb["apiVersion"] == "policy/v1"
+    assert pdb["spec"]["selector"]["matchLabels"] == k8s_workload(run, name)["spec"]["selector"]["matchLabels"]
+    # A drain may evict at most maxUnavailable: Prometheus keeps one, Alertmanager two of three.
+    assert replicas - pdb["spec"]["maxUnavailable"] == keep_up
+    assert pdb["spec"]["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
+
+
+@pytest.mark.parametrize("stack", HA_STACKS)
+def test_every_replicated_workload_has_a_budget_and_a_spread(stack: str) -> None:
+    run = run_with(stack, {"grafana": {"replicas": 2, "database": GRAFANA_DB}})
+    replicated = {w["metadata"]["name"]: w for kind in ("Deployment", "StatefulSet") for w in k8s_objects(run, kind)
+                  if w["spec"].get("replicas", 1) > 1}
+    assert set(replicated) == {"prometheus", "alertmanager", "grafana"}
+    budgets = {p["metadata"]["name"]: p["spec"] for p in k8s_objects(run, "PodDisruptionBudget")}
+    assert set(budgets) == set(replicated)
+    for name, workload in replicated.items():
+        assert 0 < budgets[name]["maxUnavailable"] < workload["spec"]["replicas"], name
+        assert _pod(workload)["topologySpreadConstraints"][0]["topologyKey"] == "kubernetes.io/hostname", name
+
+
+@pytest.mark.parametrize("stack", HA_STACKS)
+@pytest.mark.parametrize("name", ["prometheus", "alertmanager"])
+def test_headless_services_publish_every_replica(stack: str, name: str) -> None:
+    service = k8s_object(stack_run(stack), "Service", f"{name}-headless")
+    spec = service["spec"]
+    assert spec["clusterIP"] == "None" and spec["publishNotReadyAddresses"] is True
+    assert spec["selector"] == LABELS[name]
+    # The load-balanced Service stays as it was (same DNS name as on Docker, Grafana's datasource).
+    plain_service = k8s_object(stack_run(stack), "Service", name)
+    assert "clusterIP" not in plain_service["spec"] and plain_service["spec"]["type"] == "ClusterIP"
+
+
+@pytest.mark.parametrize("stack", HA_STACKS)
+def test_alertmanager_members_peer_with_every_member(stack: str) -> None:
+    run = stack_run(stack)
+    container = _pod(k8s_workload(run, "alertmanager"))["containers"][0]
+    args = container["args"]
+    peers = [a.split("=", 1)[1] for a in args if a.startswith("--cluster.peer=")]
+    assert peers == [f"alertmanager-{i}.alertmanager-headless.monitoring.svc.cluster.local:9094" for i in range(3)]
+    assert "--cluster.listen-address=[$(POD_IP)]:9094" in args
+    assert "--cluster.advertise-address=[$(POD_IP)]:9094" in args
+    assert "--cluster.listen-address=" not in args  # the single-instance "no cluster" flag is gone
+    assert _env(container)["POD_IP"] == {"fieldRef": {"fieldPath": "status.podIP"}}
+    headless = k8s_object(run, "Service", "alertmanager-headless")
+    assert {(p["port"], p["protocol"]) for p in headless["spec"]["ports"]} >= {(9094, "TCP"), (9094, "UDP")}
+
+
+@pytest.mark.parametrize("stack", HA_STACKS)
+def test_cluster_port_open_between_members_only(stack: str) -> None:
+    policy = k8s_object(stack_run(stack), "NetworkPolicy", "alertmanager")["spec"]
+    gossip = [r for r in policy["ingress"] if any(p["port"] == 9094 for p in r["ports"])]
+    assert gossip == [{"ports": [{"port": 9094, "protocol": "TCP"}, {"port": 9094, "protocol": "UDP"}],
+                       "from": [{"podSelector": {"matchLabels": LABELS["alertmanager"]}}]}]
+    # The HTTP port keeps its namespace rule.
+    http = [r for r in policy["ingress"] if any(p["port"] == 9093 for p in r["ports"])]
+    assert http and all("namespaceSelector" in peer for rule in http for peer in rule["from"])
+
+
+@pytest.mark.parametrize("stack", HA_STACKS)
+def test_prometheus_replicas_label_themselves_and_alert_every_member(stack: str) -> None:
+    run = stack_run(stack)
+    config = _prometheus_yml(run)
+    assert config["global"]["external_labels"]["replica"] == "${POD_NAME}"
+    container = _pod(k8s_workload(run, "prometheus"))["containers"][0]
+    assert _env(container)["POD_NAME"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    alerting = config["alerting"]
+    # Dropped before alerts leave, so both replicas' alerts are one alert to Alertmanager.
+    assert alerting["alert_relabel_configs"] == [{"action": "labeldrop", "regex": "replica"}]
+    (managers,) = alerting["alertmanagers"]
+    # Every member's pod, discovered: not the load-balanced `alertmanager:9093` Service address.
+    assert "static_configs" not in managers
+    assert managers["kubernetes_sd_configs"] == [{"role": "endpointslice", "namespaces": {"names": ["monitoring"]}}]
+    assert managers["relabel_configs"] == [{"source_labels": ["__meta_kubernetes_service_name",
+                                                              "__meta_kubernetes_endpointslice_port"],
+                                            "regex": "alertmanager;9093", "action": "keep"}]
+
+
+def test_grafana_queries_the_prometheus_service() -> None:
+    """Grafana treats the pair as one source: its datasource is the Service (either replica)."""
+    from components.render.grafana import DATASOURCES_FILE
+
+    datasources = yaml.safe_load(workload_files(stack_run("prod"))["grafana"][DATASOURCES_FILE])["datasources"]
+    urls = {d["type"]: d["url"] for d in datasources}
+    assert urls["prometheus"] == "http://prometheus:9090"  # the Service: either replica answers
+    assert urls["alertmanager"] == "http://alertmanager:9093"  # one member: they share alerts and silences
+
+
+# --- Grafana -----------------------------------------------------------------------------------
+
+
+def test_grafana_stays_single_without_a_database() -> None:
+    grafana = k8s_workload(stack_run("prod"), "grafana")
+    assert grafana["kind"] == "Deployment" and grafana["spec"]["replicas"] == 1
+    assert grafana["spec"]["strategy"]["type"] == "Recreate"  # its SQLite volume
+    assert not [p for p in k8s_objects(stack_run("prod"), "PodDisruptionBudget") if p["metadata"]["name"] == "grafana"]
+
+
+def test_grafana_replicas_share_an_external_database() -> None:
+    run = run_with("prod", {"grafana": {"replicas": 3, "database": {**GRAFANA_DB, "sslMode": "verify-full"}}})
+    grafana = k8s_workload(run, "grafana")
+    assert grafana["kind"] == "Deployment" and grafana["spec"]["replicas"] == 3
+    assert grafana["spec"]["strategy"] == {"type": "RollingUpdate",
+                                           "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
+    container = _pod(grafana)["containers"][0]
+    env = _env(container)
+    assert {k: env[k] for k in ("GF_DATABASE_TYPE", "GF_DATABASE_HOST", "GF_DATABASE_NAME", "GF_DATABASE_USER",
+                                "GF_DATABASE_SSL_MODE")} == {
+        "GF_DATABASE_TYPE": "postgres", "GF_DATABASE_HOST": "postgres.quikapp.svc:5432",
+        "GF_DATABASE_NAME": "grafana", "GF_DATABASE_USER": "grafana", "GF_DATABASE_SSL_MODE": "verify-full"}
+    assert "secretKeyRef" in env["GF_DATABASE_PASSWORD"]  # from the Secret, never a plain value
+    # No shared volume: the data directory is scratch on each pod.
+    volumes = {v["name"]: v for v in _pod(grafana)["volumes"]}
+    assert not [v for v in volumes.values() if "persistentVolumeClaim" in v]
+    data = next(m for m in container["volumeMounts"] if m["mountPath"] == "/var/lib/grafana")
+    assert "emptyDir" in volumes[data["name"]]
+    assert k8s_object(run, "PodDisruptionBudget", "grafana")["spec"]["maxUnavailable"] == 1
+    # Its single-instance PVC is kept like Prometheus' and Alertmanager's.
+    pvc = run.one("kubernetes:core/v1:PersistentVolumeClaim", "grafana-grafana-data")
+    assert pvc.protect and pvc.retain_on_delete
+
+
+def test_grafana_database_on_a_single_replica_and_on_mysql() -> None:
+    run = run_with("dev", {"grafana": {"database": {**GRAFANA_DB, "type": "mysql", "host": "mysql:3306"}}})
+    container = plain(run.one("docker:index/container:Container", "grafana").inputs)
+    envs = dict(e.split("=", 1) for e in container["envs"])
+    assert envs["GF_DATABASE_TYPE"] == "mysql" and envs["GF_DATABASE_SSL_MODE"] == "skip-verify"
+
+
+# --- dev and the single-instance layout --------------------------------------------------------
+
+
+def test_dev_stays_single_instance() -> None:
+    run = stack_run("dev")
+    assert not run.of_type("kubernetes:apps/v1:StatefulSet")
+    prometheus = _prometheus_yml(run)
+    assert "replica" not in prometheus["global"].get("external_labels", {})
+    assert prometheus["alerting"] == {"alertmanagers": [{"static_configs": [{"targets": ["alertmanager:9093"]}]}]}
+    am = plain(run.one("docker:index/container:Container", "alertmanager").inputs)
+    assert "--cluster.listen-address=" in am["command"]
+    assert not [a for a in am["command"] if a.startswith("--cluster.peer")]
+    # Explicitly off is the same program as the default.
+    assert snapshot(run_with("dev", {"highAvailability": False})) == snapshot(run)
+
+
+@pytest.mark.parametrize("stack", HA_STACKS)
+def test_high_availability_off_is_the_single_instance_layout(stack: str) -> None:
+    run = run_with(stack, {"highAvailability": False})
+    assert not run.of_type("kubernetes:apps/v1:StatefulSet")
+    assert not run.of_type("kubernetes:policy/v1:PodDisruptionBudget")
+    for name in ("prometheus", "alertmanager"):
+        workload = k8s_workload(run, name)
+        assert workload["kind"] == "Deployment" and workload["spec"]["replicas"] == 1
+        assert workload["spec"]["strategy"]["type"] == "Recreate"
+    assert _prometheus_yml(run)["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == [
+        "alertmanager:9093"]
+
+
+# --- the single-instance volumes ---------------------------------------------------------------
+
+RETIRED = ("prometheus-prometheus-data", "alertmanager-alertmanager-data")
+
+
+@pytest.mark.parametrize("stack", HA_STACKS)
+def test_single_instance_pvcs_are_kept_with_the_same_urn_and_inputs(stack: str) -> None:
+    single, ha = run_with(stack, {"highAvailability": False}), stack_run(stack)
+    before = {r.urn: r for r in single.of_type("kubernetes:core/v1:PersistentVolumeClaim")}
+    after = {r.urn: r for r in ha.of_type("kubernetes:core/v1:PersistentVolumeClaim")}
+    assert before.keys() == after.keys()  # nothing dropped (would be deleted), nothing new
+    for urn, record in before.items():
+        assert plain(after[urn].inputs) == plain(record.inputs), urn
+        assert after[urn].protect == record.protect, urn  # prod: still protected
+        # Retained from now on, so that releasing them later never deletes the data.
+        assert after[urn].retain_on_delete is (record.retain_on_delete or record.name in RETIRED), urn
+
+
+@pytest.mark.parametrize("stack", HA_STACKS)
+def test_releasing_them_never_deletes_data(stack: str) -> None:
+    """`singleInstanceVolumes: release` stops declaring them. The engine then deletes what the
+    previous `up` (keep) recorded: retained on delete, so the PVC stays in the cluster; in prod
+    also protected, so `up` stops until `pulumi state unprotect` is run for it."""
+    keep = {r.urn: r for r in stack_run(stack).resources}
+    released = run_with(stack, {"singleInstanceVolumes": "release"})
+    gone = sorted(set(keep) - {r.urn for r in released.resources})
+    assert sorted(keep[urn].name for urn in gone) == sorted(RETIRED)
+    for urn in gone:
+        assert keep[urn].type == "kubernetes:core/v1:PersistentVolumeClaim" and keep[urn].retain_on_delete
+        assert keep[urn].protect is (stack == "prod")
+
+
+# --- bad inputs: one line each -----------------------------------------------------------------
+
+BASE: dict[str, Any] = {"grafana": {"adminPassword": "x"}, "exporters": {"postgres": {"enabled": False}}}
+
+
+@pytest.mark.parametrize(("values", "expected"), [
+    ({"target": "docker", "highAvailability": True},
+     "quikapp-monitoring:highAvailability: true is not valid on a docker stack (allowed: false or unset"),
+    ({"target": "kubernetes", "grafana": {"replicas": 2}},
+     "quikapp-monitoring:grafana.replicas: 2 is not valid without grafana.database (allowed: 1, or more"),
+    ({"target": "kubernetes", "highAvailability": False, "grafana": {"replicas": 2, "database": GRAFANA_DB}},
+     "quikapp-monitoring:grafana.replicas: 2 is not valid without highAvailability (allowed: 1"),
+    ({"target": "docker", "grafana": {"replicas": 2, "database": GRAFANA_DB}},
+     "quikapp-monitoring:grafana.replicas: 2 is not valid without highAvailability"),
+    ({"target": "kubernetes", "grafana": {"database": {**GRAFANA_DB, "type": "sqlite3"}}},
+     # Values under `grafana` show as [secret]: `--secret --path grafana.adminPassword` makes the whole
+     # `grafana` config key a secret (the loader never echoes it).
+     "quikapp-monitoring:grafana.database.type: [secret] is not valid (allowed: 'postgres' or 'mysql')"),
+    ({"target": "kubernetes", "grafana": {"replicas": 0}},
+     "quikapp-monitoring:grafana.replicas: [secret] is not valid (allowed: greater than or equal to 1)"),
+    ({"target": "kubernetes", "singleInstanceVolumes": "delete"},
+     "quikapp-monitoring:singleInstanceVolumes: 'delete' is not valid (allowed: 'keep' or 'release')"),
+    ({"target": "kubernetes", "highAvailability": "maybe"},
+     "quikapp-monitoring:highAvailability: 'maybe' is not valid (allowed: a valid boolean"),
+])
+def test_bad_high_availability_inputs_give_one_line(values: dict[str, Any], expected: str) -> None:
+    merged = {**BASE, **values, "grafana": {**BASE["grafana"], **values.get("grafana", {})}}
+    if "database" in merged["grafana"]:
+        merged["grafana"]["database"] = {**merged["grafana"]["database"], "password": "p"}
+    with pytest.raises(SettingsError) as caught:
+        parse_settings(merged, {"grafana"})
+    message = str(caught.value)
+    assert "\n" not in message and "Traceback" not in message
+    assert message.startswith("invalid stack configuration: " + expected), message
+
+
+def test_a_grafana_database_needs_its_password_as_a_secret() -> None:
+    values = {**BASE, "target": "kubernetes", "grafana": {"adminPassword": "x", "database": GRAFANA_DB}}
+    with pytest.raises(SettingsError, match=r"^invalid stack configuration: quikapp-monitoring:grafana\.database\."
+                                            r"password: required secret, not set \(set it with `pulumi config set "
+                                            r"--secret --path grafana\.database\.password <value>`\)$"):
+        parse_settings(values, {"grafana"})
+
+
+def test_high_availability_defaults_per_target() -> None:
+    assert parse_settings({**BASE, "target": "kubernetes"}, {"grafana"}).ha is True
+    assert parse_settings({**BASE, "target": "docker"}, {"grafana"}).ha is False
+    assert parse_settings({**BASE, "target": "kubernetes", "highAvailability": False}, {"grafana"}).ha is False
