@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from live_servers import LOOPBACK, Server, Servers, free_ports, get_json, servers_in_tempdir, wait_until
 
 from components.settings import Settings, TargetKind, parse_settings
@@ -84,6 +85,7 @@ def ha_settings(webhook: Webhook) -> Settings:
         "target": "kubernetes",
         "grafana": {"adminPassword": "live-test-only"},
         "exporters": {"postgres": {"enabled": False}},
+        "prometheus": {"externalLabels": {"environment": "prod"}},
         "alertmanager": {
             "groupWait": "1s",
             "webhook": {"url": f"http://{LOOPBACK}:{webhook.port}/webhook"},
@@ -247,3 +249,69 @@ def test_without_the_cluster_each_member_notifies(webhook: Webhook, tmp_path: Pa
         send_from_both_prometheus_replicas(solo, list(range(MEMBERS)), "HAProbeSolo")
         wait_until("three notifications", lambda: len(webhook.notifications("HAProbeSolo")) >= MEMBERS, 30)
         assert len(webhook.notifications("HAProbeSolo")) == MEMBERS
+
+
+# --- the Prometheus pair in front of the cluster ------------------------------------------------
+
+PAIR_RULES = """groups:
+  - name: ha-pair
+    rules:
+      - alert: HAPair
+        expr: vector(1)
+        labels: {severity: critical, service: auth-service}
+        annotations: {summary: both replicas fire this}
+"""
+
+
+def pair_config(settings: Settings, cluster: Cluster, rules: Path, *, drop_replica: bool) -> dict[str, Any]:
+    """The rendered prometheus.yml of a highAvailability stack as each replica runs it, with two
+    substitutions for loopback: the Alertmanager members as static addresses instead of their
+    discovery from the Kubernetes API (the relabelling that keeps them refers to its labels), and
+    a 1s evaluation interval with this test's one rule. External labels and alert_relabel_configs
+    stay as rendered (`drop_replica=False` removes the labeldrop, to show what it does)."""
+    from components.catalog import load_catalog
+    from components.render.prometheus import render_prometheus_config
+
+    config: dict[str, Any] = yaml.safe_load(render_prometheus_config(settings, load_catalog(), lambda s: s))
+    (managers,) = config["alerting"]["alertmanagers"]
+    assert managers["relabel_configs"][0]["regex"] == "alertmanager;9093"  # every member, not the Service
+    config["alerting"]["alertmanagers"] = [{"static_configs": [{"targets": [
+        f"{LOOPBACK}:{port}" for port in cluster.http]}]}]
+    if not drop_replica:
+        del config["alerting"]["alert_relabel_configs"]
+    config["global"]["evaluation_interval"] = "1s"
+    config["rule_files"] = [str(rules)]
+    config["scrape_configs"] = []
+    return config
+
+
+@pytest.mark.parametrize("drop_replica", [True, False], ids=["rendered", "without-labeldrop"])
+def test_two_prometheus_replicas_and_three_members_notify_once(webhook: Webhook, cluster: Cluster,
+                                                              drop_replica: bool) -> None:
+    settings = ha_settings(webhook)
+    root = cluster.servers.root
+    rules = root / "ha-pair.yml"
+    rules.write_text(PAIR_RULES)
+    ports = free_ports(2)
+    for replica, port in enumerate(ports):
+        base = root / f"prometheus-{replica}"
+        (base / "data").mkdir(parents=True)
+        config = base / "prometheus.yml"
+        config.write_text(yaml.safe_dump(pair_config(settings, cluster, rules, drop_replica=drop_replica)))
+        server = cluster.servers.start(f"prometheus-{replica}", [
+            require("prometheus"), f"--config.file={config}", f"--storage.tsdb.path={base / 'data'}",
+            f"--web.listen-address={LOOPBACK}:{port}"], env={"POD_NAME": f"prometheus-{replica}"}, cwd=base)
+        cluster.servers.wait_http(server, f"http://{LOOPBACK}:{port}/-/ready", timeout=60)
+        # The replica's own name, expanded from the downward-API variable the pod gets.
+        loaded = yaml.safe_load(get_json(f"http://{LOOPBACK}:{port}/api/v1/status/config")["data"]["yaml"])
+        assert loaded["global"]["external_labels"] == {"environment": "prod", "replica": f"prometheus-{replica}"}
+    notification = exactly_one_notification(webhook, cluster, "HAPair", MEMBERS)
+    alerts = get_json(f"{cluster.url(0)}/api/v2/alerts", filter=['alertname="HAPair"'])
+    if drop_replica:
+        # One alert from both replicas: no `replica` label, the other external label kept.
+        assert len(notification["alerts"]) == 1 and len(alerts) == 1
+        assert alerts[0]["labels"]["environment"] == "prod" and "replica" not in alerts[0]["labels"]
+    else:
+        # Two alerts (one per replica) in the same group: what the labeldrop prevents.
+        assert len(alerts) == 2
+        assert sorted(a["labels"]["replica"] for a in alerts) == ["prometheus-0", "prometheus-1"]
