@@ -312,3 +312,65 @@ def test_high_availability_defaults_per_target() -> None:
     assert parse_settings({**BASE, "target": "kubernetes"}, {"grafana"}).ha is True
     assert parse_settings({**BASE, "target": "docker"}, {"grafana"}).ha is False
     assert parse_settings({**BASE, "target": "kubernetes", "highAvailability": False}, {"grafana"}).ha is False
+
+
+# --- every member, once: the rendered Alertmanager discovery on a real Prometheus -----------------
+
+
+def _alertmanager_objects() -> list[dict[str, Any]]:
+    """The API objects a prod cluster holds for Alertmanager with highAvailability: 3 pods, the
+    `alertmanager` Service's EndpointSlice (http) and the headless Service's (http and the gossip
+    port over TCP and UDP), in the shape tests/sd_fixture.py reads."""
+    pods = [{"kind": "Pod", "metadata": {"name": f"alertmanager-{i}", "namespace": "monitoring"},
+             "spec": {"nodeName": f"node-{i}", "containers": [{"name": "alertmanager", "image": "prom/alertmanager",
+                                                                "ports": [{"name": "http", "containerPort": 9093}]}]},
+             "status": {"phase": "Running", "podIP": f"10.244.{i}.9"}} for i in range(3)]
+    services = [{"kind": "Service", "metadata": {"name": name, "namespace": "monitoring"}}
+                for name in ("alertmanager", "alertmanager-headless")]
+    endpoints = [{"addresses": [f"10.244.{i}.9"], "conditions": {"ready": True},
+                  "targetRef": {"kind": "Pod", "name": f"alertmanager-{i}", "namespace": "monitoring"}}
+                 for i in range(3)]
+    slices = [
+        {"kind": "EndpointSlice", "metadata": {"name": "alertmanager-x1", "namespace": "monitoring",
+                                               "labels": {"kubernetes.io/service-name": "alertmanager"}},
+         "addressType": "IPv4", "ports": [{"name": "http", "port": 9093, "protocol": "TCP"}], "endpoints": endpoints},
+        {"kind": "EndpointSlice", "metadata": {"name": "alertmanager-headless-x2", "namespace": "monitoring",
+                                               "labels": {"kubernetes.io/service-name": "alertmanager-headless"}},
+         "addressType": "IPv4", "endpoints": endpoints,
+         "ports": [{"name": "http", "port": 9093, "protocol": "TCP"},
+                   {"name": "cluster-tcp", "port": 9094, "protocol": "TCP"},
+                   {"name": "cluster-udp", "port": 9094, "protocol": "UDP"}]},
+    ]
+    return [*pods, *services, *slices]
+
+
+def test_prometheus_discovers_each_alertmanager_member_once(tmp_path: Any) -> None:
+    """A real Prometheus (the deployed version) runs the rendered `alerting` section with its
+    Kubernetes discovery swapped for file_sd holding what that discovery derives from the objects
+    above (tests/sd_fixture.py): exactly the three pods on 9093, not the headless Service's copies
+    and not the gossip port."""
+    import json as json_
+
+    from live.live_servers import LOOPBACK, free_ports, get_json, servers_in_tempdir, start_prometheus, wait_until
+    from sd_fixture import endpointslice_targets
+
+    config = _prometheus_yml(stack_run("prod"))
+    (managers,) = config["alerting"]["alertmanagers"]
+    (sd,) = managers.pop("kubernetes_sd_configs")
+    found = endpointslice_targets(_alertmanager_objects())
+    assert len(found) == 3 * 4  # 3 pods x (the Service's port, the headless Service's three)
+    groups = [{"targets": [address], "labels": labels} for ns, address, labels in found
+              if ns in sd["namespaces"]["names"]]
+    running = {"global": config["global"], "alerting": config["alerting"]}
+    with servers_in_tempdir("quikapp-am-discovery-") as servers:
+        sd_file = servers.root / "alertmanagers.json"
+        sd_file.write_text(json_.dumps(groups))
+        managers["file_sd_configs"] = [{"files": [str(sd_file)]}]
+        path = servers.root / "prometheus.yml"
+        path.write_text(yaml.safe_dump(running))
+        (port,) = free_ports(1)
+        server = start_prometheus(servers, path, port)
+        active = wait_until("the discovered Alertmanagers", lambda: get_json(
+            f"http://{LOOPBACK}:{port}/api/v1/alertmanagers")["data"]["activeAlertmanagers"] or None, 60,
+            alive=server.check_alive)
+    assert sorted(a["url"] for a in active) == [f"http://10.244.{i}.9:9093/api/v2/alerts" for i in range(3)]
