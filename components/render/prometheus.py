@@ -142,7 +142,7 @@ def _render(settings: Settings, jobs: list[dict[str, object]]) -> str:
         external_labels[REPLICA_LABEL] = f"${{{REPLICA_ENV}}}"
     if external_labels:
         global_["external_labels"] = dict(sorted(external_labels.items()))
-    config = {
+    config: dict[str, object] = {
         "global": global_,
         "alerting": _alerting(settings),
         "rule_files": [f"{RULES_DIR}/*.yml"],
