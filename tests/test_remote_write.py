@@ -224,13 +224,18 @@ def test_promtool_refuses_a_broken_remote_write(mutate: Any, message: str, tmp_p
     ({"url": "https://a"}, False,
      "quikapp-monitoring:prometheus.remoteWrite: {'url': 'https://a'} is not valid (allowed: a valid list)"),
     ([{"url": "https://a", "headers": {"Authorization": "Bearer pasted-token"}}], False,
-     "quikapp-monitoring:prometheus.remoteWrite[0].headers: 'Authorization' is not valid (allowed: a header "
-     "Prometheus does not set itself (credentials go in username/password or bearerToken))"),
+     "quikapp-monitoring:prometheus.remoteWrite[0].headers.Authorization: 'Authorization' is not valid (allowed: "
+     "a header Prometheus does not set itself (credentials go in username/password or bearerToken))"),
+    # A header name starting with a capital is a key of the stack file, not a type pydantic names.
+    ([{"url": "https://a", "headers": {"X-Scope-OrgID": "a\nb"}}], False,
+     "quikapp-monitoring:prometheus.remoteWrite[0].headers.X-Scope-OrgID: 'a\\nb' is not valid (allowed: text "
+     "matching ^[ -~]{0,256}$)"),
     ([{"url": "https://a", "headers": {"x tenant": "q"}}], False,
      "quikapp-monitoring:prometheus.remoteWrite[0].headers.x tenant: 'x tenant' is not valid (allowed: an HTTP "
      "header name (letters, digits and '-'))"),
 ], ids=["url", "url-missing", "password-missing", "password-plaintext", "password-without-user", "two-auths",
-        "shards", "zero-shards", "duplicate-names", "not-a-list", "reserved-header", "header-name"])
+        "shards", "zero-shards", "duplicate-names", "not-a-list", "reserved-header", "header-value",
+        "header-name"])
 def test_bad_remote_write_settings_are_one_line(endpoints: Any, secret: bool, line: str) -> None:
     with pytest.raises(SettingsError) as info:
         parse_settings({**BASE, "prometheus": {"remoteWrite": endpoints}}, {"grafana", "prometheus"} if secret

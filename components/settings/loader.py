@@ -127,10 +127,37 @@ def _dotted(loc: tuple[int | str, ...]) -> str:
     return out
 
 
-def _describe(error: dict[str, Any], secret_keys: set[str]) -> str:
-    loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-after")))
-    # Union members show up in the location (e.g. 'str', 'SecretStr'); they are not keys.
-    loc = tuple(p for p in loc if not ((isinstance(p, str) and p[:1].isupper()) or p in {"str", "none", "[key]"}))
+def _not_a_key(part: int | str) -> bool:
+    # pydantic names validators and union members in the location ('function-after[...]', 'str',
+    # 'SecretStr'); they are not keys of the stack file.
+    return isinstance(part, str) and (part.startswith("function-after") or part[:1].isupper()
+                                      or part in {"str", "none", "[key]"})
+
+
+def _key_path(loc: tuple[int | str, ...], values: Any) -> tuple[int | str, ...]:
+    """The parts of an error location that name the key in the stack file.
+
+    A part found in the input is a key even when it looks like a type name (a header such as
+    X-Scope-OrgID); a part not in the input is kept unless it is a validator or union member (a
+    required key that is missing is named too).
+    """
+    kept: list[int | str] = []
+    node = values
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            kept.append(part)
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            kept.append(part)
+            node = node[part]
+        elif not _not_a_key(part):
+            kept.append(part)
+            node = None
+    return tuple(kept)
+
+
+def _describe(error: dict[str, Any], secret_keys: set[str], values: Any = None) -> str:
+    loc = _key_path(tuple(error["loc"]), values)
     key = f"{NAMESPACE}:{_dotted(loc)}" if loc else NAMESPACE
     kind = error["type"]
     if kind == "extra_forbidden":
@@ -286,7 +313,7 @@ def _problems(values: dict[str, Any], secret_keys: set[str] | frozenset[str]) ->
     try:
         settings = Settings.model_validate(values)
     except ValidationError as exc:
-        return None, sorted({_describe(dict(e), set(secret_keys)) for e in exc.errors()})
+        return None, sorted({_describe(dict(e), set(secret_keys), values) for e in exc.errors()})
     problems = _required_secrets(settings) + _conflicts(settings) + _ha_conflicts(settings)
     for path in secret_paths(settings):
         if path[0] not in secret_keys:
