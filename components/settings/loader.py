@@ -144,12 +144,11 @@ def _key_path(loc: tuple[int | str, ...], values: Any) -> tuple[int | str, ...]:
     kept: list[int | str] = []
     node = values
     for part in loc:
-        if isinstance(node, dict) and part in node:
+        found = (isinstance(node, dict) and part in node) or (
+            isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node))
+        if found:
             kept.append(part)
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-            kept.append(part)
-            node = node[part]
+            node = node[part]  # type: ignore[index]
         elif not _not_a_key(part):
             kept.append(part)
             node = None
