@@ -148,7 +148,7 @@ def _key_path(loc: tuple[int | str, ...], values: Any) -> tuple[int | str, ...]:
             isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node))
         if found:
             kept.append(part)
-            node = node[part]  # type: ignore[index]
+            node = node[part]
         elif not _not_a_key(part):
             kept.append(part)
             node = None
