@@ -2,14 +2,36 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pulumi
 import pulumi_docker as docker
 
 from ..docker_units import cpus, memory_mib
 from ..settings import Settings, TargetKind
-from ..workload import DeployedWorkload, Endpoint, Port, Sidecar, Workload
+from ..workload import DeployedWorkload, Endpoint, Health, Port, Resources, Sidecar, Workload
 from .base import PART_OF
 from .docker_config import DockerConfig
+
+
+def _healthcheck(health: Health | None) -> docker.ContainerHealthcheckArgs | None:
+    """Docker's HEALTHCHECK from the workload's (or sidecar's) in-container test, if it has one."""
+    if health is None or not health.docker_test:
+        return None
+    return docker.ContainerHealthcheckArgs(tests=list(health.docker_test), interval="30s", timeout="5s",
+                                           retries=3, start_period="30s")
+
+
+def _limits(res: Resources | None) -> dict[str, Any]:
+    """The same limits as on Kubernetes: one runaway container cannot starve the host.
+
+    Docker reads back MemorySwap = 2 x memory when none is given, which would show as a change on
+    every preview; equal values also mean no swap, as on Kubernetes.
+    """
+    if res is None:
+        return {"memory": None, "memory_swap": None, "cpus": None}
+    return {"memory": memory_mib(res.memory_limit), "memory_swap": memory_mib(res.memory_limit),
+            "cpus": cpus(res.cpu_limit)}
 
 
 class DockerTarget:
@@ -91,11 +113,6 @@ class DockerTarget:
         created += config.resources
         mounts += config.tool_mounts()
         uploads = config.tool_uploads()
-        healthcheck = None
-        if workload.health and workload.health.docker_test:
-            healthcheck = docker.ContainerHealthcheckArgs(
-                tests=list(workload.health.docker_test), interval="30s", timeout="5s", retries=3, start_period="30s",
-            )
         container = docker.Container(
             name,
             docker.ContainerArgs(
@@ -116,13 +133,8 @@ class DockerTarget:
                 must_run=False if workload.may_wait_for_backend else None,
                 # Same non-root user as on Kubernetes (the images' own users; some images set none).
                 user=None if workload.run_as_root else str(workload.run_as_user),
-                healthcheck=healthcheck,
-                # The same limits as on Kubernetes: one runaway tool cannot starve the host.
-                memory=memory_mib(workload.resources.memory_limit) if workload.resources else None,
-                # Docker reads back MemorySwap = 2 x memory when none is given, which would show as a
-                # change on every preview; equal values also mean no swap, as on Kubernetes.
-                memory_swap=memory_mib(workload.resources.memory_limit) if workload.resources else None,
-                cpus=cpus(workload.resources.cpu_limit) if workload.resources else None,
+                healthcheck=_healthcheck(workload.health),
+                **_limits(workload.resources),
                 labels=[docker.ContainerLabelArgs(label="part-of", value=PART_OF)],
             ),
             opts=pulumi.ResourceOptions.merge(
@@ -157,11 +169,6 @@ class DockerTarget:
             raise ValueError(f"{name} watches {missing}, which are no live config directory")
         image = docker.RemoteImage(f"{name}-image", docker.RemoteImageArgs(name=sidecar.image, keep_locally=True),
                                    opts=opts)
-        healthcheck = None
-        if sidecar.health and sidecar.health.docker_test:
-            healthcheck = docker.ContainerHealthcheckArgs(
-                tests=list(sidecar.health.docker_test), interval="30s", timeout="5s", retries=3, start_period="30s")
-        res = sidecar.resources
         container = docker.Container(
             name,
             docker.ContainerArgs(
@@ -172,10 +179,8 @@ class DockerTarget:
                 networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=self.network_name, aliases=[name])],
                 restart="unless-stopped",
                 user=str(sidecar.run_as_user),
-                healthcheck=healthcheck,
-                memory=memory_mib(res.memory_limit) if res else None,
-                memory_swap=memory_mib(res.memory_limit) if res else None,
-                cpus=cpus(res.cpu_limit) if res else None,
+                healthcheck=_healthcheck(sidecar.health),
+                **_limits(sidecar.resources),
                 labels=[docker.ContainerLabelArgs(label="part-of", value=PART_OF)],
             ),
             opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(

@@ -18,7 +18,6 @@ from pulumi_kubernetes.apps.v1 import (
     DeploymentStrategyArgs,
 )
 from pulumi_kubernetes.core.v1 import (
-    CapabilitiesArgs,
     ContainerArgs,
     ContainerPortArgs,
     EmptyDirVolumeSourceArgs,
@@ -35,10 +34,8 @@ from pulumi_kubernetes.core.v1 import (
     PodSpecArgs,
     PodTemplateSpecArgs,
     ProbeArgs,
-    ResourceRequirementsArgs,
     SeccompProfileArgs,
     SecretKeySelectorArgs,
-    SecurityContextArgs,
     Service,
     ServiceAccount,
     ServicePortArgs,
@@ -64,6 +61,7 @@ from ..workload import ClusterRule, DataVolume, DeployedWorkload, Endpoint, Name
 from . import kubernetes_ha
 from .base import PART_OF
 from .kubernetes_config import deliver_config, sidecar_containers
+from .kubernetes_container import hardened, resource_requirements
 
 
 def _policy_rules(rules: Iterable[ClusterRule | NamespacedRule]) -> list[PolicyRuleArgs]:
@@ -363,7 +361,6 @@ class KubernetesTarget:
                 # Generous: a restart loses in-memory state (Prometheus replays its WAL on start).
                 liveness = ProbeArgs(http_get=alive, initial_delay_seconds=30, period_seconds=30, timeout_seconds=5,
                                      failure_threshold=5)
-        res = workload.resources
         return ContainerArgs(
             name=workload.name,
             image=workload.image,
@@ -373,15 +370,8 @@ class KubernetesTarget:
             ports=[ContainerPortArgs(name=p.name, container_port=p.container_port, protocol=p.protocol)
                    for p in workload.ports],
             volume_mounts=mounts,
-            resources=ResourceRequirementsArgs(
-                requests={"cpu": res.cpu_request, "memory": res.memory_request},
-                limits={"cpu": res.cpu_limit, "memory": res.memory_limit},
-            ) if res else None,
-            security_context=SecurityContextArgs(
-                allow_privilege_escalation=False,
-                read_only_root_filesystem=workload.read_only_root_filesystem,
-                capabilities=CapabilitiesArgs(drop=["ALL"]),
-            ),
+            resources=resource_requirements(workload.resources),
+            security_context=hardened(workload.read_only_root_filesystem),
             readiness_probe=readiness,
             liveness_probe=liveness,
         )

@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 
 import pulumi
 from pulumi_kubernetes.core.v1 import (
-    CapabilitiesArgs,
     ConfigMap,
     ConfigMapProjectionArgs,
     ConfigMapVolumeSourceArgs,
@@ -37,11 +36,9 @@ from pulumi_kubernetes.core.v1 import (
     KeyToPathArgs,
     ProbeArgs,
     ProjectedVolumeSourceArgs,
-    ResourceRequirementsArgs,
     Secret,
     SecretProjectionArgs,
     SecretVolumeSourceArgs,
-    SecurityContextArgs,
     VolumeArgs,
     VolumeMountArgs,
     VolumeProjectionArgs,
@@ -49,6 +46,7 @@ from pulumi_kubernetes.core.v1 import (
 from pulumi_kubernetes.meta.v1 import ObjectMetaArgs
 
 from ..workload import File, Workload
+from .kubernetes_container import hardened, resource_requirements
 
 # Pod-template annotation holding the hash of the files read only at start.
 RESTART_ANNOTATION = "checksum/restart-files"
@@ -182,24 +180,14 @@ def sidecar_containers(workload: Workload, delivery: ConfigDelivery) -> list[Con
         if sidecar.health:
             probe = ProbeArgs(http_get=HTTPGetActionArgs(path=sidecar.health.http_path, port=sidecar.health.port),
                               period_seconds=30, timeout_seconds=5, failure_threshold=3)
-        res = sidecar.resources
         containers.append(ContainerArgs(
             name=sidecar.name,
             image=sidecar.image,
             args=list(sidecar.args("127.0.0.1")),
             volume_mounts=[VolumeMountArgs(name=delivery.live_volumes[w], mount_path=w, read_only=True)
                            for w in sidecar.watches],
-            resources=ResourceRequirementsArgs(
-                requests={"cpu": res.cpu_request, "memory": res.memory_request},
-                limits={"cpu": res.cpu_limit, "memory": res.memory_limit},
-            ) if res else None,
-            security_context=SecurityContextArgs(
-                allow_privilege_escalation=False,
-                read_only_root_filesystem=True,
-                run_as_user=sidecar.run_as_user,
-                run_as_non_root=True,
-                capabilities=CapabilitiesArgs(drop=["ALL"]),
-            ),
+            resources=resource_requirements(sidecar.resources),
+            security_context=hardened(read_only_root_filesystem=True, run_as_user=sidecar.run_as_user),
             readiness_probe=probe,
             liveness_probe=probe,
         ))

@@ -105,6 +105,16 @@ class _Target:
         return f"http://{LOOPBACK}:{port.container_port}"
 
 
+def member_dir(root: Path, member: int, settings: Settings) -> Path:
+    """A member's directory: its data directory and the rendered alertmanager.yml."""
+    from components.render.alertmanager import render_alertmanager_config
+
+    base = root / f"alertmanager-{member}"
+    (base / "data").mkdir(parents=True)
+    (base / "alertmanager.yml").write_text(render_alertmanager_config(settings))
+    return base
+
+
 def cluster_args(settings: Settings) -> list[str]:
     """The Alertmanager args a highAvailability Kubernetes stack deploys (with the target's cluster flags)."""
     from components.alertmanager import alertmanager_workload
@@ -155,8 +165,6 @@ class Cluster:
 @pytest.fixture()
 def cluster(webhook: Webhook) -> Iterator[Cluster]:
     require("alertmanager")
-    from components.render.alertmanager import render_alertmanager_config
-
     settings = ha_settings(webhook)
     args = cluster_args(settings)
     assert sum(a.startswith("--cluster.peer=") for a in args) == MEMBERS
@@ -165,9 +173,7 @@ def cluster(webhook: Webhook) -> Iterator[Cluster]:
     with servers_in_tempdir("quikapp-am-cluster-") as servers:
         members = []
         for member in range(MEMBERS):
-            base = servers.root / f"alertmanager-{member}"
-            (base / "data").mkdir(parents=True)
-            (base / "alertmanager.yml").write_text(render_alertmanager_config(settings))
+            base = member_dir(servers.root, member, settings)
             members.append(servers.start(f"alertmanager-{member}",
                                          [require("alertmanager"), *loopback_args(args, member, http, gossip, base)],
                                          cwd=base))
@@ -231,16 +237,12 @@ def test_one_member_down_still_one_notification(webhook: Webhook, cluster: Clust
 def test_without_the_cluster_each_member_notifies(webhook: Webhook, tmp_path: Path) -> None:
     """The test can fail: three members that are not clustered (the single-instance flag
     `--cluster.listen-address=`) each send their own notification for the same alert."""
-    from components.render.alertmanager import render_alertmanager_config
-
     settings = ha_settings(webhook)
     http = free_ports(MEMBERS)
     with servers_in_tempdir("quikapp-am-solo-") as servers:
         members = []
         for member in range(MEMBERS):
-            base = servers.root / f"alertmanager-{member}"
-            (base / "data").mkdir(parents=True)
-            (base / "alertmanager.yml").write_text(render_alertmanager_config(settings))
+            base = member_dir(servers.root, member, settings)
             server = servers.start(f"alertmanager-{member}", [
                 require("alertmanager"), f"--config.file={base / 'alertmanager.yml'}",
                 f"--storage.path={base / 'data'}", f"--web.listen-address={LOOPBACK}:{http[member]}",
