@@ -70,7 +70,7 @@ def promtail_workload(settings: Settings, target: Target) -> Workload:
         per_node=True,
         cluster_rules=(POD_DISCOVERY,),
         # Promtail compares each target's __host__ with HOSTNAME: the node's name, not the pod's.
-        node_name_env="HOSTNAME",
+        field_env=(("HOSTNAME", "spec.nodeName"),),
     )
 
 

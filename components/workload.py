@@ -212,8 +212,6 @@ class Workload:
     host_pid: bool = False
     host_network: bool = False
     ingress: Ingress | None = None
-    # Kubernetes: an env var carrying the node's name (fieldRef spec.nodeName); per-node agents use it.
-    node_name_env: str | None = None
     # The workload exits until a backend outside this stack answers (kafka-exporter without a
     # broker): `pulumi up` must not wait for it to be ready, the restart policy brings it up later.
     may_wait_for_backend: bool = False
@@ -224,8 +222,9 @@ class Workload:
     config_copier_image: str | None = None
     # More than one replica (high availability); None: one instance.
     replication: Replication | None = None
-    # Env vars from the pod's own fields (Kubernetes downward API: metadata.name, status.podIP), e.g.
-    # the replica's name as Prometheus' `replica` external label. Docker ignores them (one container).
+    # Env vars from the pod's own fields (Kubernetes downward API: metadata.name, status.podIP,
+    # spec.nodeName), e.g. the replica's name as Prometheus' `replica` external label, or the node's
+    # name for a per-node agent. Docker ignores them (one container).
     field_env: tuple[tuple[str, str], ...] = ()
 
     @property

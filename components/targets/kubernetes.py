@@ -178,10 +178,9 @@ class KubernetesTarget:
             mounts.append(VolumeMountArgs(name=f"scratch-{i}", mount_path=path))
 
         env = [EnvVarArgs(name=k, value=v) for k, v in sorted(workload.env)]
-        if workload.node_name_env:
-            env.append(EnvVarArgs(name=workload.node_name_env, value_from=EnvVarSourceArgs(
-                field_ref=ObjectFieldSelectorArgs(field_path="spec.nodeName"))))
-        env += kubernetes_ha.field_env(workload)
+        # The pod's own fields (downward API).
+        env += [EnvVarArgs(name=k, value_from=EnvVarSourceArgs(field_ref=ObjectFieldSelectorArgs(field_path=path)))
+                for k, path in sorted(workload.field_env)]
         if secret_env:
             assert sec is not None
             env += [EnvVarArgs(name=k, value_from=EnvVarSourceArgs(secret_key_ref=SecretKeySelectorArgs(

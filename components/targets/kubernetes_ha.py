@@ -48,9 +48,6 @@ from pulumi_kubernetes.apps.v1 import (
     StatefulSetUpdateStrategyArgs,
 )
 from pulumi_kubernetes.core.v1 import (
-    EnvVarArgs,
-    EnvVarSourceArgs,
-    ObjectFieldSelectorArgs,
     PersistentVolumeClaimArgs,
     PodTemplateSpecArgs,
     Service,
@@ -106,12 +103,6 @@ def with_cluster_args(workload: Workload, namespace: str) -> Workload:
         *workload.field_env, ("POD_IP", "status.podIP"))
     return replace(workload, args=(*workload.args, f"{cluster.listen_flag}={own}", f"{cluster.advertise_flag}={own}",
                                    *peers), field_env=field_env)
-
-
-def field_env(workload: Workload) -> list[EnvVarArgs]:
-    """Env vars from the pod's own fields (downward API)."""
-    return [EnvVarArgs(name=k, value_from=EnvVarSourceArgs(field_ref=ObjectFieldSelectorArgs(field_path=path)))
-            for k, path in sorted(workload.field_env)]
 
 
 def volume_mounts(workload: Workload) -> list[VolumeMountArgs]:
