@@ -61,6 +61,9 @@ class KubernetesSettings(Model):
     # cluster's network plugin supports them).
     network_policies: bool = True
     app_namespace: DnsLabel = "quikapp"
+    # Create appNamespace when the cluster lacks it (adopted unchanged when it exists; never deleted).
+    # False: it must exist before `pulumi up` (the preflight checks).
+    create_app_namespace: bool = True
     storage_class: DnsLabel | None = None
 
     @model_validator(mode="after")
@@ -508,7 +511,9 @@ class Settings(Model):
     # On a highAvailability stack: whether the single-instance layout's volumes (the PVCs the
     # StatefulSets replace) stay declared, retained and protected like before ("keep", until their
     # data is moved: docs/UPGRADING.md) or are let go ("release": Pulumi forgets them, retained).
-    single_instance_volumes: Literal["keep", "release"] = "keep"
+    # A new stack has none to keep and must not create them (`release`, the default); a stack that
+    # ran the single-instance layout sets `keep` in its stack file until its data is moved.
+    single_instance_volumes: Literal["keep", "release"] = "release"
     docker: DockerSettings = DockerSettings()
     kubernetes: KubernetesSettings = KubernetesSettings()
     images: Images = Images()
