@@ -228,7 +228,7 @@ def problems(stack: str, root: Path = ROOT) -> list[str]:
     stack_file = f"Pulumi.{stack}.yaml"
     try:
         config, secret_keys, _ = stack_file_config(stack, root)
-        settings = parse_config(config, secret_keys)
+        settings = parse_config(config, secret_keys, stack)
     except (StackFileError, SettingsError) as exc:
         return [f"{stack_file}: {exc}"]
     found: list[str] = []

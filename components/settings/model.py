@@ -268,10 +268,30 @@ class SeverityRoutes(Model):
     chat: RouteTimings = RouteTimings()
 
 
+# The repository on its git host (GitHub's blob view renders docs/runbooks.md with its heading
+# anchors). A fork or mirror sets alertmanager.runbookBaseUrl to its own.
+DEFAULT_RUNBOOK_BASE_URL = "https://github.com/quikapp/quikapp-monitoring/blob/main/"
+
+
+def _runbook_base(value: str) -> str:
+    if value and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value):
+        raise ValueError('an http:// or https:// URL, or "" for links relative to the repository')
+    return value
+
+
+RunbookBaseUrl = Annotated[str, AfterValidator(_runbook_base)]
+
+
 class AlertmanagerSettings(Model):
     storage_size: Quantity = "1Gi"
     # The root route: the default receiver (`quikapp`: e-mail, webhook) and what the routes inherit.
-    group_by: list[LabelName] = ["alertname", "service"]
+    # One notification per alert name, service and target or Kubernetes object: `instance` keeps one
+    # node's (node-exporter, cAdvisor, kubelet) or one pod's alerts apart, `namespace`/`pod`/`container`
+    # one pod's or container's where the target is a whole node (the kubelet's cAdvisor) or a
+    # cluster-wide exporter (kube-state-metrics). With only alertname and service, every container
+    # alert of the cluster (`service="cadvisor"`) went out as one notification. A missing label
+    # groups as empty, so service-level alerts (HighErrorRate) still group per service.
+    group_by: list[LabelName] = ["alertname", "service", "instance", "namespace", "pod", "container"]
     group_wait: Duration = "30s"
     group_interval: Duration = "5m"
     repeat_interval: Duration = "4h"
@@ -286,9 +306,11 @@ class AlertmanagerSettings(Model):
     webhook: WebhookReceiver | None = None
     email: EmailReceiver | None = None
     heartbeat: HeartbeatReceiver | None = None
-    # Prefix for the rules' repository-relative `runbook_url`s (docs/runbooks.md#…) in notifications,
-    # e.g. https://github.com/<org>/<repo>/blob/main/ ; unset: they are shown as they are.
-    runbook_base_url: HttpUrl | None = None
+    # Where this repository's files open in a browser: the rules' repository-relative runbook links
+    # (docs/runbooks.md#servicedown) are shipped as <runbookBaseUrl>docs/runbooks.md#servicedown, so
+    # they open from Slack, PagerDuty, e-mail, the webhook's JSON and Prometheus' UI alike. "" keeps
+    # them relative (a fork without a host); the loader refuses "" in prod.
+    runbook_base_url: RunbookBaseUrl = DEFAULT_RUNBOOK_BASE_URL
     resources: Resources = Resources()
 
 
