@@ -22,7 +22,7 @@ set -euo pipefail
 
 STACK="${1:-dev}"
 ACTION="${2:-up}"
-PULUMI_VERSION="3.272.0"
+PULUMI_VERSION="$(bash "$(dirname "$0")/pulumi-cli-version.sh")"  # the pulumi== pin of requirements.txt
 cd "$(dirname "$0")/.."
 
 case "$ACTION" in up|preview|destroy|refresh) ;; *) echo "unknown action '$ACTION' (allowed: up, preview, destroy, refresh)" >&2; exit 2 ;; esac
