@@ -192,7 +192,8 @@ def test_every_secret_setting_has_a_render_placeholder() -> None:
 @pytest.mark.parametrize(("stanza", "lines"), [
     ("  quikapp-monitoring:grafana:\n    adminPassword: hunter2\n",
      ["quikapp-monitoring:grafana.adminPassword: [secret] is stored in plain text (allowed: only a secret; "
-      "run `pulumi config set --secret --path grafana.adminPassword <value>`)"]),
+      "set it again with `pulumi config set --stack dev --secret --path grafana.adminPassword`, which prompts for "
+      "the value without echo or reads it from stdin)"]),
     ("  prometheus:retension: 30d\n  quikapp-monitor:prometheus:\n    retention: 30d\n",
      ["prometheus:retension: not a key of this project (allowed: quikapp-monitoring:<key>, or pulumi:<key> for "
       "the engine); did you mean quikapp-monitoring:prometheus.retention? (move the value there in the stack file)",
