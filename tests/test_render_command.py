@@ -251,7 +251,8 @@ def test_render_reports_a_stack_file_that_is_not_yaml(tmp_path: Path) -> None:
     _no_traceback(result)
     assert len(result.stderr.splitlines()) == 1
     assert result.stderr.startswith("render dev: Pulumi.dev.yaml: line ")
-    assert "not valid YAML" in result.stderr
+    assert ", column " in result.stderr and "not valid YAML" in result.stderr
+    assert result.stderr.count("Pulumi.dev.yaml") == 1
 
 
 def test_check_reports_a_rejected_manifest_in_one_line(tmp_path: Path, rendered: tuple[Path, Path]) -> None:
