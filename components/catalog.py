@@ -14,7 +14,8 @@ from typing import Any
 import yaml
 
 from .settings import SettingsError
-from .settings.base import DNS_LABEL, DNS_LABEL_RULE
+from .settings.base import DNS_LABEL, DNS_LABEL_RULE, PORT_RULE, is_port
+from .yaml_errors import describe_yaml_error
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 CATALOG_FILE = CONFIGS / "services.yaml"
@@ -54,10 +55,6 @@ def _shown(value: Any) -> str:
     return repr(value)
 
 
-def _is_port(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 65535
-
-
 def _check_services(job: str, services: Any, seen: dict[str, str]) -> list[str]:
     where = f"jobs.{job}.services"
     if not isinstance(services, dict) or not services:
@@ -72,9 +69,8 @@ def _check_services(job: str, services: Any, seen: dict[str, str]) -> list[str]:
                             "(allowed: each service under one job)")
         else:
             seen[name] = job
-        if not _is_port(port):
-            problems.append(f"{where}.{name}: {_shown(port)} is not valid "
-                            "(allowed: a port number from 1 to 65535, without quotes)")
+        if not is_port(port):  # the stack file's port rule (settings.base.Port): no quoted numbers either
+            problems.append(f"{where}.{name}: {_shown(port)} is not valid (allowed: {PORT_RULE})")
     return problems
 
 
@@ -137,20 +133,52 @@ def parse_catalog(data: object, source: str = "configs/services.yaml") -> Catalo
     ))
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """PyYAML keeps the last of two equal keys without a word: a service listed twice under one
-    job would silently lose its first port. Refuse duplicate keys instead."""
+def _twice(path: tuple[str, ...], key: str, first: yaml.Node, again: yaml.Node) -> str:
+    lines = f"on lines {first.start_mark.line + 1} and {again.start_mark.line + 1}"
+    if len(path) == 3 and path[0] == "jobs" and path[2] == "services":
+        return (f"jobs.{path[1]}.services.{key}: service {key!r} is listed twice under jobs.{path[1]}, {lines} "
+                "(allowed: each service once per job)")
+    if path == ("jobs",):
+        return f"jobs.{key}: job {key!r} is listed twice, {lines} (allowed: each job once)"
+    dotted = "".join(part if part.startswith("[") else f".{part}" for part in (*path, key)).lstrip(".")
+    return f"{dotted}: key {key!r} is given twice, {lines} (allowed: each key once)"
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        keys: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in keys:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"key {key!r} appears twice in one mapping (allowed: each key once)",
-                    key_node.start_mark)
-            keys.add(key)
-        return super().construct_mapping(node, deep=deep)
+
+def _duplicate_keys(node: yaml.Node, path: tuple[str, ...] = (), seen: set[int] | None = None) -> list[str]:
+    """A line for every key given twice in one mapping, in file order. PyYAML keeps the last of two
+    equal keys without a word: a service listed twice under one job would silently lose its first
+    port. Keys are compared as written with their tag (`3000` and `'3000'` differ, as once loaded)."""
+    seen = set() if seen is None else seen
+    if id(node) in seen:  # an alias of a node already walked (or a recursive one)
+        return []
+    seen.add(id(node))
+    found: list[str] = []
+    if isinstance(node, yaml.MappingNode):
+        first: dict[tuple[str, str], yaml.Node] = {}
+        for key_node, value_node in node.value:
+            key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "?"
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                if (key_node.tag, key) in first:
+                    found.append(_twice(path, key, first[(key_node.tag, key)], key_node))
+                else:
+                    first[(key_node.tag, key)] = key_node
+            found += _duplicate_keys(value_node, (*path, key), seen)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            found += _duplicate_keys(item, (*path, f"[{index}]"), seen)
+    return found
+
+
+def _load_yaml(text: str) -> tuple[Any, list[str]]:
+    """The document (as yaml.safe_load gives it) and a problem line per duplicate key."""
+    loader = yaml.SafeLoader(text)  # safe: no arbitrary objects
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, []
+        return loader.construct_document(node), _duplicate_keys(node)
+    finally:
+        loader.dispose()
 
 
 def _source(path: Path) -> str:
@@ -168,10 +196,9 @@ def load_catalog(path: Path = CATALOG_FILE) -> Catalog:
     except OSError as exc:
         raise CatalogError(f"invalid service catalog: {source}: cannot be read ({exc.strerror})") from None
     try:
-        data = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass: no arbitrary objects
+        data, twice = _load_yaml(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise CatalogError(f"invalid service catalog: {source}: {where}not valid YAML ({problem})") from None
+        raise CatalogError(f"invalid service catalog: {source}: {describe_yaml_error(exc)}") from None
+    if twice:
+        raise CatalogError(_report(source, twice + catalog_problems(data)))
     return parse_catalog(data, source=source)

@@ -228,8 +228,11 @@ def problems(stack: str, root: Path = ROOT) -> list[str]:
     stack_file = f"Pulumi.{stack}.yaml"
     try:
         config, secret_keys, _ = stack_file_config(stack, root)
+    except StackFileError as exc:
+        return [str(exc)]  # it names the file itself
+    try:
         settings = parse_config(config, secret_keys, stack)
-    except (StackFileError, SettingsError) as exc:
+    except SettingsError as exc:
         return [f"{stack_file}: {exc}"]
     found: list[str] = []
     try:

@@ -99,14 +99,47 @@ def test_a_yaml_error_is_one_line_with_its_position(tmp_path: Path) -> None:
     assert "\n" not in message
 
 
-def test_a_service_listed_twice_under_one_job_is_refused(tmp_path: Path) -> None:
-    """YAML keeps only the last of two equal keys: the first port would vanish without a word."""
+def test_a_yaml_error_names_the_file_once_with_line_and_column(tmp_path: Path) -> None:
+    # The key without its ':' is on line 5; the parser notices on line 6 and names both.
+    text = "jobs:\n  go:\n    services:\n      a: 1\n      b 2\n      c: 3\n"
+    assert _catalog_error(tmp_path, text) == (
+        f"invalid service catalog: {SOURCE}: line 6, column 7: not valid YAML (could not find expected ':', while "
+        "scanning a simple key at line 5, column 7)")
+
+
+def _catalog_error(tmp_path: Path, text: str) -> str:
     path = tmp_path / "services.yaml"
-    path.write_text((ROOT / SOURCE).read_text().replace("      realtime: 3001\n",
-                                                        "      realtime: 3001\n      backend: 3009\n"))
+    path.write_text(text)
     with pytest.raises(CatalogError) as caught:
         load_catalog(path)
-    assert "key 'backend' appears twice in one mapping (allowed: each key once)" in str(caught.value)
+    return str(caught.value).replace(str(path), SOURCE)
+
+
+def test_a_service_listed_twice_under_one_job_is_named_with_its_job_and_lines(tmp_path: Path) -> None:
+    """YAML keeps only the last of two equal keys: the first port would vanish without a word."""
+    text = (ROOT / SOURCE).read_text().replace("      realtime: 3001\n", "      realtime: 3001\n      backend: 3009\n")
+    first = text.splitlines().index("      backend: 3000") + 1
+    assert _catalog_error(tmp_path, text) == (
+        f"invalid service catalog: {SOURCE}: jobs.nestjs-services.services.backend: service 'backend' is listed twice "
+        f"under jobs.nestjs-services, on lines {first} and {first + 2} (allowed: each service once per job)")
+
+
+@pytest.mark.parametrize(("text", "line"), [
+    ("jobs:\n  go:\n    services: {a: 1}\n  go:\n    services: {b: 2}\n",
+     "jobs.go: job 'go' is listed twice, on lines 2 and 4 (allowed: each job once)"),
+    ("jobs:\n  go:\n    metrics_path: /a\n    metrics_path: /b\n    services: {a: 1}\n",
+     "jobs.go.metrics_path: key 'metrics_path' is given twice, on lines 3 and 4 (allowed: each key once)"),
+], ids=["job", "job-key"])
+def test_any_other_key_given_twice_is_named_with_its_lines(tmp_path: Path, text: str, line: str) -> None:
+    assert _catalog_error(tmp_path, text) == f"invalid service catalog: {SOURCE}: {line}"
+
+
+def test_a_duplicate_written_once_quoted_is_still_a_duplicate(tmp_path: Path) -> None:
+    # `a` and `'a'` load as the same string key; `1` and `'1'` would not (an int and a string).
+    text = "jobs:\n  go:\n    services:\n      a: 1\n      'a': 2\n"
+    assert _catalog_error(tmp_path, text) == (
+        f"invalid service catalog: {SOURCE}: jobs.go.services.a: service 'a' is listed twice under jobs.go, on lines "
+        "4 and 5 (allowed: each service once per job)")
 
 
 def test_a_missing_catalog_is_one_line(tmp_path: Path) -> None:
@@ -119,3 +152,23 @@ def test_a_missing_catalog_is_one_line(tmp_path: Path) -> None:
 def test_catalog_errors_take_pulumis_run_error_route() -> None:
     # The language host prints a RunError without a traceback (see tests/test_settings.py).
     assert issubclass(CatalogError, pulumi.RunError)
+
+
+# One rule for numbers in the catalog and the stack file (components/settings/base.py): written as YAML
+# numbers, so a value either passes both or neither.
+@pytest.mark.parametrize("port", [3000, 1, 65535, "3000", 3000.0, True, 0, 70000, "3_000", None])
+def test_the_catalog_and_the_stack_file_agree_on_ports(port: Any) -> None:
+    from components.settings import SettingsError, parse_settings
+
+    try:
+        parse_catalog({"jobs": {"go": {"services": {"a": port}}}})
+        catalog_accepts = True
+    except CatalogError:
+        catalog_accepts = False
+    try:
+        parse_settings({"target": "docker", "grafana": {"adminPassword": "x", "publishPort": port},
+                        "exporters": {"postgres": {"enabled": False}}}, {"grafana"})
+        stack_accepts = True
+    except SettingsError:
+        stack_accepts = False
+    assert catalog_accepts == stack_accepts == (port in (3000, 1, 65535) and not isinstance(port, (bool, float)))

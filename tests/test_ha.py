@@ -292,11 +292,11 @@ BASE: dict[str, Any] = {"grafana": {"adminPassword": "x"}, "exporters": {"postgr
     ({"target": "docker", "grafana": {"replicas": 2, "database": GRAFANA_DB}},
      "quikapp-monitoring:grafana.replicas: 2 is not valid without highAvailability"),
     ({"target": "kubernetes", "grafana": {"database": {**GRAFANA_DB, "type": "sqlite3"}}},
-     # Values under `grafana` show as [secret]: `--secret --path grafana.adminPassword` makes the whole
-     # `grafana` config key a secret (the loader never echoes it).
-     "quikapp-monitoring:grafana.database.type: [secret] is not valid (allowed: 'postgres' or 'mysql')"),
+     # `--secret --path grafana.adminPassword` makes the whole `grafana` config key a secret; the loader
+     # still shows the values of its non-secret keys (only secret keys are [secret]).
+     "quikapp-monitoring:grafana.database.type: 'sqlite3' is not valid (allowed: 'postgres' or 'mysql')"),
     ({"target": "kubernetes", "grafana": {"replicas": 0}},
-     "quikapp-monitoring:grafana.replicas: [secret] is not valid (allowed: greater than or equal to 1)"),
+     "quikapp-monitoring:grafana.replicas: 0 is not valid (allowed: greater than or equal to 1)"),
     ({"target": "kubernetes", "singleInstanceVolumes": "delete"},
      "quikapp-monitoring:singleInstanceVolumes: 'delete' is not valid (allowed: 'keep' or 'release')"),
     ({"target": "kubernetes", "highAvailability": "maybe"},
@@ -317,7 +317,8 @@ def test_a_grafana_database_needs_its_password_as_a_secret() -> None:
     values = {**BASE, "target": "kubernetes", "grafana": {"adminPassword": "x", "database": GRAFANA_DB}}
     with pytest.raises(SettingsError, match=r"^invalid stack configuration: quikapp-monitoring:grafana\.database\."
                                             r"password: required secret, not set \(set it with `pulumi config set "
-                                            r"--secret --path grafana\.database\.password <value>`\)$"):
+                                            r"--stack <stack> --secret --path grafana\.database\.password`, "
+                                            r"which prompts for the value without echo or reads it from stdin\)$"):
         parse_settings(values, {"grafana"})
 
 

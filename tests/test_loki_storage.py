@@ -236,13 +236,13 @@ def test_without_a_secret_key_loki_args_stay_as_before(stack: str) -> None:
     ({"storage": "glacier"}, False,
      "quikapp-monitoring:loki.storage: 'glacier' is not valid (allowed: 'filesystem' or 's3')"),
     ({"storage": "s3", "s3": {**MINIO, "since": "2027-2-1"}}, True,
-     "quikapp-monitoring:loki.s3.since: [secret] is not valid "
+     "quikapp-monitoring:loki.s3.since: '2027-2-1' is not valid "
      "(allowed: a day as YYYY-MM-DD (UTC), such as 2027-02-01)"),
     ({"storage": "s3", "s3": {**MINIO, "since": "2023-06-01"}}, True,
-     "quikapp-monitoring:loki.s3.since: [secret] is not valid (allowed: a day as YYYY-MM-DD after 2024-01-01 "
+     "quikapp-monitoring:loki.s3.since: '2023-06-01' is not valid (allowed: a day as YYYY-MM-DD after 2024-01-01 "
      "(Loki's first schema period))"),
     ({"storage": "s3", "s3": {**MINIO, "bucket": "Quikapp_Logs"}}, True,
-     "quikapp-monitoring:loki.s3.bucket: [secret] is not valid "
+     "quikapp-monitoring:loki.s3.bucket: 'Quikapp_Logs' is not valid "
      "(allowed: text matching ^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$)"),
     ({"storage": "s3", "s3": {**MINIO, "secretAccessKey": "has: colon"}}, True,
      "quikapp-monitoring:loki.s3: [secret] is not valid (allowed: a secretAccessKey of 8 to 128 letters, digits and "
@@ -252,10 +252,12 @@ def test_without_a_secret_key_loki_args_stay_as_before(stack: str) -> None:
      "(allowed: an accessKeyId with the secretAccessKey (both or neither))"),
     ({"storage": "s3", "s3": {k: v for k, v in MINIO.items() if k != "secretAccessKey"}}, False,
      "quikapp-monitoring:loki.s3.secretAccessKey: required secret, not set (set it with "
-     "`pulumi config set --secret --path loki.s3.secretAccessKey <value>`)"),
+     "`pulumi config set --stack <stack> --secret --path loki.s3.secretAccessKey`, which prompts for the value "
+     "without echo or reads it from stdin)"),
     ({"storage": "s3", "s3": MINIO}, False,
-     "quikapp-monitoring:loki.s3.secretAccessKey: [secret] is stored in plain text (allowed: only a secret; run "
-     "`pulumi config set --secret --path loki.s3.secretAccessKey <value>`)"),
+     "quikapp-monitoring:loki.s3.secretAccessKey: [secret] is stored in plain text (allowed: only a secret; set it "
+     "again with `pulumi config set --stack <stack> --secret --path loki.s3.secretAccessKey`, which prompts for "
+     "the value without echo or reads it from stdin)"),
 ], ids=["s3-missing", "unknown-storage", "since-format", "since-too-early", "bucket", "key-charset", "key-without-id",
         "key-missing", "key-plaintext"])
 def test_bad_storage_settings_are_one_line(loki: dict[str, Any], secret: bool, line: str) -> None:

@@ -25,11 +25,11 @@ from .base import (
     LabelName,
     MemoryQuantity,
     Model,
+    Number,
+    Port,
     Quantity,
     Secret,
 )
-
-Port = Annotated[int, Field(ge=1, le=65535)]
 
 
 class TargetKind(StrEnum):
@@ -133,10 +133,10 @@ class RemoteWriteQueue(Model):
     minShards 1, maxSamplesPerSend 2000, batchSendDeadline 5s, minBackoff 30ms, maxBackoff 5s),
     which is sized for about 1M samples/s: raise maxShards only for a larger stack."""
 
-    capacity: Annotated[int, Field(ge=1)] | None = None
-    max_shards: Annotated[int, Field(ge=1)] | None = None
-    min_shards: Annotated[int, Field(ge=1)] | None = None
-    max_samples_per_send: Annotated[int, Field(ge=1)] | None = None
+    capacity: Annotated[Number, Field(ge=1)] | None = None
+    max_shards: Annotated[Number, Field(ge=1)] | None = None
+    min_shards: Annotated[Number, Field(ge=1)] | None = None
+    max_samples_per_send: Annotated[Number, Field(ge=1)] | None = None
     batch_send_deadline: Duration | None = None
     min_backoff: Duration | None = None
     max_backoff: Duration | None = None
@@ -348,7 +348,7 @@ class GrafanaSettings(Model):
     resources: Resources = Resources()
     # More than one only with `database` (the default SQLite file lives on one pod's volume) and
     # only on Kubernetes with highAvailability; checked by the loader.
-    replicas: Annotated[int, Field(ge=1, le=10)] = 1
+    replicas: Annotated[Number, Field(ge=1, le=10)] = 1
     database: GrafanaDatabase | None = None
 
 
@@ -406,8 +406,8 @@ class LokiSettings(Model):
     # Enforced by Loki's compactor (limits_config.retention_period); at least 24h (one index table).
     retention: Duration = "30d"
     storage_size: Quantity = "50Gi"
-    ingestion_rate_mb: Annotated[int, Field(ge=1, le=1024)] = 8
-    ingestion_burst_size_mb: Annotated[int, Field(ge=1, le=2048)] = 16
+    ingestion_rate_mb: Annotated[Number, Field(ge=1, le=1024)] = 8
+    ingestion_burst_size_mb: Annotated[Number, Field(ge=1, le=2048)] = 16
     resources: Resources = Resources(memory_limit="1Gi")
     # Where chunks and index go: the loki_data volume, or an S3-compatible bucket (`s3`) from loki.s3.since on.
     storage: Literal["filesystem", "s3"] = "filesystem"
@@ -443,7 +443,7 @@ class JaegerSettings(Model):
     storage: Literal["memory", "badger", "elasticsearch"] = "badger"
     storage_size: Quantity = "10Gi"
     # Only for storage=memory: the in-memory store grows until the process dies without a cap.
-    max_traces: Annotated[int, Field(ge=1000)] = 50000
+    max_traces: Annotated[Number, Field(ge=1000)] = 50000
     badger_ttl: Duration = "72h"
     elasticsearch: ElasticsearchSettings = ElasticsearchSettings()
     resources: Resources = Resources(memory_limit="1Gi")
