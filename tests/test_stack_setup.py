@@ -72,7 +72,8 @@ def test_dev_setup_writes_no_tracked_file(tree: Path, tmp_path: Path) -> None:
     merged = yaml.safe_load((tree / ".pulumi-state" / "dev" / "merged.yaml").read_text())
     # The tracked settings as written (booleans stay booleans), with the personal ones laid over.
     assert merged["config"]["quikapp-monitoring:protectData"] is False
-    assert merged["config"]["quikapp-monitoring:docker"] == yaml.safe_load(tracked)["config"]["quikapp-monitoring:docker"]
+    shared = yaml.safe_load(tracked)["config"]
+    assert merged["config"]["quikapp-monitoring:docker"] == shared["quikapp-monitoring:docker"]
     password = _config_get(tree, env, "grafana.adminPassword")
     assert len(password) == 32
     # A second run keeps the stack, its salt and its password.
