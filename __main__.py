@@ -2,12 +2,14 @@
 
 import pulumi
 
-from components.catalog import load_catalog
+from components.catalog import EMPTY_CATALOG_WARNING, load_catalog
 from components.settings import load_settings
 from components.stack import MonitoringStack
 
 settings = load_settings()  # fails with one line per bad key before any resource is declared
 catalog = load_catalog()
+if not catalog.jobs:
+    pulumi.log.warn(EMPTY_CATALOG_WARNING)
 stack = MonitoringStack("quikapp-monitoring", settings, catalog)
 
 for key, value in stack.outputs.items():
