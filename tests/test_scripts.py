@@ -16,7 +16,8 @@ from checkout import checkout
 from harness import ROOT
 from tools import require, run_tool
 
-SCRIPTS = [ROOT / "scripts" / "bootstrap.sh", ROOT / "scripts" / "upstream-tools.sh", ROOT / ".ci" / "run",
+SCRIPTS = [ROOT / "scripts" / "bootstrap.sh", ROOT / "scripts" / "upstream-tools.sh",
+           ROOT / "scripts" / "instrumented-apps.sh", ROOT / ".ci" / "run",
            ROOT / "configs" / "grafana" / "entrypoint.sh"]
 
 
