@@ -24,6 +24,22 @@ CATALOG_FILE = CONFIGS / "services.yaml"
 RESERVED_JOBS = frozenset({"prometheus", "redis", "postgres", "kafka", "nginx", "monitoring",
                            "node-exporter", "cadvisor", "kube-state-metrics", "kubelet"})
 
+# Names of the stack's own workloads: their DNS names on both targets (Docker network alias,
+# Kubernetes Service, headless Services included) and their Docker containers `quikapp-<name>` (a
+# service's container is `quikapp-<service>`, see examples/service-stack). A service of that name
+# would share the tool's DNS name on Docker: Prometheus would scrape the tool on the service's port
+# and ServiceDown page for it. tests/test_catalog.py fails when a stack deploys a name missing here.
+RESERVED_SERVICES = frozenset({
+    "prometheus", "prometheus-headless", "prometheus-config",
+    "alertmanager", "alertmanager-headless", "alertmanager-config", "alertmanager-config-reloader",
+    "grafana", "grafana-config", "loki", "loki-config", "promtail", "jaeger",
+    "redis-exporter", "postgres-exporter", "kafka-exporter", "nginx-exporter",
+    "node-exporter", "cadvisor", "kube-state-metrics",
+})
+
+EMPTY_CATALOG_WARNING = ("configs/services.yaml lists no service: Prometheus scrapes only the monitoring stack "
+                         "until a service is added (docs/SERVICE-TEAMS.md)")
+
 _METRICS_PATH = re.compile(r"/[\w./-]*")
 _JOB_KEYS = ("metrics_path", "services")
 
@@ -55,6 +71,11 @@ def _shown(value: Any) -> str:
     return repr(value)
 
 
+def _entry_value(value: Any) -> str:
+    # The entry as written in the file (`prometheus: 6007`), a mapping or list by its kind.
+    return str(value) if isinstance(value, (int, str)) and not isinstance(value, bool) else _shown(value)
+
+
 def _check_services(job: str, services: Any, seen: dict[str, str]) -> list[str]:
     where = f"jobs.{job}.services"
     if not isinstance(services, dict) or not services:
@@ -64,6 +85,9 @@ def _check_services(job: str, services: Any, seen: dict[str, str]) -> list[str]:
     for name, port in services.items():
         if not isinstance(name, str) or not re.fullmatch(DNS_LABEL, name):
             problems.append(f"{where}.{name}: service name {name!r} is not valid (allowed: {DNS_LABEL_RULE})")
+        elif name in RESERVED_SERVICES:
+            problems.append(f"{where}.{name}: '{name}: {_entry_value(port)}' names a workload of the monitoring "
+                            f"stack itself (allowed: any other name; reserved: {', '.join(sorted(RESERVED_SERVICES))})")
         elif name in seen:
             problems.append(f"{where}.{name}: service {name!r} is also listed under jobs.{seen[name]} "
                             "(allowed: each service under one job)")
@@ -106,9 +130,11 @@ def catalog_problems(data: Any) -> list[str]:
     jobs = data.get("jobs")
     if "jobs" not in data:
         return [*problems, "jobs: required, but not set"]
-    if not isinstance(jobs, dict) or not jobs:
+    if jobs is None:  # `jobs:` with every job removed: an empty catalog (__main__.py warns once)
+        return problems
+    if not isinstance(jobs, dict):
         return [*problems, f"jobs: {_shown(jobs)} is not valid "
-                           "(allowed: a mapping of job name to its services, at least one job)"]
+                           "(allowed: a mapping of job name to its services, or empty)"]
     seen: dict[str, str] = {}
     for name, job in jobs.items():
         problems += _check_job(name, job, seen)
@@ -129,7 +155,7 @@ def parse_catalog(data: object, source: str = "configs/services.yaml") -> Catalo
     assert isinstance(data, dict)
     return Catalog(jobs=tuple(
         ServiceJob(name=name, metrics_path=job.get("metrics_path", "/metrics"), services=tuple(job["services"].items()))
-        for name, job in data["jobs"].items()
+        for name, job in (data["jobs"] or {}).items()
     ))
 
 

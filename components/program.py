@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pulumi
 
-from .catalog import load_catalog
+from .catalog import EMPTY_CATALOG_WARNING, load_catalog
 from .settings import load_settings
 from .stack import MonitoringStack
 
@@ -17,6 +17,8 @@ def deploy() -> None:
     """Load the stack's settings and the service catalog, build the stack, export its outputs."""
     settings = load_settings()  # fails with one line per bad key before any resource is declared
     catalog = load_catalog()
+    if not catalog.jobs:
+        pulumi.log.warn(EMPTY_CATALOG_WARNING)
     stack = MonitoringStack("quikapp-monitoring", settings, catalog)
     for key, value in stack.outputs.items():
         if value is not None:

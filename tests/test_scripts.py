@@ -18,7 +18,7 @@ from tools import require, run_tool
 
 SCRIPTS = [ROOT / "scripts" / "bootstrap.sh", ROOT / "scripts" / "stack-setup.sh",
            ROOT / "scripts" / "upstream-tools.sh", ROOT / "scripts" / "e2e-tools.sh", ROOT / "scripts" / "e2e.sh",
-           ROOT / ".ci" / "run",
+           ROOT / "scripts" / "instrumented-apps.sh", ROOT / ".ci" / "run",
            ROOT / "configs" / "grafana" / "entrypoint.sh", ROOT / "scripts" / "pulumi-cli-version.sh"]
 
 

@@ -166,7 +166,8 @@ _KUBERNETES = frozenset({TargetKind.KUBERNETES})
 
 # Dashboards over one collector, exporter or tool. The containers dashboards split by target: the
 # same cAdvisor names carry `name` (Docker's cAdvisor) or `namespace`/`pod`/`container` (the
-# kubelets'). The app dashboards (not listed) ship everywhere: the catalog's jobs always exist.
+# kubelets'). The app dashboards (not listed) ship everywhere, with an empty catalog too: they select
+# by `service` and fill in as services are added.
 DASHBOARD_SCOPES: dict[str, DashboardScope] = {
     "node.json": DashboardScope(_BOTH, frozenset({NODE_EXPORTER.job})),
     "containers-docker.json": DashboardScope(_DOCKER, frozenset({CADVISOR.job})),

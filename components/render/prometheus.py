@@ -419,6 +419,10 @@ def render_catalog_rules(catalog: Catalog) -> str:
     would fire. `absent()` with the job and service as equality matchers yields exactly those two
     labels for the missing one. (On Docker the targets are static and always present.)
     """
+    header = "# Rendered from configs/services.yaml by components/render/prometheus.py: one absence per service.\n"
+    if not catalog.jobs:
+        # An empty catalog: no service can be missing. The group stays, without rules.
+        return header + dump_yaml({"groups": [{"name": "catalog", "rules": []}]})
     presence = " or\n".join(f'absent(up{{job="{job.name}", service="{service}"}})'
                             for job in catalog.jobs for service, _port in job.services)
     group = {"name": "catalog", "rules": [{
@@ -433,5 +437,4 @@ def render_catalog_rules(catalog: Catalog) -> str:
             "runbook_url": "docs/runbooks.md#servicehasnotargets",
         },
     }]}
-    return "# Rendered from configs/services.yaml by components/render/prometheus.py: one absence per service.\n" \
-        + dump_yaml({"groups": [group]})
+    return header + dump_yaml({"groups": [group]})

@@ -134,7 +134,9 @@ class KubernetesTarget:
         return f"{service}.{self._settings.kubernetes.app_namespace}.svc"
 
     def stack_outputs(self) -> dict[str, object]:
-        return {"namespace": self._ns_name, "portForward": dict(sorted(self._forwards.items()))}
+        # appNamespace: where service teams deploy, and where Prometheus discovers the catalog's Services.
+        return {"namespace": self._ns_name, "appNamespace": self._settings.kubernetes.app_namespace,
+                "portForward": dict(sorted(self._forwards.items()))}
 
     def operator_url(self, port: Port) -> str | None:
         # The `kubectl port-forward` of the portForward output binds the same local port.
