@@ -23,7 +23,7 @@ from .tool import ToolComponent
 from .workload import ClusterRule, DataVolume, File, Health, NamespacedRule, Port, Replication, Resources, Workload
 
 # High availability: two identical replicas, each scraping every target and evaluating every rule
-# into its own TSDB. They differ only in the `replica` external label (render/prometheus.py), which
+# into its own TSDB. They differ only in the replica external label (render/prometheus.py), which
 # Alertmanager never sees (dropped from alerts) and Grafana ignores (it queries the Service).
 REPLICAS = 2
 
@@ -68,8 +68,9 @@ def retention_size(storage_size: str) -> str:
 def prometheus_workload(settings: Settings, catalog: Catalog, target: Target) -> Workload:
     prom = settings.prometheus
     # Live: --config.auto-reload re-reads prometheus.yml and every rule file it names.
-    files = [File(f"{CONFIG_DIR}/prometheus.yml", render_prometheus_config(settings, catalog, target.app_host),
-                  live=True)]
+    # The stack's name is the default value of a highAvailability pair's cluster label.
+    prometheus_yml = render_prometheus_config(settings, catalog, target.app_host, stack=pulumi.get_stack())
+    files = [File(f"{CONFIG_DIR}/prometheus.yml", prometheus_yml, live=True)]
     files += [File(path, text, live=True)
               for path, text in rule_files(target.kind, infrastructure_jobs(settings)).items()]
     files.append(File(CATALOG_RULES_FILE, render_catalog_rules(catalog), live=True))
@@ -115,7 +116,7 @@ def prometheus_workload(settings: Settings, catalog: Catalog, target: Target) ->
         replication=Replication(
             REPLICAS, retired_volumes=(DataVolume("prometheus_data", DATA_DIR, prom.storage_size),),
         ) if settings.ha else None,
-        # The replica's pod name, expanded by Prometheus into the `replica` external label.
+        # The replica's pod name, expanded by Prometheus into the replica external label.
         field_env=((REPLICA_ENV, "metadata.name"),) if settings.ha else (),
     )
 

@@ -179,6 +179,25 @@ def _unique_names(endpoints: list[RemoteWriteEndpoint]) -> list[RemoteWriteEndpo
     return endpoints
 
 
+class HaLabels(Model):
+    """The names of the two external labels by which a remote-write store recognises the replicas of
+    one Prometheus pair (highAvailability) and keeps one copy of their series. The defaults are the
+    labels Cortex, Grafana Mimir and Amazon Managed Service for Prometheus deduplicate on
+    (cortexproject/cortex@v1.21.1 pkg/util/validation/limits.go: -distributor.ha-tracker.cluster
+    defaults to `cluster`, -distributor.ha-tracker.replica to `__replica__`)."""
+
+    # Same value on both replicas: `prometheus.externalLabels.<this name>` when set, else the stack's name.
+    cluster: LabelName = "cluster"
+    # Each replica's own pod name; never sent with alerts (Alertmanager must see one alert from both).
+    replica: LabelName = "__replica__"
+
+    @model_validator(mode="after")
+    def _distinct(self) -> HaLabels:
+        if self.cluster == self.replica:
+            raise ValueError("two different label names for cluster and replica")
+        return self
+
+
 class PrometheusSettings(Model):
     retention: Duration = "15d"
     scrape_interval: Duration = "15s"
@@ -187,6 +206,8 @@ class PrometheusSettings(Model):
     external_labels: dict[LabelName, str] = {}
     # Long-term storage: every sample is also sent to these endpoints (none by default).
     remote_write: Annotated[list[RemoteWriteEndpoint], AfterValidator(_unique_names)] = []
+    # highAvailability: the cluster and replica external labels both replicas carry.
+    ha_labels: HaLabels = HaLabels()
     # Above the 2 GiB at which HighMemoryUsage fires: Prometheus must live to report its own use.
     resources: Resources = Resources(memory_request="1Gi", memory_limit="4Gi")
 
