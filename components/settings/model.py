@@ -15,6 +15,7 @@ from pydantic import AfterValidator, Field, model_validator
 
 from .base import (
     CpuQuantity,
+    DnsDomain,
     DnsLabel,
     DockerName,
     Duration,
@@ -62,6 +63,9 @@ class KubernetesSettings(Model):
     network_policies: bool = True
     app_namespace: DnsLabel = "quikapp"
     storage_class: DnsLabel | None = None
+    # The cluster's DNS domain (the kubelet's --cluster-domain): Services are
+    # <name>.<namespace>.svc.<clusterDomain>. Used in the in-cluster URLs the stack publishes.
+    cluster_domain: DnsDomain = "cluster.local"
 
     @model_validator(mode="after")
     def _one_source(self) -> KubernetesSettings:

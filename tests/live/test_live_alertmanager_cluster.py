@@ -41,7 +41,6 @@ from tools import require
 MEMBERS = 3
 PEER_TIMEOUT = 2.0  # seconds (see the module docstring)
 RESEND_DELAY = "5s"  # Prometheus' --rules.alert.resend-delay (default 1m), see below
-NAMESPACE = "monitoring"
 
 
 @dataclass
@@ -120,7 +119,7 @@ def cluster_args(settings: Settings) -> list[str]:
     from components.alertmanager import alertmanager_workload
     from components.targets.kubernetes_ha import with_cluster_args
 
-    workload = with_cluster_args(alertmanager_workload(settings, _Target()), NAMESPACE)  # type: ignore[arg-type]
+    workload = with_cluster_args(alertmanager_workload(settings, _Target()))  # type: ignore[arg-type]
     return list(workload.args)
 
 
@@ -131,8 +130,8 @@ def loopback_args(args: list[str], member: int, http: list[int], gossip: list[in
     for arg in args:
         flag, _, value = arg.partition("=")
         if flag == "--cluster.peer":
-            ordinal = int(re.fullmatch(r"alertmanager-(\d+)\.alertmanager-headless\." + NAMESPACE
-                                       + r"\.svc\.cluster\.local:9094", value).group(1))  # type: ignore[union-attr]
+            ordinal = int(re.fullmatch(r"alertmanager-(\d+)\.alertmanager-headless:9094",
+                                       value).group(1))  # type: ignore[union-attr]
             out.append(f"{flag}={LOOPBACK}:{gossip[ordinal]}")
         elif flag in ("--cluster.listen-address", "--cluster.advertise-address"):
             assert value == "[$(POD_IP)]:9094", arg  # the rendered style: the pod's own IP, bracketed
