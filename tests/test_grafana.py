@@ -279,15 +279,22 @@ def test_promtool_rejects_a_broken_dashboard_query(tmp_path: Path) -> None:
 # --- the admin password --------------------------------------------------------------------------------------------
 
 
-def _entrypoint_sandbox(tmp_path: Path, with_db: bool, cli_status: int = 0) -> subprocess.CompletedProcess[str]:
-    """Run the real wrapper with a fake `grafana` CLI and a fake /run.sh that record what they got."""
+def _entrypoint_sandbox(tmp_path: Path, with_db: bool, cli_status: int = 0, env: dict[str, str] | None = None,
+                        shell: tuple[str, ...] = ("sh",)) -> subprocess.CompletedProcess[str]:
+    """Run the real wrapper with a fake `grafana` CLI and a fake /run.sh that record what they got.
+
+    This shows what the wrapper does (when it resets, with what, what it starts after). What the
+    real `grafana cli` then does with the database is Grafana's: docs/CONFIGURATION.md § Grafana
+    says what was read in its source and what no test here runs (Grafana cannot be built or
+    installed here)."""
     bin_dir, data = tmp_path / "bin", tmp_path / "data"
     bin_dir.mkdir()
     data.mkdir()
     if with_db:
         (data / "grafana.db").write_text("")
     fake_cli = bin_dir / "grafana"
-    fake_cli.write_text(f'#!/bin/sh\necho "$@" > {tmp_path}/cli.args\ncat > {tmp_path}/cli.stdin\nexit {cli_status}\n')
+    fake_cli.write_text(f'#!/bin/sh\necho "$@" > {tmp_path}/cli.args\nenv > {tmp_path}/cli.env\n'
+                        f'cat > {tmp_path}/cli.stdin\nexit {cli_status}\n')
     fake_run = tmp_path / "run.sh"
     fake_run.write_text(f'#!/bin/sh\necho "$@" > {tmp_path}/run.args\n')
     for script in (fake_cli, fake_run):
@@ -296,8 +303,9 @@ def _entrypoint_sandbox(tmp_path: Path, with_db: bool, cli_status: int = 0) -> s
     assert script_text != ENTRYPOINT_SOURCE.read_text()
     wrapper = tmp_path / "entrypoint.sh"
     wrapper.write_text(script_text)
-    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "GF_PATHS_DATA": str(data), "GF_SECURITY_ADMIN_PASSWORD": PASSWORD}
-    return subprocess.run(["sh", str(wrapper), "cfg:x=1"], capture_output=True, text=True, env=env, timeout=30)
+    env = {**(env or {}), "PATH": f"{bin_dir}:/usr/bin:/bin", "GF_PATHS_DATA": str(data),
+           "GF_SECURITY_ADMIN_PASSWORD": PASSWORD}
+    return subprocess.run([*shell, str(wrapper), "cfg:x=1"], capture_output=True, text=True, env=env, timeout=30)
 
 
 def test_entrypoint_resets_the_admin_password_when_the_database_exists(tmp_path: Path) -> None:
@@ -316,6 +324,40 @@ def test_entrypoint_leaves_a_first_start_to_grafana(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert not (tmp_path / "cli.args").exists()  # Grafana creates the admin from the env itself
     assert (tmp_path / "run.args").exists()
+
+
+GRAFANA_DB = {"type": "postgres", "host": "postgres.quikapp.svc:5432", "name": "grafana", "user": "grafana"}
+
+
+def _deployed_grafana_env(run: Run) -> dict[str, str]:
+    """The Grafana container's plain env as the Deployment gives it (secret env left out)."""
+    from manifests import k8s_workload
+
+    (container,) = [c for c in k8s_workload(run, "grafana")["spec"]["template"]["spec"]["containers"]
+                    if c["name"] == "grafana"]
+    return {e["name"]: e["value"] for e in container["env"] if "value" in e}
+
+
+def test_entrypoint_resets_the_password_in_an_external_database(tmp_path: Path) -> None:
+    """Replicas on `grafana.database` never have grafana.db (their data directory is scratch): with the
+    env the Deployment gives them, the wrapper still resets the admin password, in that database, before
+    every start, so a rotated `grafana.adminPassword` is the one that logs in. Run by busybox sh, the
+    shell of the Alpine-based image."""
+    from guarantees import run_with
+
+    env = _deployed_grafana_env(run_with("prod", {"grafana": {"replicas": 2, "database": GRAFANA_DB}}))
+    assert env["GF_DATABASE_TYPE"] == "postgres"
+    result = _entrypoint_sandbox(tmp_path, with_db=False, env={**env, "GF_DATABASE_PASSWORD": "db-pw"},
+                                 shell=(require("busybox"), "sh"))
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "cli.args").read_text().split()[-3:] == ["admin", "reset-admin-password",
+                                                               "--password-from-stdin"]
+    assert (tmp_path / "cli.stdin").read_text() == PASSWORD
+    # The CLI gets the database the server uses (Grafana reads GF_DATABASE_* overrides in both).
+    cli_env = dict(line.split("=", 1) for line in (tmp_path / "cli.env").read_text().splitlines() if "=" in line)
+    assert {k: cli_env[k] for k in ("GF_DATABASE_TYPE", "GF_DATABASE_HOST", "GF_DATABASE_NAME")} == {
+        "GF_DATABASE_TYPE": "postgres", "GF_DATABASE_HOST": "postgres.quikapp.svc:5432", "GF_DATABASE_NAME": "grafana"}
+    assert (tmp_path / "run.args").read_text().split() == ["cfg:x=1"]
 
 
 def test_entrypoint_stops_when_the_reset_fails(tmp_path: Path) -> None:
@@ -469,3 +511,20 @@ def test_ingress_on_a_docker_stack_is_refused() -> None:
     values, secret_keys = with_changes("dev", {"grafana": {"ingress": {"host": "grafana.quikapp.example"}}})
     with pytest.raises(pulumi.RunError, match=r"grafana\.ingress: is set on a docker stack"):
         run_program("dev", values, secret_keys)
+
+
+# --- replicas and Grafana-managed alerting ---------------------------------------------------------------------
+
+
+def test_replicas_do_not_evaluate_grafana_managed_alert_rules() -> None:
+    """Replicas on a shared database that form no alerting cluster would each evaluate every
+    Grafana-managed rule and each notify: rule execution is off there (the UI stays)."""
+    from guarantees import run_with
+
+    replicated = _deployed_grafana_env(run_with("prod", {"grafana": {"replicas": 2, "database": GRAFANA_DB}}))
+    assert replicated["GF_UNIFIED_ALERTING_EXECUTE_ALERTS"] == "false"
+    assert "GF_UNIFIED_ALERTING_HA_PEERS" not in replicated
+    # One Grafana (on its volume or on the database) notifies once: left as Grafana ships it.
+    single = _deployed_grafana_env(run_with("prod", {"grafana": {"database": GRAFANA_DB}}))
+    assert "GF_UNIFIED_ALERTING_EXECUTE_ALERTS" not in single
+    assert "GF_UNIFIED_ALERTING_EXECUTE_ALERTS" not in _deployed_grafana_env(stack_run("prod"))
