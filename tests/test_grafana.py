@@ -23,7 +23,7 @@ from components.render.grafana import (
     dump_dashboard,
     load_dashboards,
 )
-from components.settings import parse_settings
+from components.settings import TargetKind, parse_settings
 from conftest import stack_run
 from harness import SECRET_SIG, SENTINELS, STACKS, Run, run_program, stack_config, with_secrets
 from manifests import plain, without_secrets
@@ -129,6 +129,61 @@ def test_datasources_are_linked_to_each_other() -> None:
     logs = ds["jaeger"]["jsonData"]["tracesToLogsV2"]
     assert logs["datasourceUid"] == "loki"
     assert logs["customQuery"] is True and "${__span.traceId}" in logs["query"]
+
+
+# Loki's service-name discovery: a pushed stream without `service_name` gets the value of the first of
+# these labels it has, else "unknown_service" (grafana/loki@v3.7.6 pkg/validation/limits.go
+# DiscoverServiceName defaults, pkg/loghttp/push/push.go ParseRequest). The stack's Loki config keeps
+# the default (no limits_config.discover_service_name).
+LOKI_SERVICE_NAME_LABELS = ("service", "app", "application", "app_name", "name", "app_kubernetes_io_name",
+                            "container", "container_name", "k8s_container_name", "component", "workload", "job",
+                            "k8s_job_name")
+
+
+def stored_streams(kind: TargetKind) -> list[dict[str, str]]:
+    """Label sets of the streams Loki stores from the rendered Promtail config on `kind`: a plain-text
+    line (the job's relabelled labels plus `stream`) and a JSON line with a `service` field (plus the
+    pipeline's `level` and `service` labels), each with the `service_name` Loki adds."""
+    from components.render.promtail import promtail_config
+
+    (job,) = promtail_config(kind)["scrape_configs"]
+    names = [r["target_label"] for r in job["relabel_configs"] if not r["target_label"].startswith("__")]
+    plain_line = {name: f"{name}-value" for name in {*names, "stream"}}
+    json_line = {**plain_line, "level": "info", "service": "auth-service"}
+    streams = []
+    for labels in (plain_line, json_line):
+        found = next((labels[n] for n in LOKI_SERVICE_NAME_LABELS if labels.get(n)), "unknown_service")
+        streams.append({**labels, "service_name": found})
+    return streams
+
+
+def selects(query: str, labels: dict[str, str]) -> bool:
+    """Whether the stream selector of a LogQL query selects a stream with these labels (RE2 matchers
+    are anchored, as Loki's: Python's fullmatch for the simple patterns used here)."""
+    selector = re.match(r"\s*\{(.*?)\}", query)
+    assert selector, query
+    matchers = re.findall(r'(\w+)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"', selector.group(1))
+    assert matchers, query
+    value = {"=": lambda v, p: v == p, "!=": lambda v, p: v != p,
+             "=~": lambda v, p: re.fullmatch(p, v) is not None, "!~": lambda v, p: re.fullmatch(p, v) is None}
+    return all(value[op](labels.get(name, ""), pattern) for name, op, pattern in matchers)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_traces_to_logs_finds_the_lines_of_every_stream(stack: str) -> None:
+    """A span's "logs" link queries Loki with the rendered tracesToLogsV2 query: its selector takes every
+    stream Loki stores from this stack's Promtail, plain-text lines too (they have no `service` label:
+    only JSON lines with a `service` field get one), and the line filter keeps the span's trace id."""
+    logs = datasources(stack)["jaeger"]["jsonData"]["tracesToLogsV2"]
+    query = logs["query"]
+    assert logs["customQuery"] is True and logs["filterByTraceID"] is True
+    assert re.search(r'\|=\s*"\$\{__span\.traceId\}"', query), query
+    kind = TargetKind(stack_config(stack)["target"])
+    streams = stored_streams(kind)
+    assert "service" not in streams[0]  # the plain-text stream
+    assert [selects(query, labels) for labels in streams] == [True, True], (query, streams)
+    # The selector names Loki's service label only: it finds a stream whatever else it carries.
+    assert selects(query, {"service_name": "unknown_service"})
 
 
 def test_alertmanager_datasource_shows_the_stacks_alertmanager() -> None:
