@@ -352,8 +352,9 @@ class GrafanaSettings(Model):
     database: GrafanaDatabase | None = None
 
 
-# The first schema period of configs/loki/loki-config.yml (what Loki 2.9 wrote); an object-store period
-# starts after it. tests/test_loki_storage.py checks this against the base config.
+# The first schema period of configs/loki/loki-config.yml: a new stack's v13 period, and the v12 period Loki
+# 2.9 wrote on an upgraded stack (loki.v12Until); the v13 and object-store periods of such a stack start
+# after it. tests/test_loki_storage.py checks this against the base config.
 LOKI_FIRST_PERIOD = "2024-01-01"
 
 
@@ -412,6 +413,10 @@ class LokiSettings(Model):
     # Where chunks and index go: the loki_data volume, or an S3-compatible bucket (`s3`) from loki.s3.since on.
     storage: Literal["filesystem", "s3"] = "filesystem"
     s3: LokiS3Settings | None = None
+    # Only for a stack that holds days written with schema v12 (it ran Loki 2.9, or an earlier release of this
+    # program): the day (UTC) v13 takes over; v12 stays in force before it. Unset: a new stack, whose one
+    # period is v13 from its first day. Never changed once that day has been reached.
+    v12_until: Annotated[str, AfterValidator(_check_day)] | None = None
 
     @model_validator(mode="after")
     def _limits(self) -> LokiSettings:
