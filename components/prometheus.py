@@ -17,6 +17,7 @@ from .render.prometheus import (
     rule_files,
     scrapes_kubelets,
 )
+from .render.runbooks import absolute_runbooks
 from .settings import Settings, TargetKind
 from .targets import Target
 from .tool import ToolComponent
@@ -71,9 +72,11 @@ def prometheus_workload(settings: Settings, catalog: Catalog, target: Target) ->
     # The stack's name is the default value of a highAvailability pair's cluster label.
     prometheus_yml = render_prometheus_config(settings, catalog, target.app_host, stack=pulumi.get_stack())
     files = [File(f"{CONFIG_DIR}/prometheus.yml", prometheus_yml, live=True)]
-    files += [File(path, text, live=True)
+    # The runbook links as absolute URLs behind alertmanager.runbookBaseUrl (render/runbooks.py).
+    runbook_base = settings.alertmanager.runbook_base_url
+    files += [File(path, absolute_runbooks(text, runbook_base), live=True)
               for path, text in rule_files(target.kind, infrastructure_jobs(settings)).items()]
-    files.append(File(CATALOG_RULES_FILE, render_catalog_rules(catalog), live=True))
+    files.append(File(CATALOG_RULES_FILE, absolute_runbooks(render_catalog_rules(catalog), runbook_base), live=True))
     # Remote-write credentials: secret files prometheus.yml points at (password_file, credentials_file).
     # Live too: Prometheus reads them at each request, so a rotated one is used without a restart
     # (they sit in the live /etc/prometheus, from the fixed-name Secret on Kubernetes).

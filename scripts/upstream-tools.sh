@@ -36,6 +36,10 @@
 #                         which the module zip lacks (nested modules are separate zips). Built from a
 #                         throwaway wrapper module that requires both nested modules at the same tag:
 #                         the same source the release's replace points at.
+#   actionlint            github.com/rhysd/actionlint (cmd/actionlint) at ACTIONLINT_VERSION below, a Go
+#                         module version. Not a deployed image, so pinned here; Renovate's custom manager
+#                         (renovate.json) tracks that line. tests/test_workflows.py lints .github/workflows
+#                         with it, and it runs Debian's ShellCheck (.ci/apt-packages.txt) on each `run:` script.
 # Not built, on purpose:
 #   loki, promtail   github.com/grafana/loki/v3 is AGPL, and this workplace's registry notes say not to
 #                    use that module. (It would also need the wrapper-module treatment above: Loki's go.mod
@@ -51,6 +55,8 @@ PYTHON="${PYTHON:-$ROOT/venv/bin/python}"
 RECIPE=1
 # Jaeger v2.X.0 up to this X has a v1 twin tag (v1.(63+X).0) that the Go module proxy serves.
 JAEGER_PROXY_NEWEST_MINOR=13
+# The workflow linter (not a deployed image: pinned here, tracked by Renovate).
+ACTIONLINT_VERSION="v1.7.12"
 
 GO="$(command -v go || true)"
 [ -n "$GO" ] || GO=/usr/local/go/bin/go
@@ -207,8 +213,18 @@ build_config_reloader() {
   echo "$STAMP" > "$STAMPS/prometheus-config-reloader"
 }
 
+build_actionlint() {
+  local module="github.com/rhysd/actionlint@$ACTIONLINT_VERSION"
+  needs_build actionlint "$ACTIONLINT_VERSION" "$module" actionlint || return 0
+  # `actionlint -version` prints the module version from the binary's build info (command.go
+  # getCommandVersion at v1.7.12), which `go install module@version` records.
+  GOBIN="$BIN" "$GO" install "${JOBS[@]}" -ldflags "-s -w" "github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_VERSION"
+  echo "$STAMP" > "$STAMPS/actionlint"
+}
+
 mkdir -p "$BIN" "$STAMPS"
 build_prometheus
 build_alertmanager
 build_jaeger
 build_config_reloader
+build_actionlint

@@ -14,7 +14,7 @@ from guarantees import run_with, snapshot
 
 from components.settings import SettingsError, parse_settings
 from conftest import stack_run
-from harness import Run
+from harness import Run, run_program, stack_config, with_secrets
 from manifests import k8s_object, k8s_objects, k8s_workload, plain
 from rendered import workload_files
 
@@ -295,6 +295,19 @@ def test_releasing_them_never_deletes_data(stack: str) -> None:
     for urn in gone:
         assert keep[urn].type == "kubernetes:core/v1:PersistentVolumeClaim" and keep[urn].retain_on_delete
         assert keep[urn].protect is (stack == "prod")
+
+
+@pytest.mark.parametrize("stack", HA_STACKS)
+def test_a_new_stack_declares_no_single_instance_volumes(stack: str) -> None:
+    """A new stack has nothing to carry: without `singleInstanceVolumes` in its stack file it declares
+    none of the single-instance layout's PVCs, which no pod would mount (on a real cluster each would
+    still bind a volume: prod's 200Gi Prometheus claim among them, tests/e2e)."""
+    values, secrets = with_secrets(stack_config(stack))
+    assert values.pop("singleInstanceVolumes") == "keep"  # the stack files: deployed before highAvailability
+    fresh = run_program(stack, values, secrets)
+    names = {r.name for r in fresh.of_type("kubernetes:core/v1:PersistentVolumeClaim")}
+    assert names.isdisjoint(RETIRED), names & set(RETIRED)
+    assert set(RETIRED) <= {r.name for r in stack_run(stack).of_type("kubernetes:core/v1:PersistentVolumeClaim")}
 
 
 # --- bad inputs: one line each -----------------------------------------------------------------

@@ -17,15 +17,18 @@ TOOLS_BIN = ROOT / ".tools" / "bin"
 # never taken from PATH (a distribution's older prometheus or promtool would pass silently).
 GO_BUILT = {"prometheus": "prometheus", "promtool": "prometheus", "alertmanager": "alertmanager",
             "amtool": "alertmanager", "jaeger": "jaeger", "prometheus-config-reloader": "config_reloader"}
+# Go-built too, at a version pinned in scripts/upstream-tools.sh itself (not a deployed image):
+# never taken from PATH either (PyPI's actionlint packages ship other builds, even a fork).
+GO_BUILT_PINNED = {"actionlint"}
 
 
 def require(tool: str) -> str:
     built = TOOLS_BIN / tool
     path: str | None = str(built) if os.access(built, os.X_OK) else None
-    if tool in GO_BUILT:
+    if tool in GO_BUILT or tool in GO_BUILT_PINNED:
         message = f"{tool} is not built at {built}: scripts/upstream-tools.sh builds it, or says why it cannot"
     else:
-        # Tools installed from PyPI (actionlint) live next to the interpreter, which may not be on PATH.
+        # Tools installed from PyPI (zizmor) live next to the interpreter, which may not be on PATH.
         path = path or shutil.which(tool, path=str(Path(sys.executable).parent)) or shutil.which(tool)
         message = f"{tool} is not installed (see .ci/apt-packages.txt and requirements-dev.txt)"
     if path is None:

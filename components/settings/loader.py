@@ -313,12 +313,27 @@ def _report(lines: list[str]) -> str:
     return "invalid stack configuration:\n  " + "\n  ".join(lines)
 
 
-def _problems(values: dict[str, Any], secret_keys: set[str] | frozenset[str]) -> tuple[Settings | None, list[str]]:
+# Stacks whose alerts reach people on call from anywhere (policy/quikapp_policies.py PROTECTED_STACKS
+# names the same one): their runbook links must open from a phone, so they cannot be relative.
+PRODUCTION_STACKS = frozenset({"prod"})
+
+
+def _production_rules(settings: Settings, stack: str | None) -> list[str]:
+    if stack in PRODUCTION_STACKS and not settings.alertmanager.runbook_base_url:
+        return [f"{NAMESPACE}:alertmanager.runbookBaseUrl: '' is not valid in stack {stack} (allowed: an http:// or "
+                "https:// URL where this repository's docs/runbooks.md opens; relative runbook links do not open "
+                "from a page or a chat message)"]
+    return []
+
+
+def _problems(values: dict[str, Any], secret_keys: set[str] | frozenset[str],
+              stack: str | None = None) -> tuple[Settings | None, list[str]]:
     try:
         settings = Settings.model_validate(values)
     except ValidationError as exc:
         return None, sorted({_describe(dict(e), set(secret_keys), values) for e in exc.errors()})
-    problems = _required_secrets(settings) + _conflicts(settings) + _ha_conflicts(settings)
+    problems = (_required_secrets(settings) + _conflicts(settings) + _ha_conflicts(settings)
+                + _production_rules(settings, stack))
     for path in secret_paths(settings):
         if path[0] not in secret_keys:
             dotted = _dotted(path)
@@ -329,18 +344,20 @@ def _problems(values: dict[str, Any], secret_keys: set[str] | frozenset[str]) ->
     return settings, sorted(problems)
 
 
-def parse_settings(values: dict[str, Any], secret_keys: set[str] | frozenset[str] = frozenset()) -> Settings:
-    """Validate raw config values (keys without the namespace) into `Settings`.
+def parse_settings(values: dict[str, Any], secret_keys: set[str] | frozenset[str] = frozenset(),
+                   stack: str | None = None) -> Settings:
+    """Validate raw config values (keys without the namespace) into `Settings` for stack `stack`
+    (None: no stack-specific rule applies).
 
     Raises SettingsError with one line per problem, each naming key, value and what is allowed.
     """
-    settings, problems = _problems(values, secret_keys)
+    settings, problems = _problems(values, secret_keys, stack)
     if problems or settings is None:
         raise SettingsError(_report(problems))
     return settings
 
 
-def parse_config(config: dict[str, Any], secret_keys: Iterable[str] = ()) -> Settings:
+def parse_config(config: dict[str, Any], secret_keys: Iterable[str] = (), stack: str | None = None) -> Settings:
     """Validate the whole stack config as the engine passes it (fully-qualified keys, any namespace).
 
     Like `parse_settings`, plus one line for every key outside this project's namespace.
@@ -348,7 +365,7 @@ def parse_config(config: dict[str, Any], secret_keys: Iterable[str] = ()) -> Set
     prefix = NAMESPACE + ":"
     values = {k[len(prefix):]: _decode(v) for k, v in config.items() if k.startswith(prefix)}
     ours = {k[len(prefix):] for k in secret_keys if k.startswith(prefix)}
-    settings, problems = _problems(values, ours)
+    settings, problems = _problems(values, ours, stack)
     problems = foreign_keys(config) + problems
     if problems or settings is None:
         raise SettingsError(_report(problems))
@@ -358,4 +375,4 @@ def parse_config(config: dict[str, Any], secret_keys: Iterable[str] = ()) -> Set
 def load_settings() -> Settings:
     """Read this stack's config and validate it (the program's only config read)."""
     config, secret_keys = _read_config()
-    return parse_config(config, secret_keys)
+    return parse_config(config, secret_keys, pulumi.get_stack())

@@ -62,6 +62,9 @@ class KubernetesSettings(Model):
     # cluster's network plugin supports them).
     network_policies: bool = True
     app_namespace: DnsLabel = "quikapp"
+    # Create appNamespace when the cluster lacks it (adopted unchanged when it exists; never deleted).
+    # False: it must exist before `pulumi up` (the preflight checks).
+    create_app_namespace: bool = True
     storage_class: DnsLabel | None = None
     # The cluster's DNS domain (the kubelet's --cluster-domain): Services are
     # <name>.<namespace>.svc.<clusterDomain>. Used in the in-cluster URLs the stack publishes.
@@ -290,10 +293,30 @@ class SeverityRoutes(Model):
     chat: RouteTimings = RouteTimings()
 
 
+# The repository on its git host (GitHub's blob view renders docs/runbooks.md with its heading
+# anchors). A fork or mirror sets alertmanager.runbookBaseUrl to its own.
+DEFAULT_RUNBOOK_BASE_URL = "https://github.com/quikapp/quikapp-monitoring/blob/main/"
+
+
+def _runbook_base(value: str) -> str:
+    if value and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value):
+        raise ValueError('an http:// or https:// URL, or "" for links relative to the repository')
+    return value
+
+
+RunbookBaseUrl = Annotated[str, AfterValidator(_runbook_base)]
+
+
 class AlertmanagerSettings(Model):
     storage_size: Quantity = "1Gi"
     # The root route: the default receiver (`quikapp`: e-mail, webhook) and what the routes inherit.
-    group_by: list[LabelName] = ["alertname", "service"]
+    # One notification per alert name, service and target or Kubernetes object: `instance` keeps one
+    # node's (node-exporter, cAdvisor, kubelet) or one pod's alerts apart, `namespace`/`pod`/`container`
+    # one pod's or container's where the target is a whole node (the kubelet's cAdvisor) or a
+    # cluster-wide exporter (kube-state-metrics). With only alertname and service, every container
+    # alert of the cluster (`service="cadvisor"`) went out as one notification. A missing label
+    # groups as empty, so service-level alerts (HighErrorRate) still group per service.
+    group_by: list[LabelName] = ["alertname", "service", "instance", "namespace", "pod", "container"]
     group_wait: Duration = "30s"
     group_interval: Duration = "5m"
     repeat_interval: Duration = "4h"
@@ -308,9 +331,11 @@ class AlertmanagerSettings(Model):
     webhook: WebhookReceiver | None = None
     email: EmailReceiver | None = None
     heartbeat: HeartbeatReceiver | None = None
-    # Prefix for the rules' repository-relative `runbook_url`s (docs/runbooks.md#…) in notifications,
-    # e.g. https://github.com/<org>/<repo>/blob/main/ ; unset: they are shown as they are.
-    runbook_base_url: HttpUrl | None = None
+    # Where this repository's files open in a browser: the rules' repository-relative runbook links
+    # (docs/runbooks.md#servicedown) are shipped as <runbookBaseUrl>docs/runbooks.md#servicedown, so
+    # they open from Slack, PagerDuty, e-mail, the webhook's JSON and Prometheus' UI alike. "" keeps
+    # them relative (a fork without a host); the loader refuses "" in prod.
+    runbook_base_url: RunbookBaseUrl = DEFAULT_RUNBOOK_BASE_URL
     resources: Resources = Resources()
 
 
@@ -538,7 +563,9 @@ class Settings(Model):
     # On a highAvailability stack: whether the single-instance layout's volumes (the PVCs the
     # StatefulSets replace) stay declared, retained and protected like before ("keep", until their
     # data is moved: docs/UPGRADING.md) or are let go ("release": Pulumi forgets them, retained).
-    single_instance_volumes: Literal["keep", "release"] = "keep"
+    # A new stack has none to keep and must not create them (`release`, the default); a stack that
+    # ran the single-instance layout sets `keep` in its stack file until its data is moved.
+    single_instance_volumes: Literal["keep", "release"] = "release"
     docker: DockerSettings = DockerSettings()
     kubernetes: KubernetesSettings = KubernetesSettings()
     images: Images = Images()
