@@ -24,7 +24,7 @@ from .tool import ToolComponent
 from .workload import ClusterRule, DataVolume, File, Health, NamespacedRule, Port, Replication, Resources, Workload
 
 # High availability: two identical replicas, each scraping every target and evaluating every rule
-# into its own TSDB. They differ only in the `replica` external label (render/prometheus.py), which
+# into its own TSDB. They differ only in the replica external label (render/prometheus.py), which
 # Alertmanager never sees (dropped from alerts) and Grafana ignores (it queries the Service).
 REPLICAS = 2
 
@@ -69,8 +69,9 @@ def retention_size(storage_size: str) -> str:
 def prometheus_workload(settings: Settings, catalog: Catalog, target: Target) -> Workload:
     prom = settings.prometheus
     # Live: --config.auto-reload re-reads prometheus.yml and every rule file it names.
-    files = [File(f"{CONFIG_DIR}/prometheus.yml", render_prometheus_config(settings, catalog, target.app_host),
-                  live=True)]
+    # The stack's name is the default value of a highAvailability pair's cluster label.
+    prometheus_yml = render_prometheus_config(settings, catalog, target.app_host, stack=pulumi.get_stack())
+    files = [File(f"{CONFIG_DIR}/prometheus.yml", prometheus_yml, live=True)]
     # The runbook links as absolute URLs behind alertmanager.runbookBaseUrl (render/runbooks.py).
     runbook_base = settings.alertmanager.runbook_base_url
     files += [File(path, absolute_runbooks(text, runbook_base), live=True)
@@ -118,7 +119,7 @@ def prometheus_workload(settings: Settings, catalog: Catalog, target: Target) ->
         replication=Replication(
             REPLICAS, retired_volumes=(DataVolume("prometheus_data", DATA_DIR, prom.storage_size),),
         ) if settings.ha else None,
-        # The replica's pod name, expanded by Prometheus into the `replica` external label.
+        # The replica's pod name, expanded by Prometheus into the replica external label.
         field_env=((REPLICA_ENV, "metadata.name"),) if settings.ha else (),
     )
 

@@ -113,7 +113,9 @@ def test_alertmanager_members_peer_with_every_member(stack: str) -> None:
     container = _pod(k8s_workload(run, "alertmanager"))["containers"][0]
     args = container["args"]
     peers = [a.split("=", 1)[1] for a in args if a.startswith("--cluster.peer=")]
-    assert peers == [f"alertmanager-{i}.alertmanager-headless.monitoring.svc.cluster.local:9094" for i in range(3)]
+    # The short form, as the upstream chart writes it: the pod's search list adds its namespace and the
+    # cluster's DNS domain, whichever it is (tests/live/test_live_cluster_domain.py resolves it for real).
+    assert peers == [f"alertmanager-{i}.alertmanager-headless:9094" for i in range(3)]
     assert "--cluster.listen-address=[$(POD_IP)]:9094" in args
     assert "--cluster.advertise-address=[$(POD_IP)]:9094" in args
     assert "--cluster.listen-address=" not in args  # the single-instance "no cluster" flag is gone
@@ -137,12 +139,16 @@ def test_cluster_port_open_between_members_only(stack: str) -> None:
 def test_prometheus_replicas_label_themselves_and_alert_every_member(stack: str) -> None:
     run = stack_run(stack)
     config = _prometheus_yml(run)
-    assert config["global"]["external_labels"]["replica"] == "${POD_NAME}"
+    # What Cortex, Mimir and Amazon Managed Service for Prometheus deduplicate on: the pair's cluster
+    # (the same on both: the stack's name) and each replica's own name.
+    labels = config["global"]["external_labels"]
+    assert labels["__replica__"] == "${POD_NAME}" and labels["cluster"] == stack
+    assert "replica" not in labels
     container = _pod(k8s_workload(run, "prometheus"))["containers"][0]
     assert _env(container)["POD_NAME"] == {"fieldRef": {"fieldPath": "metadata.name"}}
     alerting = config["alerting"]
     # Dropped before alerts leave, so both replicas' alerts are one alert to Alertmanager.
-    assert alerting["alert_relabel_configs"] == [{"action": "labeldrop", "regex": "replica"}]
+    assert alerting["alert_relabel_configs"] == [{"action": "labeldrop", "regex": "__replica__"}]
     (managers,) = alerting["alertmanagers"]
     # Every member's pod, discovered: not the load-balanced `alertmanager:9093` Service address.
     assert "static_configs" not in managers
@@ -150,6 +156,33 @@ def test_prometheus_replicas_label_themselves_and_alert_every_member(stack: str)
     assert managers["relabel_configs"] == [{"source_labels": ["__meta_kubernetes_service_name",
                                                               "__meta_kubernetes_endpointslice_port"],
                                             "regex": "alertmanager;9093", "action": "keep"}]
+
+
+def test_other_label_names_and_an_own_cluster_value_for_other_stores(tmp_path: Any) -> None:
+    """`prometheus.haLabels` renames both labels (a store configured with other names, e.g. Mimir's
+    `ha_cluster_label: prometheus`); `externalLabels.<cluster label>` gives the pair's value. The
+    labeldrop follows the replica label's name, and promtool accepts the result with remote write."""
+    run = run_with("prod", {"prometheus": {"haLabels": {"cluster": "prometheus", "replica": "prometheus_replica"},
+                                           "externalLabels": {"environment": "prod", "prometheus": "eu-1/quikapp"},
+                                           "remoteWrite": [{"url": "https://mimir.quikapp.test/api/v1/push"}]}})
+    config = _prometheus_yml(run)
+    assert config["global"]["external_labels"] == {"environment": "prod", "prometheus": "eu-1/quikapp",
+                                                   "prometheus_replica": "${POD_NAME}"}
+    assert config["alerting"]["alert_relabel_configs"] == [{"action": "labeldrop", "regex": "prometheus_replica"}]
+    from test_remote_write import promtool_check
+
+    for job in config["scrape_configs"]:  # the service account token the kubelet jobs read
+        if "credentials_file" in job.get("authorization", {}):
+            (tmp_path / "token").write_text("placeholder\n")
+            job["authorization"]["credentials_file"] = str(tmp_path / "token")
+    result = promtool_check(config, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ha_labels_leave_a_single_instance_stack_alone() -> None:
+    """No pair, nothing to deduplicate: a Docker stack's external labels are the user's only."""
+    run = run_with("dev", {"prometheus": {"haLabels": {"cluster": "prometheus", "replica": "prometheus_replica"}}})
+    assert _prometheus_yml(run)["global"]["external_labels"] == {"environment": "dev"}
 
 
 def test_grafana_queries_the_prometheus_service() -> None:
@@ -210,7 +243,7 @@ def test_dev_stays_single_instance() -> None:
     run = stack_run("dev")
     assert not run.of_type("kubernetes:apps/v1:StatefulSet")
     prometheus = _prometheus_yml(run)
-    assert "replica" not in prometheus["global"].get("external_labels", {})
+    assert prometheus["global"]["external_labels"] == {"environment": "dev"}  # no cluster, no replica
     assert prometheus["alerting"] == {"alertmanagers": [{"static_configs": [{"targets": ["alertmanager:9093"]}]}]}
     am = plain(run.one("docker:index/container:Container", "alertmanager").inputs)
     assert "--cluster.listen-address=" in am["command"]
@@ -301,6 +334,15 @@ BASE: dict[str, Any] = {"grafana": {"adminPassword": "x"}, "exporters": {"postgr
      "quikapp-monitoring:singleInstanceVolumes: 'delete' is not valid (allowed: 'keep' or 'release')"),
     ({"target": "kubernetes", "highAvailability": "maybe"},
      "quikapp-monitoring:highAvailability: 'maybe' is not valid (allowed: a valid boolean"),
+    # The replica label is each pod's own name: a stack-wide value would make the two replicas one.
+    ({"target": "kubernetes", "prometheus": {"externalLabels": {"__replica__": "a"}}},
+     "quikapp-monitoring:prometheus.externalLabels.__replica__: is set on a highAvailability stack (allowed: any "
+     "other label; highAvailability sets __replica__ to each replica's pod name, prometheus.haLabels.replica)"),
+    ({"target": "kubernetes", "prometheus": {"haLabels": {"replica": "cluster"}}},
+     "quikapp-monitoring:prometheus.haLabels: {'replica': 'cluster'} is not valid (allowed: two different label "
+     "names for cluster and replica)"),
+    ({"target": "kubernetes", "prometheus": {"haLabels": {"cluster": "ha-cluster"}}},
+     "quikapp-monitoring:prometheus.haLabels.cluster: 'ha-cluster' is not valid (allowed: a Prometheus label name"),
 ])
 def test_bad_high_availability_inputs_give_one_line(values: dict[str, Any], expected: str) -> None:
     merged = {**BASE, **values, "grafana": {**BASE["grafana"], **values.get("grafana", {})}}

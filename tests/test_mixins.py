@@ -174,7 +174,7 @@ def test_a_mixin_ships_only_on_its_targets(tmp_path: Path) -> None:
 def _stack_rule_files(stack: str) -> dict[str, str]:
     values, secret_keys = with_secrets(stack_config(stack))
     settings = parse_settings(values, secret_keys)
-    config = render_prometheus_config(settings, load_catalog(), lambda name: name)
+    config = render_prometheus_config(settings, load_catalog(), lambda name: name, stack=stack)
     return rule_files(settings.target, scrape_jobs(config))
 
 
@@ -182,7 +182,7 @@ def _stack_rule_files(stack: str) -> dict[str, str]:
 def test_the_stacks_ship_the_mixins_of_the_jobs_they_scrape(stack: str) -> None:
     values, secret_keys = with_secrets(stack_config(stack))
     settings = parse_settings(values, secret_keys)
-    jobs = scrape_jobs(render_prometheus_config(settings, load_catalog(), lambda name: name))
+    jobs = scrape_jobs(render_prometheus_config(settings, load_catalog(), lambda name: name, stack=stack))
     shipped = set(_names(_stack_rule_files(stack)))
     for name, scope in rule_scopes().items():
         assert (name in shipped) == (settings.target in scope.targets and scope.jobs <= jobs), name

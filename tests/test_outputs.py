@@ -60,3 +60,26 @@ def test_instrumentation_sends_every_runtime_to_this_stacks_jaeger(stack: str) -
 def test_app_namespace_output_follows_the_setting() -> None:
     out = run_with("staging", {"kubernetes": {"appNamespace": "quikapp-apps"}}).outputs
     assert out["appNamespace"] == "quikapp-apps"
+
+
+def test_kubernetes_cluster_domain_drives_every_in_cluster_address() -> None:
+    """A cluster whose DNS domain is not cluster.local (the kubelet's --cluster-domain): every
+    in-cluster URL the stack publishes uses it, and no resource or output still says cluster.local
+    (Alertmanager's peers use the short form, which needs no domain: tests/live/test_live_cluster_domain.py)."""
+    import json
+
+    from guarantees import run_with
+
+    run = run_with("prod", {"kubernetes": {"clusterDomain": "quikapp.internal"}})
+    out = run.outputs
+    internal = {key: value for key, value in out.items()
+                if key.endswith(("InternalUrl", "Endpoint")) or key in ("lokiPushUrl", "jaegerInternalUiUrl")}
+    assert set(internal) >= {"grafanaInternalUrl", "prometheusInternalUrl", "alertmanagerInternalUrl", "lokiPushUrl",
+                             "jaegerInternalUiUrl", "otlpGrpcEndpoint", "otlpHttpEndpoint", "zipkinEndpoint",
+                             "jaegerThriftHttpEndpoint"}
+    for key, url in internal.items():
+        assert ".monitoring.svc.quikapp.internal:" in str(url), (key, url)
+    assert out["lokiPushUrl"] == "http://loki.monitoring.svc.quikapp.internal:3100/loki/api/v1/push"
+    assert out["instrumentation"]["node"]["env"]["OTEL_EXPORTER_OTLP_ENDPOINT"] == out["otlpHttpEndpoint"]
+    everything = json.dumps([r.inputs for r in run.resources], default=str) + json.dumps(out, default=str)
+    assert "cluster.local" not in everything

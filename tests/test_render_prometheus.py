@@ -24,7 +24,8 @@ def settings(**values: Any):  # type: ignore[no-untyped-def]
 
 
 def render(app_host=lambda name: name, **values: Any) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    return yaml.safe_load(render_prometheus_config(settings(**values), load_catalog(), app_host))
+    # A highAvailability (Kubernetes) stack's cluster label defaults to the stack's name.
+    return yaml.safe_load(render_prometheus_config(settings(**values), load_catalog(), app_host, stack="test"))
 
 
 def jobs_of(config: dict[str, Any]) -> dict[str, tuple[str, list[str]]]:

@@ -94,6 +94,8 @@ BAD: list[tuple[dict[str, Any], str, str]] = [
     ({"docker": {"network": {"name": "bad name"}}}, "docker.network.name", "Docker object name"),
     ({"docker": {"network": {"external": "maybe"}}}, "docker.network.external", "boolean"),
     ({"kubernetes": {"namespace": "Monitoring"}}, "kubernetes.namespace", "DNS label"),
+    ({"kubernetes": {"clusterDomain": "Cluster.Local"}}, "kubernetes.clusterDomain", "a DNS domain such as"),
+    ({"kubernetes": {"clusterDomain": "cluster.local."}}, "kubernetes.clusterDomain", "a DNS domain such as"),
     ({"kubernetes": {"context": "a", "kubeconfig": "/k"}}, "kubernetes", "not both"),
     ({"protectData": "sometimes"}, "protectData", "boolean"),
     ({"grafana": {"adminPassword": "x", "publishPort": 70000}}, "grafana.publishPort", "65535"),

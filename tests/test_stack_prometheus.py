@@ -146,7 +146,9 @@ def test_kubernetes_config_targets_the_app_namespace() -> None:
     assert spring["metrics_path"] == "/actuator/prometheus"
     assert config["alerting"]["alertmanagers"][0]["kubernetes_sd_configs"] == [
         {"role": "endpointslice", "namespaces": {"names": ["monitoring"]}}]
-    assert config["global"]["external_labels"] == {"environment": "staging", "replica": "${POD_NAME}"}
+    # highAvailability: the pair's cluster (the stack's name) and each replica's pod name.
+    assert config["global"]["external_labels"] == {"environment": "staging", "cluster": "staging",
+                                                    "__replica__": "${POD_NAME}"}
 
 
 def test_same_prometheus_rules_on_both_targets() -> None:

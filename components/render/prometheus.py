@@ -20,10 +20,10 @@ CONFIG_DIR = "/etc/prometheus"
 RULES_DIR = f"{CONFIG_DIR}/rules"
 RULES_SOURCE = CONFIGS / "prometheus" / "rules"
 ALERTMANAGER = "alertmanager:9093"
-# High availability: each replica's own name (env, from the pod's name) as external label `replica`.
-# Prometheus 3 expands ${VAR} in external label values on every load
-# (prometheus/prometheus@v3.14.0 config/config.go Load: os.Expand over GlobalConfig.ExternalLabels).
-REPLICA_LABEL = "replica"
+# High availability: each replica's own name (env, from the pod's name) as the replica external label
+# (`prometheus.haLabels.replica`, `__replica__` by default). Prometheus 3 expands ${VAR} in external
+# label values on every load (prometheus/prometheus@v3.14.0 config/config.go Load: os.Expand over
+# GlobalConfig.ExternalLabels).
 REPLICA_ENV = "POD_NAME"
 
 
@@ -120,26 +120,48 @@ def infrastructure_jobs(settings: Settings) -> frozenset[str]:
     return frozenset(jobs)
 
 
-def render_prometheus_config(settings: Settings, catalog: Catalog, app_host: Callable[[str], str]) -> str:
+def render_prometheus_config(settings: Settings, catalog: Catalog, app_host: Callable[[str], str], *,
+                             stack: str | None = None) -> str:
     """The text of /etc/prometheus/prometheus.yml.
 
     `app_host` maps a catalog service name to the host Prometheus reaches it under on Docker (the
     bare name on the shared network). Kubernetes discovers the pods behind the Services instead.
+    `stack` (the Pulumi stack's name) is the value of the cluster label of a highAvailability
+    stack that does not set that label in `prometheus.externalLabels`.
     """
     if settings.target is TargetKind.KUBERNETES:
-        return _render(settings, _kubernetes_jobs(settings, catalog))
-    return _render(settings, _docker_jobs(settings, catalog, app_host))
+        return _render(settings, _kubernetes_jobs(settings, catalog), stack)
+    return _render(settings, _docker_jobs(settings, catalog, app_host), stack)
 
 
-def _render(settings: Settings, jobs: list[dict[str, object]]) -> str:
+def ha_external_labels(settings: Settings, stack: str | None) -> dict[str, str]:
+    """The cluster and replica labels of a highAvailability Prometheus pair (none otherwise).
+
+    A remote-write store that deduplicates HA pairs (Cortex, Mimir, Amazon Managed Service for
+    Prometheus) accepts the samples of one replica per cluster value, switches to the other when it
+    stops sending, and drops the replica label before storing: one series where the two replicas
+    would otherwise store two (cortexproject/cortex@v1.21.1 pkg/distributor/distributor.go Push,
+    findHALabels, removeLabel). The cluster value must be the same on both replicas and differ
+    between stacks writing to the same tenant: the user's own `externalLabels.<cluster>`, else the
+    stack's name (stacks are distinct within the project).
+    """
+    if not settings.ha:
+        return {}
+    names = settings.prometheus.ha_labels
+    cluster = settings.prometheus.external_labels.get(names.cluster, stack)
+    if not cluster:
+        raise ValueError(f"a highAvailability prometheus.yml needs the stack's name or "
+                         f"prometheus.externalLabels.{names.cluster} for its cluster label")
+    return {names.cluster: cluster, names.replica: f"${{{REPLICA_ENV}}}"}
+
+
+def _render(settings: Settings, jobs: list[dict[str, object]], stack: str | None) -> str:
     prom = settings.prometheus
     global_: dict[str, object] = {
         "scrape_interval": prom.scrape_interval,
         "evaluation_interval": prom.evaluation_interval,
     }
-    external_labels = dict(prom.external_labels)
-    if settings.ha:
-        external_labels[REPLICA_LABEL] = f"${{{REPLICA_ENV}}}"
+    external_labels = {**prom.external_labels, **ha_external_labels(settings, stack)}
     if external_labels:
         global_["external_labels"] = dict(sorted(external_labels.items()))
     config: dict[str, object] = {
@@ -215,15 +237,16 @@ def _alerting(settings: Settings) -> dict[str, object]:
     pod address (discovered from the EndpointSlices of the `alertmanager` Service), never through
     the Service's load balancing: "Do not load balance traffic between Prometheus and its
     Alertmanagers, but instead point Prometheus to a list of all Alertmanagers"
-    (prometheus/alertmanager@v0.34.0 README.md, High Availability). The `replica` label is dropped
+    (prometheus/alertmanager@v0.34.0 README.md, High Availability). The replica label is dropped
     from the alerts (external labels are added first, then alert_relabel_configs run:
-    prometheus/prometheus@v3.14.0 notifier/alert.go relabelAlerts), so both replicas send the same
-    alert and Alertmanager deduplicates it as one."""
+    prometheus/prometheus@v3.16.0 notifier/alert.go relabelAlerts), so both replicas send the same
+    alert and Alertmanager deduplicates it as one. The cluster label, the same on both, stays."""
     if not settings.ha:
         return {"alertmanagers": [{"static_configs": [{"targets": [ALERTMANAGER]}]}]}
     host, port = ALERTMANAGER.split(":")
     return {
-        "alert_relabel_configs": [{"action": "labeldrop", "regex": REPLICA_LABEL}],
+        # A label name is [a-zA-Z_][a-zA-Z0-9_]* (LabelName): nothing in it is special in a regex.
+        "alert_relabel_configs": [{"action": "labeldrop", "regex": settings.prometheus.ha_labels.replica}],
         "alertmanagers": [{
             "kubernetes_sd_configs": [{"role": "endpointslice",
                                        "namespaces": {"names": [settings.kubernetes.namespace]}}],

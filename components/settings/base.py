@@ -69,6 +69,10 @@ DNS_LABEL = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
 DNS_LABEL_RULE = "a DNS label: lowercase letters, digits and '-', at most 63"
 DnsLabel = Annotated[str, _matcher(DNS_LABEL, DNS_LABEL_RULE)]
 
+# A DNS name of one or more RFC 1123 labels (a cluster's DNS domain), at most 253 characters.
+DnsDomain = Annotated[str, _matcher(r"(?=.{1,253}$)" + DNS_LABEL + r"(\." + DNS_LABEL + r")*",
+                                    "a DNS domain such as cluster.local (lowercase labels separated by dots)")]
+
 LabelName = Annotated[str, _matcher(r"[a-zA-Z_][a-zA-Z0-9_]*", "a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*)")]
 
 DockerName = Annotated[

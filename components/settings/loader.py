@@ -253,6 +253,11 @@ def _ha_conflicts(settings: Settings) -> list[str]:
     if settings.target.value == "docker" and settings.high_availability:
         problems.append(f"{NAMESPACE}:highAvailability: true is not valid on a docker stack (allowed: false or "
                         "unset; Docker runs one container per tool, replicas need target kubernetes)")
+    replica_label = settings.prometheus.ha_labels.replica
+    if settings.ha and replica_label in settings.prometheus.external_labels:
+        problems.append(f"{NAMESPACE}:prometheus.externalLabels.{replica_label}: is set on a highAvailability stack "
+                        f"(allowed: any other label; highAvailability sets {replica_label} to each replica's pod "
+                        "name, prometheus.haLabels.replica)")
     replicas = settings.grafana.replicas
     if replicas > 1 and settings.grafana.database is None:
         problems.append(f"{NAMESPACE}:grafana.replicas: {replicas} is not valid without grafana.database (allowed: 1, "

@@ -15,6 +15,7 @@ from pydantic import AfterValidator, Field, model_validator
 
 from .base import (
     CpuQuantity,
+    DnsDomain,
     DnsLabel,
     DockerName,
     Duration,
@@ -65,6 +66,9 @@ class KubernetesSettings(Model):
     # False: it must exist before `pulumi up` (the preflight checks).
     create_app_namespace: bool = True
     storage_class: DnsLabel | None = None
+    # The cluster's DNS domain (the kubelet's --cluster-domain): Services are
+    # <name>.<namespace>.svc.<clusterDomain>. Used in the in-cluster URLs the stack publishes.
+    cluster_domain: DnsDomain = "cluster.local"
 
     @model_validator(mode="after")
     def _one_source(self) -> KubernetesSettings:
@@ -182,6 +186,25 @@ def _unique_names(endpoints: list[RemoteWriteEndpoint]) -> list[RemoteWriteEndpo
     return endpoints
 
 
+class HaLabels(Model):
+    """The names of the two external labels by which a remote-write store recognises the replicas of
+    one Prometheus pair (highAvailability) and keeps one copy of their series. The defaults are the
+    labels Cortex, Grafana Mimir and Amazon Managed Service for Prometheus deduplicate on
+    (cortexproject/cortex@v1.21.1 pkg/util/validation/limits.go: -distributor.ha-tracker.cluster
+    defaults to `cluster`, -distributor.ha-tracker.replica to `__replica__`)."""
+
+    # Same value on both replicas: `prometheus.externalLabels.<this name>` when set, else the stack's name.
+    cluster: LabelName = "cluster"
+    # Each replica's own pod name; never sent with alerts (Alertmanager must see one alert from both).
+    replica: LabelName = "__replica__"
+
+    @model_validator(mode="after")
+    def _distinct(self) -> HaLabels:
+        if self.cluster == self.replica:
+            raise ValueError("two different label names for cluster and replica")
+        return self
+
+
 class PrometheusSettings(Model):
     retention: Duration = "15d"
     scrape_interval: Duration = "15s"
@@ -190,6 +213,8 @@ class PrometheusSettings(Model):
     external_labels: dict[LabelName, str] = {}
     # Long-term storage: every sample is also sent to these endpoints (none by default).
     remote_write: Annotated[list[RemoteWriteEndpoint], AfterValidator(_unique_names)] = []
+    # highAvailability: the cluster and replica external labels both replicas carry.
+    ha_labels: HaLabels = HaLabels()
     # Above the 2 GiB at which HighMemoryUsage fires: Prometheus must live to report its own use.
     resources: Resources = Resources(memory_request="1Gi", memory_limit="4Gi")
 
@@ -352,8 +377,9 @@ class GrafanaSettings(Model):
     database: GrafanaDatabase | None = None
 
 
-# The first schema period of configs/loki/loki-config.yml (what Loki 2.9 wrote); an object-store period
-# starts after it. tests/test_loki_storage.py checks this against the base config.
+# The first schema period of configs/loki/loki-config.yml: a new stack's v13 period, and the v12 period Loki
+# 2.9 wrote on an upgraded stack (loki.v12Until); the v13 and object-store periods of such a stack start
+# after it. tests/test_loki_storage.py checks this against the base config.
 LOKI_FIRST_PERIOD = "2024-01-01"
 
 
@@ -412,6 +438,10 @@ class LokiSettings(Model):
     # Where chunks and index go: the loki_data volume, or an S3-compatible bucket (`s3`) from loki.s3.since on.
     storage: Literal["filesystem", "s3"] = "filesystem"
     s3: LokiS3Settings | None = None
+    # Only for a stack that holds days written with schema v12 (it ran Loki 2.9, or an earlier release of this
+    # program): the day (UTC) v13 takes over; v12 stays in force before it. Unset: a new stack, whose one
+    # period is v13 from its first day. Never changed once that day has been reached.
+    v12_until: Annotated[str, AfterValidator(_check_day)] | None = None
 
     @model_validator(mode="after")
     def _limits(self) -> LokiSettings:

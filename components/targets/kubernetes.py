@@ -172,7 +172,7 @@ class KubernetesTarget:
         )
 
     def deploy(self, workload: Workload, parent: pulumi.Resource) -> DeployedWorkload:
-        workload = kubernetes_ha.with_cluster_args(workload, self.namespace)
+        workload = kubernetes_ha.with_cluster_args(workload)
         name = workload.name
         labels = self._labels(name)
         opts = pulumi.ResourceOptions(parent=parent, provider=self.provider)
@@ -281,7 +281,8 @@ class KubernetesTarget:
                 opts=opts,
             ))
         created += kubernetes_ha.extras(self, workload, labels, opts)
-        fqdn = f"{name}.{self.namespace}.svc.cluster.local"
+        # The Service's name in the cluster's DNS domain: what a pod in any namespace reaches it by.
+        fqdn = f"{name}.{self.namespace}.svc.{self._settings.kubernetes.cluster_domain}"
         endpoints = {}
         for p in workload.ports:
             public = None
