@@ -79,6 +79,8 @@ def _bootstrap_offline(tmp_path: Path, stack: str, edits: dict[str, tuple[str, s
     # connections: offline, whatever network the test machine has.
     env = {"HOME": str(home), "PATH": _path_without(tmp_path, "pulumi", "docker"),
            "PULUMI_GET_URL": f"http://127.0.0.1:{_closed_port()}/"}
+    if stack != "dev":  # a shared stack runs only against its team's backend, with its passphrase
+        env |= {"PULUMI_BACKEND_URL": f"file://{tmp_path / 'backend'}", "PULUMI_CONFIG_PASSPHRASE": "team"}
     result = subprocess.run(["bash", str(tree / "scripts" / "bootstrap.sh"), stack, "up"], env=env,
                             capture_output=True, text=True, timeout=120)
     return tree, result
