@@ -277,14 +277,20 @@ def documented_preview_rbac() -> list[dict[str, Any]]:
 
 class TestPreviewIdentity:
     def test_preview_as_the_documented_identity_dry_runs_everything(self, deployment: Deployment) -> None:
-        deployment.cluster.apply(documented_preview_rbac())
-        kubeconfig = deployment.cluster.identity(PREVIEW_USER)
+        cluster = deployment.cluster
+        cluster.apply(documented_preview_rbac())
+        identity = cluster.identity(PREVIEW_USER)
         # A change to preview, so that objects are dry-run and not only read.
         before = deployment.config["prometheus"]["evaluationInterval"]
         _set(deployment.config, "prometheus.evaluationInterval", "20s")
+        # CI's preview job has its own credentials at the usual place: the same kubeconfig path as a
+        # deploy (the provider's `kubeconfig` input, a path, is unchanged), another identity in it.
+        admin = cluster.kubeconfig.read_bytes()
+        cluster.kubeconfig.write_bytes(identity.read_bytes())
         try:
-            result = deployment.run("preview", "preview_as_ci", kubeconfig=kubeconfig, refresh=True)
+            result = deployment.run("preview", "preview_as_ci", refresh=True)
         finally:
+            cluster.kubeconfig.write_bytes(admin)
             deployment.config["prometheus"]["evaluationInterval"] = before
         assert result.ok, result.error
         # The provider does not fail on a 403 during preview: it falls back to the program's inputs
