@@ -14,6 +14,7 @@ from .render.prometheus import (
     remote_write_secrets,
     render_catalog_rules,
     render_prometheus_config,
+    rule_features,
     rule_files,
     scrapes_kubelets,
 )
@@ -71,7 +72,8 @@ def prometheus_workload(settings: Settings, catalog: Catalog, target: Target) ->
     files = [File(f"{CONFIG_DIR}/prometheus.yml", render_prometheus_config(settings, catalog, target.app_host),
                   live=True)]
     files += [File(path, text, live=True)
-              for path, text in rule_files(target.kind, infrastructure_jobs(settings)).items()]
+              for path, text in rule_files(target.kind, infrastructure_jobs(settings),
+                                           features=rule_features(settings)).items()]
     files.append(File(CATALOG_RULES_FILE, render_catalog_rules(catalog), live=True))
     # Remote-write credentials: secret files prometheus.yml points at (password_file, credentials_file).
     # Live too: Prometheus reads them at each request, so a rotated one is used without a restart
