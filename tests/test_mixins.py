@@ -230,6 +230,10 @@ def test_the_selectors_name_the_jobs_the_manifest_ships_on(scoped: dict[str, Any
     (the mixins' defaults, e.g. node's job="node", would match nothing this stack scrapes)."""
     rules = [r for g in yaml.safe_load((RULES_DIR / scoped["output"]).read_text())["groups"] for r in g["rules"]]
     jobs = {job for rule in rules for job in re.findall(r'\bjob="([^"]+)"', rule["expr"])}
+    if scoped in manifest()["project"] and not jobs:
+        # The seed's exporter alerts name no job (redis_up == 0): what they read is checked against
+        # what the shipping job exposes in tests/live/test_live_rules_can_fire.py.
+        return
     assert jobs == set(scoped["jobs"]), (scoped["output"], jobs)
 
 
@@ -258,7 +262,8 @@ def _names(files: dict[str, str]) -> list[str]:
 def test_a_mixin_ships_only_where_every_job_it_reads_is_scraped() -> None:
     base = {"prometheus", "monitoring", "redis"}
     assert _names(rule_files(TargetKind.DOCKER, base)) == [
-        "alertmanager-mixin.yml", "alerts.yml", "micrometer.yml", "prometheus-mixin.yml", "redis-mixin.yml"]
+        "alertmanager-mixin.yml", "alerts.yml", "micrometer.yml", "prometheus-mixin.yml", "redis-mixin.yml",
+        "redis.yml"]
     assert "node-mixin.yml" in _names(rule_files(TargetKind.KUBERNETES, base | {"node-exporter"}))
     assert _names(rule_files(TargetKind.DOCKER, set())) == ["alerts.yml", "micrometer.yml"]
     every_job = {job for scope in rule_scopes().values() for job in scope.jobs}
