@@ -36,8 +36,8 @@
 #                         which the module zip lacks (nested modules are separate zips). Built from a
 #                         throwaway wrapper module that requires both nested modules at the same tag:
 #                         the same source the release's replace points at.
-#   node_exporter,         the exporters, run by tests/test_rules_can_fire.py with the flags the stack renders,
-#   redis_exporter,        so that every shipped alert is shown to read names they expose. `go build` in the
+#   node_exporter,         the exporters, run by tests/live/test_live_rules_can_fire.py with the flags the
+#   redis_exporter,        stack renders, so that every shipped alert is shown to read names they expose. `go build` in the
 #   postgres_exporter,     downloaded module (see build_exporter). node_exporter, postgres_exporter and the nginx
 #   nginx-prometheus-      exporter print their version through prometheus/common/version; redis_exporter through
 #   exporter               main.BuildVersion (oliver006/redis_exporter@v1.88.0 Makefile GO_LDFLAGS, the tag).
@@ -216,7 +216,7 @@ build_config_reloader() {
   echo "$STAMP" > "$STAMPS/prometheus-config-reloader"
 }
 
-# --- the exporters (tests/test_rules_can_fire.py) -------------------------------------------------
+# --- the exporters (tests/live/test_live_rules_can_fire.py) -----------------------------------
 
 # built_tag BINARY -> the Go module tag to build BINARY at: its image's tag (tests/tools.py GO_BUILT names
 # the Images field), or the tag tests/tools.py PROXY_SKEW declares when the proxy refuses the deployed one.
