@@ -132,6 +132,25 @@ def test_a_hand_edit_of_a_synced_upstream_test_fails_the_check_without_a_clone(t
     assert "kubernetes-mixin/tests.yaml" in result.stderr
 
 
+def test_the_synced_upstream_tests_hold_the_cases_of_what_ships() -> None:
+    """kubernetes-mixin's own tests/*.yaml, kept for the shipped alerts only (KubeAPIDown and the other
+    control-plane ones go), against the shipped file, with upstream's provenance and licence notice."""
+    shipped = {r["alert"] for g in yaml.safe_load((RULES_DIR / "kubernetes-mixin.yml").read_text())["groups"]
+               for r in g["rules"] if "alert" in r}
+    synced = sorted((ROOT / "tests" / "rules" / "kubernetes-mixin").glob("*.yaml"))
+    cases = []
+    for path in synced:
+        text = path.read_text()
+        assert text.startswith("# Copyright kubernetes-mixin Authors\n# SPDX-License-Identifier: Apache-2.0\n"), path
+        assert f"tests/{path.name} at tag version-1.5.6 (commit 464d0ae592cb7d7b1c6f40741fc72fb7bb2449ac)" in text
+        data = yaml.safe_load(text)
+        assert data["rule_files"] == ["../../../configs/prometheus/rules/kubernetes-mixin.yml"], path
+        cases += [c["alertname"] for g in data["tests"] for c in g.get("alert_rule_test", [])]
+    assert set(cases) <= shipped
+    assert cases.count("KubePersistentVolumeFillingUp") == 21 and "KubeAPIDown" not in cases
+    assert len(cases) >= 100
+
+
 def test_the_sync_refuses_a_clone_whose_tag_names_another_commit(tmp_path: Path) -> None:
     checkout = checkout_or_skip()
     other = "0" * 40
