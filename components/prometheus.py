@@ -14,6 +14,7 @@ from .render.prometheus import (
     remote_write_secrets,
     render_catalog_rules,
     render_prometheus_config,
+    rule_features,
     rule_files,
     scrapes_kubelets,
 )
@@ -75,7 +76,8 @@ def prometheus_workload(settings: Settings, catalog: Catalog, target: Target) ->
     # The runbook links as absolute URLs behind alertmanager.runbookBaseUrl (render/runbooks.py).
     runbook_base = settings.alertmanager.runbook_base_url
     files += [File(path, absolute_runbooks(text, runbook_base), live=True)
-              for path, text in rule_files(target.kind, infrastructure_jobs(settings)).items()]
+              for path, text in rule_files(target.kind, infrastructure_jobs(settings),
+                                           features=rule_features(settings)).items()]
     files.append(File(CATALOG_RULES_FILE, absolute_runbooks(render_catalog_rules(catalog), runbook_base), live=True))
     # Remote-write credentials: secret files prometheus.yml points at (password_file, credentials_file).
     # Live too: Prometheus reads them at each request, so a rotated one is used without a restart

@@ -40,6 +40,15 @@
 #                         module version. Not a deployed image, so pinned here; Renovate's custom manager
 #                         (renovate.json) tracks that line. tests/test_workflows.py lints .github/workflows
 #                         with it, and it runs Debian's ShellCheck (.ci/apt-packages.txt) on each `run:` script.
+#   node_exporter,         the exporters, run by tests/live/test_live_rules_can_fire.py with the flags the
+#   redis_exporter,        stack renders, so that every shipped alert is shown to read names they expose. `go build` in the
+#   postgres_exporter,     downloaded module (see build_exporter). node_exporter, postgres_exporter and the nginx
+#   nginx-prometheus-      exporter print their version through prometheus/common/version; redis_exporter through
+#   exporter               main.BuildVersion (oliver006/redis_exporter@v1.88.0 Makefile GO_LDFLAGS, the tag).
+#                          postgres_exporter and the nginx exporter: the module proxy refuses the deployed tags
+#                          (403 "This module version is not available"); the newest tag it serves is built
+#                          instead, declared once in tests/tools.py PROXY_SKEW (deployed tag -> built tag), which
+#                          this script reads and tests/test_upstream_tools.py holds the binaries to.
 # Not built, on purpose:
 #   loki, promtail   github.com/grafana/loki/v3 is AGPL, and this workplace's registry notes say not to
 #                    use that module. (It would also need the wrapper-module treatment above: Loki's go.mod
@@ -222,9 +231,48 @@ build_actionlint() {
   echo "$STAMP" > "$STAMPS/actionlint"
 }
 
+# --- the exporters (tests/live/test_live_rules_can_fire.py) -----------------------------------
+
+# built_tag BINARY -> the Go module tag to build BINARY at: its image's tag (tests/tools.py GO_BUILT names
+# the Images field), or the tag tests/tools.py PROXY_SKEW declares when the proxy refuses the deployed one.
+built_tag() {
+  "$PYTHON" -c 'import sys
+sys.path.insert(0, "tests")
+from tools import GO_BUILT, PROXY_SKEW
+from components.settings.model import Images
+deployed = getattr(Images(), GO_BUILT[sys.argv[1]]).split("@", 1)[0].rsplit(":", 1)[1].removeprefix("v")
+declared, built = PROXY_SKEW.get(sys.argv[1], (deployed, deployed))
+print("v" + (built if declared == deployed else deployed))' "$1"
+}
+
+# build_exporter BINARY MODULE PACKAGE_DIR VERSION_VAR: BINARY built from the module zip (`go mod download`,
+# checked against the checksum database) in its own directory, as its release does, with the linker
+# setting VERSION_VAR so that `BINARY --version` names the version built. Not `go install MODULE@TAG`:
+# that also asks the proxy for the module's version list (deprecation check), which it refuses for
+# some of these modules (403).
+build_exporter() {
+  local binary=$1 module=$2 dir=$3 var=$4 tag version src
+  tag=$(built_tag "$binary")
+  version=${tag#v}
+  [ "$var" = main.BuildVersion ] && version=$tag  # redis_exporter prints its release tag, "v" and all
+  needs_build "$binary" "$tag" "$module@$tag" "$binary" || return 0
+  src=$("$GO" mod download -json "$module@$tag" | "$PYTHON" -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')
+  (cd "$src" && "$GO" build "${JOBS[@]}" -mod=readonly -ldflags "-s -w -X $var=$version" -o "$BIN/$binary" "./$dir")
+  echo "$STAMP" > "$STAMPS/$binary"
+}
+
+build_exporters() {
+  local common=github.com/prometheus/common/version.Version
+  build_exporter node_exporter github.com/prometheus/node_exporter . "$common"
+  build_exporter redis_exporter github.com/oliver006/redis_exporter . main.BuildVersion
+  build_exporter postgres_exporter github.com/prometheus-community/postgres_exporter cmd/postgres_exporter "$common"
+  build_exporter nginx-prometheus-exporter github.com/nginx/nginx-prometheus-exporter . "$common"
+}
+
 mkdir -p "$BIN" "$STAMPS"
 build_prometheus
 build_alertmanager
 build_jaeger
 build_config_reloader
 build_actionlint
+build_exporters

@@ -16,10 +16,17 @@ TOOLS_BIN = ROOT / ".tools" / "bin"
 # Which image each Go-built program comes from: tests must run the deployed version, so these are
 # never taken from PATH (a distribution's older prometheus or promtool would pass silently).
 GO_BUILT = {"prometheus": "prometheus", "promtool": "prometheus", "alertmanager": "alertmanager",
-            "amtool": "alertmanager", "jaeger": "jaeger", "prometheus-config-reloader": "config_reloader"}
+            "amtool": "alertmanager", "jaeger": "jaeger", "prometheus-config-reloader": "config_reloader",
+            "node_exporter": "node_exporter", "redis_exporter": "redis_exporter",
+            "postgres_exporter": "postgres_exporter", "nginx-prometheus-exporter": "nginx_exporter"}
 # Go-built too, at a version pinned in scripts/upstream-tools.sh itself (not a deployed image):
 # never taken from PATH either (PyPI's actionlint packages ship other builds, even a fork).
 GO_BUILT_PINNED = {"actionlint"}
+# Built at another version than deployed, tool -> (deployed, built), the one place this is declared
+# (scripts/upstream-tools.sh builds the second, tests/test_upstream_tools.py holds the binaries to it):
+# the Go module proxy refuses the deployed tags with 403 "This module version is not available"
+# (postgres_exporter v0.20.1 and v0.20.0, nginx-prometheus-exporter v1.5.3 and v1.5.2) and serves these.
+PROXY_SKEW = {"postgres_exporter": ("0.20.1", "0.19.1"), "nginx-prometheus-exporter": ("1.5.3", "1.5.1")}
 
 
 def require(tool: str) -> str:
