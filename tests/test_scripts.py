@@ -143,3 +143,36 @@ def test_bootstrap_reports_a_broken_catalog_before_running_pulumi(tmp_path: Path
     assert result.returncode == 1
     assert "invalid service catalog: configs/services.yaml: jobs.nestjs-services.services.backend: 0 is not " \
            "valid (allowed: a port number from 1 to 65535, without quotes)" in result.stderr.splitlines()
+
+
+def test_make_check_builds_only_the_tools_it_runs(tmp_path: Path) -> None:
+    """`make check` runs promtool and amtool: it asks scripts/upstream-tools.sh for those two groups,
+    and the script then looks at nothing else (Jaeger, the exporters, actionlint stay unbuilt)."""
+    dry = subprocess.run(["make", "-n", "check", "STACK=prod"], cwd=ROOT, capture_output=True, text=True,
+                         env={k: v for k, v in os.environ.items() if not k.startswith("MAKE")}, timeout=60)
+    calls = [line.split() for line in dry.stdout.splitlines() if "upstream-tools.sh" in line]
+    assert [c[1:] for c in calls] == [["prometheus", "alertmanager"]], dry.stdout
+    # The two groups already built (their stamps and binaries), nothing else: the script reports
+    # both up to date and builds nothing.
+    tools = tmp_path / "tools"
+    (tools / "bin").mkdir(parents=True)
+    (tools / "stamps").mkdir()
+    for group, binaries in (("prometheus", ("prometheus", "promtool")), ("alertmanager", ("alertmanager", "amtool"))):
+        stamp = ROOT / ".tools" / "stamps" / group
+        if not stamp.exists():
+            pytest.fail(f"{stamp} missing: scripts/upstream-tools.sh builds it") if os.environ.get("CI") else \
+                pytest.skip(f"{stamp} missing")
+        (tools / "stamps" / group).write_text(stamp.read_text())
+        for binary in binaries:
+            (tools / "bin" / binary).symlink_to(ROOT / ".tools" / "bin" / binary)
+    done = subprocess.run(["bash", str(ROOT / "scripts" / "upstream-tools.sh"), "prometheus", "alertmanager"],
+                          env={**os.environ, "UPSTREAM_TOOLS_DIR": str(tools)}, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert [line.split(":")[1].strip() for line in done.stdout.splitlines()] == ["up to date", "up to date"]
+    assert sorted(p.name for p in (tools / "bin").iterdir()) == ["alertmanager", "amtool", "prometheus", "promtool"]
+    bad = subprocess.run(["bash", str(ROOT / "scripts" / "upstream-tools.sh"), "grafana"], capture_output=True,
+                         text=True, timeout=60, env={**os.environ, "UPSTREAM_TOOLS_DIR": str(tools)})
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == ("unknown tool group 'grafana' (allowed: prometheus alertmanager jaeger "
+                                  "config-reloader actionlint exporters)")
