@@ -229,6 +229,10 @@ TWO_SEVERITY_ALERTS = {
     "NodeFilesystemAlmostOutOfFiles": {"instance", "mountpoint", "device"},
     "NodeFileDescriptorLimit": {"instance"},
     "KubePersistentVolumeFillingUp": {"instance", "namespace", "persistentvolumeclaim"},
+    "KubePersistentVolumeInodesFillingUp": {"instance", "namespace", "persistentvolumeclaim"},
+    # One series per node's kubelet (the kubelet job's `instance` and `node` are the node's name).
+    "KubeletClientCertificateExpiration": {"instance", "node"},
+    "KubeletServerCertificateExpiration": {"instance", "node"},
     "AlertmanagerClusterFailedToSendAlerts": {"job", "service", "integration"},
 }
 
