@@ -93,3 +93,16 @@ def test_every_relative_link_and_anchor_resolves(page: Path) -> None:
         if not resolved.exists() or (anchor and (resolved.suffix != ".md" or anchor not in _anchors(resolved))):
             broken.append(target)
     assert broken == [], f"{page.relative_to(ROOT)}: broken links {broken}"
+
+
+def test_upgrading_lists_every_restart_of_this_release() -> None:
+    """The one-time restarts the real-cluster upgrade journey measures (tests/e2e/test_upgrade.py)
+    are the ones docs/UPGRADING.md tells operators to expect, and no other."""
+    from e2e.releases import UPGRADE_RESTARTS
+
+    text = (ROOT / "docs" / "UPGRADING.md").read_text()
+    section = text[text.index("## This release"):]
+    section = section[:section.find("\n## ", 1)] if "\n## " in section[1:] else section
+    listed = set(re.findall(r"`((?:Deployment|StatefulSet|DaemonSet)/[a-z0-9-]+)`", section))
+    for stack, restarts in UPGRADE_RESTARTS.items():
+        assert listed == set(restarts), (stack, listed ^ set(restarts))

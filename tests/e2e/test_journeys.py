@@ -50,16 +50,20 @@ def new_stack_settings(tree: Path, stack: str) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module", params=STACKS)
-def deployment(request: pytest.FixtureRequest) -> Iterator[Deployment]:
+def deployment(request: pytest.FixtureRequest, summary: dict[str, Any]) -> Iterator[Deployment]:
     stack = request.param
     work = build_dir(f"journey-{stack}")
     cluster = Cluster(work / "cluster")
     tree = program_tree(work / "program")
+    started = time.monotonic()
     cluster.up()
+    deployment = Deployment(cluster=cluster, tree=tree, stack=stack, work=work,
+                            config=new_stack_settings(tree, stack), secrets=generated_secrets(stack))
+    deployment.timings["cluster_up"] = round(time.monotonic() - started, 1)
     try:
-        yield Deployment(cluster=cluster, tree=tree, stack=stack, work=work,
-                         config=new_stack_settings(tree, stack), secrets=generated_secrets(stack))
+        yield deployment
     finally:
+        stack_summary(summary, stack)["seconds"].update(deployment.timings)
         cluster.down()
 
 

@@ -4,7 +4,7 @@ Per stack: a cluster like those the previous release ran on (QuikApp's namespace
 Security level enforced by default), `up` with the previous release's program and stack file
 (`git archive` of PREVIOUS_RELEASE), then `up` with this checkout's. Every PersistentVolumeClaim
 keeps its UID; the workloads that roll are exactly the one-time restarts docs/UPGRADING.md lists
-for this release (UPGRADE_RESTARTS, checked against the doc by tests/test_docs.py).
+for this release (tests/e2e/releases.py, checked against the doc by tests/test_docs.py).
 """
 
 from __future__ import annotations
@@ -16,12 +16,8 @@ import pytest
 
 from e2e.cluster import Cluster
 from e2e.conftest import build_dir, stack_summary
+from e2e.releases import PREVIOUS_RELEASE, UPGRADE_RESTARTS
 from e2e.scenario import Deployment, generated_secrets, program_tree, stack_settings
-
-# The release this one upgrades: main as it landed before (stop 15, issue 13).
-PREVIOUS_RELEASE = "89a4a8b"
-# Workloads whose pod template this release changes (kind/name -> why), per stack.
-UPGRADE_RESTARTS: dict[str, dict[str, str]] = {"staging": {}, "prod": {}}
 
 
 @pytest.fixture(scope="module", params=("staging", "prod"))
@@ -63,4 +59,5 @@ def test_upgrade_replaces_no_claim(upgraded: tuple[Deployment, dict[str, Any]], 
 def test_upgrade_restarts_only_what_the_release_documents(upgraded: tuple[Deployment, dict[str, Any]]) -> None:
     deployment, run = upgraded
     restarted = run["before"].restarts(run["after"])["workloads"]
-    assert sorted(restarted) == sorted(UPGRADE_RESTARTS[deployment.stack])
+    steps = sorted(f'{s["op"]} {s["type"]} {s["urn"].rsplit("::", 1)[-1]}' for s in run["result"].changed())
+    assert sorted(restarted) == sorted(UPGRADE_RESTARTS[deployment.stack]), "\n".join(steps)
