@@ -545,7 +545,7 @@ def test_zizmor_reports_nothing_of_medium_severity_or_above() -> None:
 # names what was undone, so the clean report above is not for want of looking.
 UNDONE: dict[str, dict[str, list[tuple[str, str]]]] = {
     "unpinned-uses": {"test.yml": [(r"actions/checkout@[0-9a-f]{40} # v[\d.]+", "actions/checkout@v7")]},
-    "artipacked": {"test.yml": [(r"\n        with:\n          persist-credentials: false", "")]},
+    "artipacked": {"test.yml": [(r"\n          persist-credentials: false", "")]},
     # As the old preview.yml had it: a write scope at the workflow level, which reaches every job
     # that does not set its own (here the fork notice).
     "excessive-permissions": {"preview.yml": [

@@ -45,6 +45,31 @@ def e2e_tools() -> None:
         pytest.skip(message)
 
 
+def _processes_under(path: Path) -> list[str]:
+    """Running processes whose command line names a path under `path` (ours: clusters, engines)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+            state = (proc / "stat").read_text().split()[2]
+        except OSError:
+            continue
+        if state != "Z" and any(str(path).encode() in arg for arg in argv):
+            found.append(f"{proc.name}: {b' '.join(argv).decode(errors='replace')[:160]}")
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def nothing_outlives_the_tests() -> Iterator[None]:
+    """After the session no process the tests started (an API server, etcd, kwok, Prometheus, the
+    engine or its provider) is left: each was stopped by its PID."""
+    yield
+    left = _processes_under(BUILD)
+    assert left == [], "processes still running after the end-to-end tests:\n" + "\n".join(left)
+
+
 @pytest.fixture(scope="session")
 def summary() -> Iterator[dict[str, Any]]:
     """build/e2e/summary.json: one object per stack, filled by the tests as they go."""
