@@ -52,10 +52,10 @@ def test_the_repository_catalog_loads() -> None:
      "jobs.kubelet: job name 'kubelet' is reserved for the monitoring stack (allowed: any other name; reserved: "
      f"{', '.join(sorted(RESERVED_JOBS))})"),
     ({"jobs": {"go": {"services": {"a": 1}, "port": 3}}},
-     "jobs.go.port: unknown key (allowed here: metrics_path, services)"),
+     "jobs.go.port: unknown key (allowed here: metrics_path, team, services)"),
     ({"jobs": {"go": {"metrics_path": "/metrics"}}}, "jobs.go.services: required, but not set"),
     ({"jobs": {"go": None}}, "jobs.go: an empty value is not valid (allowed: a mapping with services and, "
-                             "optionally, metrics_path)"),
+                             "optionally, metrics_path and team)"),
     ({"jobs": {}}, "jobs: an empty mapping is not valid (allowed: a mapping of job name to its services, "
                    "at least one job)"),
     ({"services": []}, "services: unknown key (allowed here: jobs)"),
