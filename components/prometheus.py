@@ -10,6 +10,7 @@ from .render.prometheus import (
     CATALOG_RULES_FILE,
     CONFIG_DIR,
     REPLICA_ENV,
+    RULES_DIR,
     infrastructure_jobs,
     remote_write_secrets,
     render_catalog_rules,
@@ -17,6 +18,7 @@ from .render.prometheus import (
     rule_files,
     scrapes_kubelets,
 )
+from .render.slo import SLO_RULES_PATH, render_slo_rules
 from .settings import Settings, TargetKind
 from .targets import Target
 from .tool import ToolComponent
@@ -73,6 +75,10 @@ def prometheus_workload(settings: Settings, catalog: Catalog, target: Target) ->
     files += [File(path, text, live=True)
               for path, text in rule_files(target.kind, infrastructure_jobs(settings)).items()]
     files.append(File(CATALOG_RULES_FILE, render_catalog_rules(catalog), live=True))
+    # The catalog's service level objectives: only when some service has one.
+    slo_rules = render_slo_rules(catalog)
+    if slo_rules is not None:
+        files.append(File(f"{RULES_DIR}/{SLO_RULES_PATH}", slo_rules, live=True))
     # Remote-write credentials: secret files prometheus.yml points at (password_file, credentials_file).
     # Live too: Prometheus reads them at each request, so a rotated one is used without a restart
     # (they sit in the live /etc/prometheus, from the fixed-name Secret on Kubernetes).

@@ -36,6 +36,10 @@
 #                         which the module zip lacks (nested modules are separate zips). Built from a
 #                         throwaway wrapper module that requires both nested modules at the same tag:
 #                         the same source the release's replace points at.
+#   sloth                    github.com/slok/sloth (Apache-2.0), not deployed: the oracle tests/test_slo_sloth.py
+#                            compares the rendered SLO alerts with (`sloth generate`). Pinned here (SLOTH_VERSION),
+#                            not in the image table; a plain `go install` (no replace directives, its UI assets
+#                            are in the module zip).
 # Not built, on purpose:
 #   loki, promtail   github.com/grafana/loki/v3 is AGPL, and this workplace's registry notes say not to
 #                    use that module. (It would also need the wrapper-module treatment above: Loki's go.mod
@@ -207,8 +211,21 @@ build_config_reloader() {
   echo "$STAMP" > "$STAMPS/prometheus-config-reloader"
 }
 
+# The SLO generator the rendered burn-rate alerts are checked against (components/render/slo.py).
+SLOTH_VERSION=v0.16.0
+
+build_sloth() {
+  local module="github.com/slok/sloth@$SLOTH_VERSION"
+  needs_build sloth "$SLOTH_VERSION" "$module" sloth || return 0
+  GOBIN="$BIN" "$GO" install "${JOBS[@]}" \
+    -ldflags "-s -w -X github.com/slok/sloth/internal/info.Version=$SLOTH_VERSION" \
+    "github.com/slok/sloth/cmd/sloth@$SLOTH_VERSION"
+  echo "$STAMP" > "$STAMPS/sloth"
+}
+
 mkdir -p "$BIN" "$STAMPS"
 build_prometheus
 build_alertmanager
 build_jaeger
 build_config_reloader
+build_sloth
