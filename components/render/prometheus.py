@@ -239,6 +239,12 @@ def _alerting(settings: Settings) -> dict[str, object]:
 # (prometheus/prometheus@v3.14.0 docs/migration.md, "Scrape protocols"). QuikApp's own services are
 # not ours to check: their jobs parse such a response as 2.x did rather than lose the target.
 APP_FALLBACK_PROTOCOL = "PrometheusText0.0.4"
+# Prometheus 3 asks targets for UTF-8 names by default (`escaping=allow-utf-8` in the Accept header),
+# and an OpenTelemetry exporter that follows the content negotiation may then send
+# `http.server.request.duration` instead of `http_server_request_duration_seconds`. The stack's rules,
+# alerts and dashboards read the underscore names, so the app jobs ask for those
+# (prometheus/prometheus@v3.16.0 scrape/scrape.go acceptHeader, config/config.go; docs/UPSTREAM-FACTS.md).
+APP_NAME_ESCAPING = "underscores"
 
 
 def _docker_jobs(settings: Settings, catalog: Catalog, app_host: Callable[[str], str]) -> list[dict[str, object]]:
@@ -250,6 +256,7 @@ def _docker_jobs(settings: Settings, catalog: Catalog, app_host: Callable[[str],
             "job_name": job.name,
             "metrics_path": job.metrics_path,
             "fallback_scrape_protocol": APP_FALLBACK_PROTOCOL,
+            "metric_name_escaping_scheme": APP_NAME_ESCAPING,
             "static_configs": [_static(f"{app_host(name)}:{port}", name) for name, port in job.services],
         })
     for exporter in enabled_exporters(settings):
@@ -281,7 +288,8 @@ def _docker_jobs(settings: Settings, catalog: Catalog, app_host: Callable[[str],
 def _endpointslice_job(job: str, namespace: str, services: list[tuple[str, int]], *,
                        service_label: str | None = None, metrics_path: str | None = None,
                        pod_labels: bool = True, node_label: bool = False,
-                       honor_labels: bool = False, fallback_protocol: str | None = None) -> dict[str, object]:
+                       honor_labels: bool = False, fallback_protocol: str | None = None,
+                       name_escaping: str | None = None) -> dict[str, object]:
     """A job whose targets are the pods behind `services` (Service name, pod port) in `namespace`.
 
     Every endpoint address and port of a listed Service's EndpointSlices is a candidate (one per pod
@@ -312,6 +320,8 @@ def _endpointslice_job(job: str, namespace: str, services: list[tuple[str, int]]
         out["metrics_path"] = metrics_path
     if fallback_protocol is not None:
         out["fallback_scrape_protocol"] = fallback_protocol
+    if name_escaping is not None:
+        out["metric_name_escaping_scheme"] = name_escaping
     out["kubernetes_sd_configs"] = [{"role": "endpointslice", "namespaces": {"names": [namespace]}}]
     out["relabel_configs"] = relabel
     return out
@@ -346,7 +356,8 @@ def _kubernetes_jobs(settings: Settings, catalog: Catalog) -> list[dict[str, obj
     jobs = [_endpointslice_job("prometheus", stack_ns, [("prometheus", PROMETHEUS_PORT)])]
     for job in catalog.jobs:
         jobs.append(_endpointslice_job(job.name, kube.app_namespace, list(job.services),
-                                       metrics_path=job.metrics_path, fallback_protocol=APP_FALLBACK_PROTOCOL))
+                                       metrics_path=job.metrics_path, fallback_protocol=APP_FALLBACK_PROTOCOL,
+                                       name_escaping=APP_NAME_ESCAPING))
     for exporter in enabled_exporters(settings):
         # `service` stays the job's name, as on Docker (the exporter alerts are written against it).
         jobs.append(_endpointslice_job(exporter.job, stack_ns, [(exporter.host, exporter.port)],
