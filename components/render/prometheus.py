@@ -11,7 +11,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..catalog import CONFIGS, Catalog
+from ..catalog import CONFIGS, Catalog, ServiceJob
 from ..settings import Settings, TargetKind
 from .jaeger import METRICS_PORT as JAEGER_METRICS_PORT
 from .yamltext import dump_yaml, load_yaml
@@ -127,11 +127,11 @@ def render_prometheus_config(settings: Settings, catalog: Catalog, app_host: Cal
     bare name on the shared network). Kubernetes discovers the pods behind the Services instead.
     """
     if settings.target is TargetKind.KUBERNETES:
-        return _render(settings, _kubernetes_jobs(settings, catalog))
-    return _render(settings, _docker_jobs(settings, catalog, app_host))
+        return _render(settings, catalog, _kubernetes_jobs(settings, catalog))
+    return _render(settings, catalog, _docker_jobs(settings, catalog, app_host))
 
 
-def _render(settings: Settings, jobs: list[dict[str, object]]) -> str:
+def _render(settings: Settings, catalog: Catalog, jobs: list[dict[str, object]]) -> str:
     prom = settings.prometheus
     global_: dict[str, object] = {
         "scrape_interval": prom.scrape_interval,
@@ -144,7 +144,7 @@ def _render(settings: Settings, jobs: list[dict[str, object]]) -> str:
         global_["external_labels"] = dict(sorted(external_labels.items()))
     config: dict[str, object] = {
         "global": global_,
-        "alerting": _alerting(settings),
+        "alerting": _alerting(settings, catalog),
         "rule_files": [f"{RULES_DIR}/*.yml"],
         "scrape_configs": jobs,
     }
@@ -210,7 +210,40 @@ def remote_write_section(settings: Settings) -> dict[str, object]:
     return {"remote_write": entries} if entries else {}
 
 
-def _alerting(settings: Settings) -> dict[str, object]:
+# --- ownership: the catalog's `team` on series and on alerts -------------------------------------------
+
+
+def _team_rules(owners: dict[str, list[str]]) -> list[dict[str, object]]:
+    # One rule per team, keyed on the `service` label; relabel regexes are fully anchored and a
+    # service name (a DNS label) holds no regex metacharacter, so `a|b` matches exactly those two.
+    return [{"source_labels": ["service"], "regex": "|".join(services), "target_label": "team", "replacement": team}
+            for team, services in sorted(owners.items())]
+
+
+def team_relabeling(job: ServiceJob) -> list[dict[str, object]]:
+    """Target relabeling that puts the catalog's `team` on every series of the job's owned services.
+
+    It reads the target's `service` label, which exists by then on both targets (a static label on
+    Docker, set from the Service's name earlier in the same relabel_configs on Kubernetes), so the
+    rules are the same text everywhere."""
+    owners: dict[str, list[str]] = {}
+    for service, team in job.owners:
+        owners.setdefault(team, []).append(service)
+    return _team_rules(owners)
+
+
+def alert_team_relabeling(catalog: Catalog) -> list[dict[str, object]]:
+    """The same `team` on every alert about an owned service, applied as Prometheus sends the alert.
+
+    Series carry `team` from the scrape, but a rule that aggregates (`sum(...) by (service)`, as
+    HighErrorRate, HighLatency and the SLO alerts do) drops it; routing must not depend on every
+    rule keeping it. Alert relabeling runs on each alert sent (after the external labels,
+    prometheus/prometheus@v3.16.0 notifier/alert.go relabelAlerts), so Alertmanager's team routes
+    see `team` whenever the alert names an owned `service`."""
+    return _team_rules({team: list(services) for team, services in catalog.teams().items()})
+
+
+def _alerting(settings: Settings, catalog: Catalog) -> dict[str, object]:
     """Where alerts go. One Alertmanager: its name. High availability: every member, each by its
     pod address (discovered from the EndpointSlices of the `alertmanager` Service), never through
     the Service's load balancing: "Do not load balance traffic between Prometheus and its
@@ -219,11 +252,14 @@ def _alerting(settings: Settings) -> dict[str, object]:
     from the alerts (external labels are added first, then alert_relabel_configs run:
     prometheus/prometheus@v3.14.0 notifier/alert.go relabelAlerts), so both replicas send the same
     alert and Alertmanager deduplicates it as one."""
+    teams = alert_team_relabeling(catalog)
     if not settings.ha:
-        return {"alertmanagers": [{"static_configs": [{"targets": [ALERTMANAGER]}]}]}
+        single: dict[str, object] = {"alert_relabel_configs": teams} if teams else {}
+        single["alertmanagers"] = [{"static_configs": [{"targets": [ALERTMANAGER]}]}]
+        return single
     host, port = ALERTMANAGER.split(":")
     return {
-        "alert_relabel_configs": [{"action": "labeldrop", "regex": REPLICA_LABEL}],
+        "alert_relabel_configs": [*teams, {"action": "labeldrop", "regex": REPLICA_LABEL}],
         "alertmanagers": [{
             "kubernetes_sd_configs": [{"role": "endpointslice",
                                        "namespaces": {"names": [settings.kubernetes.namespace]}}],
@@ -252,13 +288,16 @@ def _docker_jobs(settings: Settings, catalog: Catalog, app_host: Callable[[str],
         {"job_name": "prometheus", "static_configs": [_static(f"localhost:{PROMETHEUS_PORT}", "prometheus")]},
     ]
     for job in catalog.jobs:
-        jobs.append({
+        app_job: dict[str, object] = {
             "job_name": job.name,
             "metrics_path": job.metrics_path,
             "fallback_scrape_protocol": APP_FALLBACK_PROTOCOL,
             "metric_name_escaping_scheme": APP_NAME_ESCAPING,
             "static_configs": [_static(f"{app_host(name)}:{port}", name) for name, port in job.services],
-        })
+        }
+        if job.owners:
+            app_job["relabel_configs"] = team_relabeling(job)
+        jobs.append(app_job)
     for exporter in enabled_exporters(settings):
         jobs.append({
             "job_name": exporter.job,
@@ -289,7 +328,8 @@ def _endpointslice_job(job: str, namespace: str, services: list[tuple[str, int]]
                        service_label: str | None = None, metrics_path: str | None = None,
                        pod_labels: bool = True, node_label: bool = False,
                        honor_labels: bool = False, fallback_protocol: str | None = None,
-                       name_escaping: str | None = None) -> dict[str, object]:
+                       name_escaping: str | None = None,
+                       more_relabeling: list[dict[str, object]] | None = None) -> dict[str, object]:
     """A job whose targets are the pods behind `services` (Service name, pod port) in `namespace`.
 
     Every endpoint address and port of a listed Service's EndpointSlices is a candidate (one per pod
@@ -313,6 +353,7 @@ def _endpointslice_job(job: str, namespace: str, services: list[tuple[str, int]]
         ]
     if node_label:
         relabel.append({"source_labels": ["__meta_kubernetes_pod_node_name"], "target_label": "node"})
+    relabel += more_relabeling or []
     out: dict[str, object] = {"job_name": job}
     if honor_labels:
         out["honor_labels"] = True
@@ -357,7 +398,7 @@ def _kubernetes_jobs(settings: Settings, catalog: Catalog) -> list[dict[str, obj
     for job in catalog.jobs:
         jobs.append(_endpointslice_job(job.name, kube.app_namespace, list(job.services),
                                        metrics_path=job.metrics_path, fallback_protocol=APP_FALLBACK_PROTOCOL,
-                                       name_escaping=APP_NAME_ESCAPING))
+                                       name_escaping=APP_NAME_ESCAPING, more_relabeling=team_relabeling(job)))
     for exporter in enabled_exporters(settings):
         # `service` stays the job's name, as on Docker (the exporter alerts are written against it).
         jobs.append(_endpointslice_job(exporter.job, stack_ns, [(exporter.host, exporter.port)],

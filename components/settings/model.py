@@ -265,6 +265,29 @@ class SeverityRoutes(Model):
     chat: RouteTimings = RouteTimings()
 
 
+class TeamReceivers(Model):
+    """A team's own receivers (`alertmanager.teams.<team>`): the same integrations as the stack's, for
+    the alerts of the services configs/services.yaml gives that team (`team` label, render/alertmanager.py)."""
+
+    # Pager (severity critical).
+    pagerduty: PagerDutyReceiver | None = None
+    opsgenie: OpsgenieReceiver | None = None
+    # Chat (severity critical and warning).
+    slack: SlackReceiver | None = None
+    msteams: MsTeamsReceiver | None = None
+    # Every alert of the team.
+    webhook: WebhookReceiver | None = None
+    email: EmailReceiver | None = None
+
+    @model_validator(mode="after")
+    def _some_integration(self) -> TeamReceivers:
+        if not any((self.pagerduty, self.opsgenie, self.slack, self.msteams, self.webhook, self.email)):
+            # The team's route takes its alerts away from the stack's receivers: with nothing here
+            # they would reach nobody.
+            raise ValueError("at least one of pagerduty, opsgenie, slack, msteams, webhook, email")
+        return self
+
+
 class AlertmanagerSettings(Model):
     storage_size: Quantity = "1Gi"
     # The root route: the default receiver (`quikapp`: e-mail, webhook) and what the routes inherit.
@@ -283,6 +306,9 @@ class AlertmanagerSettings(Model):
     webhook: WebhookReceiver | None = None
     email: EmailReceiver | None = None
     heartbeat: HeartbeatReceiver | None = None
+    # Per team (a `team` of configs/services.yaml): its own receivers, which get the team's alerts
+    # instead of the ones above.
+    teams: dict[DnsLabel, TeamReceivers] = {}
     # Prefix for the rules' repository-relative `runbook_url`s (docs/runbooks.md#…) in notifications,
     # e.g. https://github.com/<org>/<repo>/blob/main/ ; unset: they are shown as they are.
     runbook_base_url: HttpUrl | None = None
