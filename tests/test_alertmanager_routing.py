@@ -211,7 +211,7 @@ def test_inhibit_rules_name_alerts_that_exist() -> None:
 RELATIVE_RUNBOOK = "docs/runbooks.md#servicedown"
 ABSOLUTE_RUNBOOK = "https://runbooks.prometheus-operator.dev/runbooks/node/noderaiddegraded"
 BASE_URL = "https://git.quikapp.test/monitoring/blob/main/"
-GRAFANA_LINK = "http://grafana.quikapp.test:3030/d/quikapp-services-overview?var-service=auth"
+GRAFANA_LINK = "http://grafana.quikapp.test:3030/d/quikapp-service?var-service=auth"
 
 
 def template_data(runbook: str = RELATIVE_RUNBOOK, service: str = "auth") -> dict[str, Any]:
@@ -313,10 +313,14 @@ def test_alerts_without_a_service_or_runbook(tmp_path: Path) -> None:
     assert "grafana: http://grafana.quikapp.test:3030/d/quikapp-services-overview\n" in text
 
 
-def test_the_grafana_link_opens_a_dashboard_with_a_service_variable() -> None:
-    dashboard = json.loads((CONFIGS / "grafana" / "dashboards" / "services-overview.json").read_text())
+def test_the_grafana_link_opens_the_service_dashboard_with_its_service_variable() -> None:
+    """The link lands on "QuikApp Service" (one service: single-valued variable), shipped on every stack."""
+    dashboard = json.loads((CONFIGS / "grafana" / "dashboards" / "service.json").read_text())
     assert dashboard["uid"] == re.search(r"/d/([\w-]+)", GRAFANA_LINK).group(1)  # type: ignore[union-attr]
-    assert "service" in [v["name"] for v in dashboard["templating"]["list"]]
+    (variable,) = [v for v in dashboard["templating"]["list"] if v["name"] == "service"]
+    assert not variable["multi"] and not variable["includeAll"]
+    for stack in STACKS:
+        assert "/etc/grafana/dashboards/quikapp/service.json" in workload_files(stack_run(stack))["grafana"]
 
 
 @pytest.mark.parametrize("stack", STACKS)

@@ -38,7 +38,7 @@ pytestmark = pytest.mark.live
 
 GRAFANA = "http://grafana.quikapp.test:3030"
 RUNBOOKS = "https://git.quikapp.test/monitoring/blob/main/"
-GRAFANA_AUTH = f"{GRAFANA}/d/quikapp-services-overview?var-service=auth"
+GRAFANA_AUTH = f"{GRAFANA}/d/quikapp-service?var-service=auth"
 RUNBOOK_SERVICE_DOWN = f"{RUNBOOKS}docs/runbooks.md#servicedown"
 QUIET = 5.0  # seconds without a further notification (every group_wait here is 1s)
 
