@@ -241,3 +241,14 @@ def test_the_rendered_rules_pass_promtool_check(tmp_path: Path) -> None:
     result = run_tool(require("promtool"), "check", "rules", tmp_path / "slo.yml")
     assert result.returncode == 0, result.stdout + result.stderr
     assert render_slo_rules(parse_catalog(CATALOG)) == rules  # deterministic
+
+
+def test_every_slo_alert_links_a_runbook_section_that_exists() -> None:
+    runbooks = (ROOT / "docs" / "runbooks.md").read_text()
+    anchors = {line[3:].strip().lower() for line in runbooks.splitlines() if line.startswith("## ")}
+    rules = yaml.safe_load(render_slo_rules(parse_catalog(CATALOG)) or "")
+    alerts = [rule for group in rules["groups"] for rule in group["rules"] if "alert" in rule]
+    assert {rule["alert"] for rule in alerts} == {"ErrorBudgetBurn", "SLOLatencyBucketMissing"}
+    for rule in alerts:
+        path, _, anchor = rule["annotations"]["runbook_url"].partition("#")
+        assert path == "docs/runbooks.md" and anchor in anchors, rule["alert"]
