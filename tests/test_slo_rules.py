@@ -252,3 +252,12 @@ def test_every_slo_alert_links_a_runbook_section_that_exists() -> None:
     for rule in alerts:
         path, _, anchor = rule["annotations"]["runbook_url"].partition("#")
         assert path == "docs/runbooks.md" and anchor in anchors, rule["alert"]
+
+
+@pytest.mark.parametrize(("seconds", "stored"), [(1, "1.0"), (0.25, "0.25"), (60, "60.0"), (0.001, "0.001"),
+                                                 (2.5, "2.5"), (0.1, "0.1")])
+def test_the_threshold_is_written_as_prometheus_3_stores_le(seconds: float, stored: str) -> None:
+    """Prometheus 3 stores le="1" as le="1.0" (docs/UPSTREAM-FACTS.md): the SLI must select that text."""
+    catalog = parse_catalog({"jobs": {"go": {"services": {"a": {"port": 1, "slo": {
+        "latency": {"threshold": seconds, "target": 99}}}}}}})
+    assert f'le="{stored}"' in (render_slo_rules(catalog) or "")

@@ -6,9 +6,10 @@ Each objective of a service (`slo:` in configs/services.yaml) becomes one rule g
 - the objective, its error budget, the current and period burn rates and the remaining budget,
 - `ErrorBudgetBurn`: a page (critical) and a ticket (warning) when the budget burns too fast.
 
-The windows and burn-rate factors are the Google SRE workbook's ("Alerting on SLOs", table 5-8:
-2 % of a 30-day budget in 1 h or 5 % in 6 h pages, 10 % in 1 day or 3 days opens a ticket, each long
-window confirmed by a short one of 1/12 of it). The rule shapes and names follow Sloth
+The windows and burn-rate factors are the Google SRE workbook's recommended parameters ("Alerting on
+SLOs", sre.google/workbook/alerting-on-slos/#recommended_parameters_for_an_slo_based_a, as Sloth's
+google-30d.yaml cites them): 2 % of a 30-day budget in 1 h or 5 % in 6 h pages, 10 % in 1 day or 3 days
+opens a ticket, each long window confirmed by a short one of 1/12 of it. The rule shapes and names follow Sloth
 (github.com/slok/sloth@v0.16.0: internal/alert/windows/google-30d.yaml,
 internal/plugin/slo/core/{sli_rules_v1,metadata_rules_v1,alert_rules_v1}/plugin.go), the oracle
 tests/test_slo_sloth.py compares these alerts with; the labels are this stack's (`service`, `slo`)
@@ -121,7 +122,10 @@ def _service_objectives(service: str, slo: ServiceSlo) -> list[Objective]:
 def le_value(seconds: float) -> str:
     """The `le` label value Prometheus stores for a bucket boundary: Prometheus 3 normalises classic
     histogram `le` values to Go's shortest float text with `.0` for whole numbers ("1" and "1.0" become
-    "1.0"; prometheus/prometheus@v3.16.0 docs/migration.md "le and quantile label values")."""
+    "1.0"; prometheus/prometheus@v3.16.0 docs/migration.md "le and quantile label values",
+    model/labels/float.go FormatOpenMetricsFloat). Python's repr is the same shortest text for the
+    catalog's 0.001 to 60 s (Go's shortest 'g' switches to exponents below 1e-4 and from 1e6, Go
+    src/internal/strconv/ftoa.go; Python's repr below 1e-4 and from 1e16)."""
     text = repr(float(seconds))
     if "e" in text:  # the catalog keeps thresholds between 0.001 and 60, which never print so
         raise ValueError(f"threshold {seconds!r} has no plain decimal form")
