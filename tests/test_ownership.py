@@ -215,3 +215,25 @@ def test_the_program_ships_the_slo_rules_when_the_catalog_has_objectives(tmp_pat
     groups = yaml.safe_load(files["/etc/prometheus/rules/slo.yml"])["groups"]
     assert [g["name"] for g in groups] == ["slo-workspace-availability"]
     assert "/etc/prometheus/rules/slo.yml" not in workload_files(run_program("dev"))["prometheus"]
+
+
+def test_make_render_puts_checkable_placeholders_in_a_teams_secrets(tmp_path: Path) -> None:
+    """`make render`/`make check` never decrypt: a team's secure values, and one its stack file leaves
+    out, become placeholders amtool accepts (a URL where a URL belongs)."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+    import render
+
+    (tmp_path / "Pulumi.x.yaml").write_text(
+        "config:\n  quikapp-monitoring:target: docker\n  quikapp-monitoring:alertmanager:\n    teams:\n"
+        "      payments:\n        slack:\n          channel: '#payments'\n"
+        "          apiUrl:\n            secure: v1:AAAA\n        webhook: {}\n")
+    config, secret_keys, notes = render.stack_file_config("x", tmp_path)
+    teams = json.loads(config["quikapp-monitoring:alertmanager"])["teams"]
+    assert teams == {"payments": {"slack": {"channel": "#payments",
+                                            "apiUrl": "https://redacted.invalid/alertmanager/teams/slack/apiUrl"},
+                                  "webhook": {"url": "https://redacted.invalid/alertmanager/teams/webhook/url"}}}
+    assert "quikapp-monitoring:alertmanager" in secret_keys
+    assert "quikapp-monitoring:alertmanager.teams.payments.webhook.url: secret not set in Pulumi.x.yaml, rendered " \
+           "as a placeholder" in notes
