@@ -4,7 +4,7 @@ VENV    ?= venv
 BIN     := $(VENV)/bin
 STACK   ?= dev
 
-.PHONY: venv tools test lint typecheck up preview render check bench bench-doc capacity
+.PHONY: venv tools e2e-tools test lint typecheck up preview render check bench bench-doc capacity cluster cluster-down e2e
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -19,11 +19,28 @@ $(VENV)/.installed: $(BIN)/python requirements.txt requirements-dev.txt
 tools: venv
 	scripts/upstream-tools.sh
 
-## The README's test command: lint, types, then the whole test suite.
+## The real engine (Pulumi CLI, Kubernetes provider) and control plane (etcd, kube-*, kwok) for `make e2e`.
+e2e-tools: venv
+	scripts/e2e-tools.sh
+
+## The README's test command: lint, types, the whole test suite, then the real-engine journeys.
 test: venv
 	$(BIN)/ruff check .
 	$(BIN)/mypy components
 	$(BIN)/python -m pytest -q
+	scripts/e2e.sh -q
+
+## A local control plane on 127.0.0.1 with simulated nodes; kubeconfig at build/e2e/kubeconfig.
+cluster: venv
+	$(BIN)/python tests/e2e/cluster.py up
+
+cluster-down: venv
+	$(BIN)/python tests/e2e/cluster.py down
+
+## The operator's journeys on staging and prod, real engine on a real control plane (tests/e2e/);
+## writes build/e2e/summary.json.
+e2e: venv
+	scripts/e2e.sh -q
 
 lint:
 	$(BIN)/ruff check .
@@ -42,8 +59,10 @@ preview:
 render: venv
 	$(BIN)/python scripts/render.py $(STACK)
 
-## Run promtool, amtool and strict kubernetes-validate on what `make render` wrote for $(STACK).
-check: render tools
+## Run promtool, amtool and strict kubernetes-validate on what `make render` wrote for $(STACK);
+## builds only those two tools.
+check: render
+	scripts/upstream-tools.sh prometheus alertmanager
 	$(BIN)/python scripts/check.py $(STACK)
 
 ## Benchmark program cost vs the SDK floor, critical path, catalog scaling; writes build/BENCHMARKS.md.

@@ -15,7 +15,8 @@ from typing import Any
 import yaml
 
 from .settings import SettingsError
-from .settings.base import DNS_LABEL, DNS_LABEL_RULE
+from .settings.base import DNS_LABEL, DNS_LABEL_RULE, PORT_RULE, is_port
+from .yaml_errors import describe_yaml_error
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 CATALOG_FILE = CONFIGS / "services.yaml"
@@ -23,6 +24,22 @@ CATALOG_FILE = CONFIGS / "services.yaml"
 # Job names the monitoring stack itself uses; a catalog job may not take them.
 RESERVED_JOBS = frozenset({"prometheus", "redis", "postgres", "kafka", "nginx", "monitoring",
                            "node-exporter", "cadvisor", "kube-state-metrics", "kubelet"})
+
+# Names of the stack's own workloads: their DNS names on both targets (Docker network alias,
+# Kubernetes Service, headless Services included) and their Docker containers `quikapp-<name>` (a
+# service's container is `quikapp-<service>`, see examples/service-stack). A service of that name
+# would share the tool's DNS name on Docker: Prometheus would scrape the tool on the service's port
+# and ServiceDown page for it. tests/test_catalog.py fails when a stack deploys a name missing here.
+RESERVED_SERVICES = frozenset({
+    "prometheus", "prometheus-headless", "prometheus-config",
+    "alertmanager", "alertmanager-headless", "alertmanager-config", "alertmanager-config-reloader",
+    "grafana", "grafana-config", "loki", "loki-config", "promtail", "jaeger",
+    "redis-exporter", "postgres-exporter", "kafka-exporter", "nginx-exporter",
+    "node-exporter", "cadvisor", "kube-state-metrics",
+})
+
+EMPTY_CATALOG_WARNING = ("configs/services.yaml lists no service: Prometheus scrapes only the monitoring stack "
+                         "until a service is added (docs/SERVICE-TEAMS.md)")
 
 _METRICS_PATH = re.compile(r"/[\w./-]*")
 _JOB_KEYS = ("metrics_path", "team", "services")
@@ -83,8 +100,9 @@ def _shown(value: Any) -> str:
     return repr(value)
 
 
-def _is_port(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 65535
+def _entry_value(value: Any) -> str:
+    # The entry as written in the file (`prometheus: 6007`), a mapping or list by its kind.
+    return str(value) if isinstance(value, (int, str)) and not isinstance(value, bool) else _shown(value)
 
 
 _SERVICE_KEYS = ("port", "team", "slo")
@@ -152,9 +170,8 @@ def _check_service_entry(where: str, entry: dict[Any, Any]) -> list[str]:
     problems = _unknown(where, entry, _SERVICE_KEYS)
     if "port" not in entry:
         problems.append(f"{where}.port: required, but not set")
-    elif not _is_port(entry["port"]):
-        problems.append(f"{where}.port: {_shown(entry['port'])} is not valid "
-                        "(allowed: a port number from 1 to 65535, without quotes)")
+    elif not is_port(entry["port"]):
+        problems.append(f"{where}.port: {_shown(entry['port'])} is not valid (allowed: {PORT_RULE})")
     if "team" in entry:
         problems += _check_team(f"{where}.team", entry["team"])
     if "slo" in entry:
@@ -171,6 +188,9 @@ def _check_services(job: str, services: Any, seen: dict[str, str]) -> list[str]:
     for name, port in services.items():
         if not isinstance(name, str) or not re.fullmatch(DNS_LABEL, name):
             problems.append(f"{where}.{name}: service name {name!r} is not valid (allowed: {DNS_LABEL_RULE})")
+        elif name in RESERVED_SERVICES:
+            problems.append(f"{where}.{name}: '{name}: {_entry_value(port)}' names a workload of the monitoring "
+                            f"stack itself (allowed: any other name; reserved: {', '.join(sorted(RESERVED_SERVICES))})")
         elif name in seen:
             problems.append(f"{where}.{name}: service {name!r} is also listed under jobs.{seen[name]} "
                             "(allowed: each service under one job)")
@@ -178,9 +198,8 @@ def _check_services(job: str, services: Any, seen: dict[str, str]) -> list[str]:
             seen[name] = job
         if isinstance(port, dict):
             problems += _check_service_entry(f"{where}.{name}", port)
-        elif not _is_port(port):
-            problems.append(f"{where}.{name}: {_shown(port)} is not valid "
-                            "(allowed: a port number from 1 to 65535, without quotes)")
+        elif not is_port(port):  # the stack file's port rule (settings.base.Port): no quoted numbers either
+            problems.append(f"{where}.{name}: {_shown(port)} is not valid (allowed: {PORT_RULE})")
     return problems
 
 
@@ -218,9 +237,11 @@ def catalog_problems(data: Any) -> list[str]:
     jobs = data.get("jobs")
     if "jobs" not in data:
         return [*problems, "jobs: required, but not set"]
-    if not isinstance(jobs, dict) or not jobs:
+    if jobs is None:  # `jobs:` with every job removed: an empty catalog (__main__.py warns once)
+        return problems
+    if not isinstance(jobs, dict):
         return [*problems, f"jobs: {_shown(jobs)} is not valid "
-                           "(allowed: a mapping of job name to its services, at least one job)"]
+                           "(allowed: a mapping of job name to its services, or empty)"]
     seen: dict[str, str] = {}
     for name, job in jobs.items():
         problems += _check_job(name, job, seen)
@@ -239,7 +260,7 @@ def parse_catalog(data: object, source: str = "configs/services.yaml") -> Catalo
     if problems:
         raise CatalogError(_report(source, problems))
     assert isinstance(data, dict)
-    return Catalog(jobs=tuple(_job(name, job) for name, job in data["jobs"].items()))
+    return Catalog(jobs=tuple(_job(name, job) for name, job in (data["jobs"] or {}).items()))
 
 
 def _job(name: str, job: dict[str, Any]) -> ServiceJob:
@@ -263,20 +284,52 @@ def _job(name: str, job: dict[str, Any]) -> ServiceJob:
                       owners=tuple(owners), slos=tuple(slos))
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """PyYAML keeps the last of two equal keys without a word: a service listed twice under one
-    job would silently lose its first port. Refuse duplicate keys instead."""
+def _twice(path: tuple[str, ...], key: str, first: yaml.Node, again: yaml.Node) -> str:
+    lines = f"on lines {first.start_mark.line + 1} and {again.start_mark.line + 1}"
+    if len(path) == 3 and path[0] == "jobs" and path[2] == "services":
+        return (f"jobs.{path[1]}.services.{key}: service {key!r} is listed twice under jobs.{path[1]}, {lines} "
+                "(allowed: each service once per job)")
+    if path == ("jobs",):
+        return f"jobs.{key}: job {key!r} is listed twice, {lines} (allowed: each job once)"
+    dotted = "".join(part if part.startswith("[") else f".{part}" for part in (*path, key)).lstrip(".")
+    return f"{dotted}: key {key!r} is given twice, {lines} (allowed: each key once)"
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        keys: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in keys:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"key {key!r} appears twice in one mapping (allowed: each key once)",
-                    key_node.start_mark)
-            keys.add(key)
-        return super().construct_mapping(node, deep=deep)
+
+def _duplicate_keys(node: yaml.Node, path: tuple[str, ...] = (), seen: set[int] | None = None) -> list[str]:
+    """A line for every key given twice in one mapping, in file order. PyYAML keeps the last of two
+    equal keys without a word: a service listed twice under one job would silently lose its first
+    port. Keys are compared as written with their tag (`3000` and `'3000'` differ, as once loaded)."""
+    seen = set() if seen is None else seen
+    if id(node) in seen:  # an alias of a node already walked (or a recursive one)
+        return []
+    seen.add(id(node))
+    found: list[str] = []
+    if isinstance(node, yaml.MappingNode):
+        first: dict[tuple[str, str], yaml.Node] = {}
+        for key_node, value_node in node.value:
+            key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "?"
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                if (key_node.tag, key) in first:
+                    found.append(_twice(path, key, first[(key_node.tag, key)], key_node))
+                else:
+                    first[(key_node.tag, key)] = key_node
+            found += _duplicate_keys(value_node, (*path, key), seen)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            found += _duplicate_keys(item, (*path, f"[{index}]"), seen)
+    return found
+
+
+def _load_yaml(text: str) -> tuple[Any, list[str]]:
+    """The document (as yaml.safe_load gives it) and a problem line per duplicate key."""
+    loader = yaml.SafeLoader(text)  # safe: no arbitrary objects
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, []
+        return loader.construct_document(node), _duplicate_keys(node)
+    finally:
+        loader.dispose()
 
 
 def _source(path: Path) -> str:
@@ -294,10 +347,9 @@ def load_catalog(path: Path = CATALOG_FILE) -> Catalog:
     except OSError as exc:
         raise CatalogError(f"invalid service catalog: {source}: cannot be read ({exc.strerror})") from None
     try:
-        data = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass: no arbitrary objects
+        data, twice = _load_yaml(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise CatalogError(f"invalid service catalog: {source}: {where}not valid YAML ({problem})") from None
+        raise CatalogError(f"invalid service catalog: {source}: {describe_yaml_error(exc)}") from None
+    if twice:
+        raise CatalogError(_report(source, twice + catalog_problems(data)))
     return parse_catalog(data, source=source)

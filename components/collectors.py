@@ -124,6 +124,11 @@ KSM_RESOURCES: dict[str, tuple[str, ...]] = {
     "storage.k8s.io": ("storageclasses", "volumeattachments"),
 }
 KSM_TELEMETRY_PORT = 8081  # its own metrics and /readyz (the image's --telemetry-port=8081)
+# kube_<resource>_labels is exported only for the label keys allowed here ("By default the labels
+# metrics are not exposed": kubernetes/kube-state-metrics@v2.20.0 docs/developer/cli-arguments.md).
+# kubernetes-mixin's storage alerts skip claims labelled excluded-from-alerts=true through
+# kube_persistentvolumeclaim_labels{label_excluded_from_alerts="true"} (its pvExcludedSelector).
+KSM_LABELS_ALLOWLIST = "persistentvolumeclaims=[excluded-from-alerts]"
 
 
 def kube_state_metrics_workload(settings: Settings) -> Workload:
@@ -133,7 +138,7 @@ def kube_state_metrics_workload(settings: Settings) -> Workload:
         name=KUBE_STATE_METRICS.host,
         image=settings.images.kube_state_metrics,
         # The image's entrypoint already sets --port=8080 --telemetry-port=8081.
-        args=(f"--resources={','.join(resources)}",),
+        args=(f"--resources={','.join(resources)}", f"--metric-labels-allowlist={KSM_LABELS_ALLOWLIST}"),
         ports=(Port("http-metrics", KUBE_STATE_METRICS.port), Port("telemetry", KSM_TELEMETRY_PORT)),
         # As upstream's examples/standard/deployment.yaml: ready on the telemetry port once it has
         # metrics, alive on the metrics port while the API server answers.

@@ -59,6 +59,10 @@ def redis_exporter_workload(settings: Settings) -> Workload:
         # scratch-release target; oliver006/redis_exporter@v1.88.0 Dockerfile, .github/workflows/release.yml).
         run_as_user=59000,
         docker_healthcheck=False,
+        # redis_total_system_memory_bytes (the host's memory, from INFO memory), which the redis mixin's
+        # RedisOutOfMemory reads, is exported only with this flag (oliver006/redis_exporter@v1.88.0
+        # main.go `include-system-metrics`, exporter/exporter.go InclSystemMetrics).
+        args=("--include-system-metrics",),
         env=(("REDIS_ADDR", f"redis://{redis.address}"),),
     )
 

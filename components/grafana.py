@@ -40,6 +40,14 @@ def grafana_workload(settings: Settings, target: Target) -> Workload:
     # Replicas share their state through the external database; each keeps only a scratch data
     # directory (plugins, rendered images). The loader allows replicas > 1 only with a database.
     replicated = gf.replicas > 1
+    if replicated:
+        # Grafana-managed alert rules off: every replica would evaluate each rule and, not forming an
+        # alerting cluster ([unified_alerting] ha_peers unset), notify once per replica. The stack's
+        # alerts are Prometheus rules; the Alerting pages stay (Alertmanager datasource). The key:
+        # grafana/grafana pkg/setting/setting_unified_alerting.go ReadUnifiedAlertingSettings
+        # (`execute_alerts`, default true: "Enable or disable alerting rule execution. The alerting UI
+        # remains visible", conf/defaults.ini), as stored at 0253a221; the 13.2.0 tag cannot be fetched.
+        env.append(("GF_UNIFIED_ALERTING_EXECUTE_ALERTS", "false"))
     return Workload(
         name="grafana",
         image=settings.images.grafana,

@@ -15,9 +15,11 @@ from .render.prometheus import (
     remote_write_secrets,
     render_catalog_rules,
     render_prometheus_config,
+    rule_features,
     rule_files,
     scrapes_kubelets,
 )
+from .render.runbooks import absolute_runbooks
 from .render.slo import SLO_RULES_PATH, render_slo_rules
 from .settings import Settings, TargetKind
 from .targets import Target
@@ -25,7 +27,7 @@ from .tool import ToolComponent
 from .workload import ClusterRule, DataVolume, File, Health, NamespacedRule, Port, Replication, Resources, Workload
 
 # High availability: two identical replicas, each scraping every target and evaluating every rule
-# into its own TSDB. They differ only in the `replica` external label (render/prometheus.py), which
+# into its own TSDB. They differ only in the replica external label (render/prometheus.py), which
 # Alertmanager never sees (dropped from alerts) and Grafana ignores (it queries the Service).
 REPLICAS = 2
 
@@ -70,15 +72,19 @@ def retention_size(storage_size: str) -> str:
 def prometheus_workload(settings: Settings, catalog: Catalog, target: Target) -> Workload:
     prom = settings.prometheus
     # Live: --config.auto-reload re-reads prometheus.yml and every rule file it names.
-    files = [File(f"{CONFIG_DIR}/prometheus.yml", render_prometheus_config(settings, catalog, target.app_host),
-                  live=True)]
-    files += [File(path, text, live=True)
-              for path, text in rule_files(target.kind, infrastructure_jobs(settings)).items()]
-    files.append(File(CATALOG_RULES_FILE, render_catalog_rules(catalog), live=True))
+    # The stack's name is the default value of a highAvailability pair's cluster label.
+    prometheus_yml = render_prometheus_config(settings, catalog, target.app_host, stack=pulumi.get_stack())
+    files = [File(f"{CONFIG_DIR}/prometheus.yml", prometheus_yml, live=True)]
+    # The runbook links as absolute URLs behind alertmanager.runbookBaseUrl (render/runbooks.py).
+    runbook_base = settings.alertmanager.runbook_base_url
+    files += [File(path, absolute_runbooks(text, runbook_base), live=True)
+              for path, text in rule_files(target.kind, infrastructure_jobs(settings),
+                                           features=rule_features(settings)).items()]
+    files.append(File(CATALOG_RULES_FILE, absolute_runbooks(render_catalog_rules(catalog), runbook_base), live=True))
     # The catalog's service level objectives: only when some service has one.
     slo_rules = render_slo_rules(catalog)
     if slo_rules is not None:
-        files.append(File(f"{RULES_DIR}/{SLO_RULES_PATH}", slo_rules, live=True))
+        files.append(File(f"{RULES_DIR}/{SLO_RULES_PATH}", absolute_runbooks(slo_rules, runbook_base), live=True))
     # Remote-write credentials: secret files prometheus.yml points at (password_file, credentials_file).
     # Live too: Prometheus reads them at each request, so a rotated one is used without a restart
     # (they sit in the live /etc/prometheus, from the fixed-name Secret on Kubernetes).
@@ -121,7 +127,7 @@ def prometheus_workload(settings: Settings, catalog: Catalog, target: Target) ->
         replication=Replication(
             REPLICAS, retired_volumes=(DataVolume("prometheus_data", DATA_DIR, prom.storage_size),),
         ) if settings.ha else None,
-        # The replica's pod name, expanded by Prometheus into the `replica` external label.
+        # The replica's pod name, expanded by Prometheus into the replica external label.
         field_env=((REPLICA_ENV, "metadata.name"),) if settings.ha else (),
     )
 

@@ -9,18 +9,20 @@
 #    engine at docker.host, or a kubeconfig with kubernetes.context and a reachable API server),
 # 1. installs the Pulumi CLI under ~/.pulumi if it is missing (pinned to the SDK's version),
 # 2. creates ./venv with the pinned requirements (Pulumi.yaml points the CLI at it),
-# 3. logs in to a local file backend in ./.pulumi-state,
-# 4. creates or selects the stack, encrypting secrets with a passphrase kept in
-#    ./.pulumi-state/passphrase (mode 600; set PULUMI_CONFIG_PASSPHRASE[_FILE] to use your own),
-# 5. on dev only, generates grafana.adminPassword if the stack has none (other stacks must set
-#    their secrets explicitly: see the README), and adopts QuikApp-network when QuikApp already
-#    created it on the Docker host,
-# 6. runs `pulumi <action>` on the stack.
+# 3. dev (a developer's own stack): logs in to a local file backend in ./.pulumi-state, creates
+#    or selects the stack with a passphrase kept in ./.pulumi-state/passphrase (mode 600; set
+#    PULUMI_CONFIG_PASSPHRASE[_FILE] to use your own), generates grafana.adminPassword, adopts
+#    QuikApp-network when QuikApp already created it; all of it in a personal stack file under
+#    ./.pulumi-state, never in the tracked Pulumi.dev.yaml (scripts/stack-setup.sh),
+#    the shared stacks (staging, prod): refuses to run unless PULUMI_BACKEND_URL and the
+#    passphrase are given, and selects the stack there (their secrets are set by hand: see the
+#    stack files),
+# 4. runs `pulumi <action>` on the stack.
 set -euo pipefail
 
 STACK="${1:-dev}"
 ACTION="${2:-up}"
-PULUMI_VERSION="3.272.0"
+PULUMI_VERSION="$(bash "$(dirname "$0")/pulumi-cli-version.sh")"  # the pulumi== pin of requirements.txt
 cd "$(dirname "$0")/.."
 
 case "$ACTION" in up|preview|destroy|refresh) ;; *) echo "unknown action '$ACTION' (allowed: up, preview, destroy, refresh)" >&2; exit 2 ;; esac
@@ -28,6 +30,16 @@ if [ ! -f "Pulumi.$STACK.yaml" ]; then
   allowed=""
   for file in Pulumi.*.yaml; do allowed="$allowed ${file#Pulumi.}"; done
   echo "no stack file Pulumi.$STACK.yaml (allowed:${allowed//.yaml/})" >&2
+  exit 2
+fi
+
+# The shared stacks (all but a developer's own dev) live in the team's backend, encrypted with the
+# team's passphrase: against the empty local backend a preview would show every resource as new.
+if [ "$STACK" != "dev" ] && { [ -z "${PULUMI_BACKEND_URL:-}" ] || \
+     { [ -z "${PULUMI_CONFIG_PASSPHRASE:-}" ] && [ -z "${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]; }; }; then
+  echo "$STACK is a shared stack: set PULUMI_BACKEND_URL to its backend (e.g. s3://quikapp-pulumi-state)" \
+    "and PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE to its passphrase, then run" \
+    "\`make $ACTION STACK=$STACK\` again (docs/OPERATIONS.md#deploying)" >&2
   exit 2
 fi
 
@@ -83,7 +95,11 @@ fi
 # The CLI downloads the provider plugins of every Pulumi package in ./venv on first use; offline
 # it cannot (plugin directories: <PULUMI_HOME>/plugins/resource-<name>-v<version>,
 # pulumi/pulumi@v3.259.0 sdk/go/common/workspace/plugins.go PluginDescriptor.Dir).
-for package in docker kubernetes; do
+# Only the stack's own target's provider: the engine loads a plugin when the program registers one
+# of its resources, and a Kubernetes stack registers no Docker resource (nor the reverse).
+target="$(sed -n 's/^ *quikapp-monitoring:target: *\([a-z]*\).*/\1/p' "Pulumi.$STACK.yaml")"
+case "$target" in docker|kubernetes) packages=$target ;; *) packages="docker kubernetes" ;; esac
+for package in $packages; do
   version="$(sed -n "s/^pulumi-$package==//p" requirements.txt)"
   if [ ! -d "$PLUGINS_DIR/resource-$package-v$version" ] && ! reach_get_pulumi; then
     asset="pulumi-resource-$package-v$version-$os-$plugin_arch.tar.gz"
@@ -116,38 +132,13 @@ if [ "$install_cli" = true ]; then
   sh "$installer" --version "$PULUMI_VERSION"
 fi
 
-mkdir -p .pulumi-state
-chmod 700 .pulumi-state
-export PULUMI_BACKEND_URL="${PULUMI_BACKEND_URL:-file://$PWD/.pulumi-state}"
-if [ -z "${PULUMI_CONFIG_PASSPHRASE:-}" ] && [ -z "${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]; then
-  if [ ! -f .pulumi-state/passphrase ]; then
-    (umask 077 && openssl rand -base64 32 > .pulumi-state/passphrase)
-  fi
-  export PULUMI_CONFIG_PASSPHRASE_FILE="$PWD/.pulumi-state/passphrase"
-fi
-export PULUMI_SKIP_UPDATE_CHECK=true
-
-pulumi stack select --create --secrets-provider passphrase "$STACK" >/dev/null
-
-if [ "$STACK" = "dev" ] && ! pulumi config get --path grafana.adminPassword >/dev/null 2>&1; then
-  echo "dev: generating grafana.adminPassword (read it with: pulumi config get --path grafana.adminPassword)"
-  openssl rand -base64 24 | tr -d '\n' | pulumi config set --secret --path grafana.adminPassword
-fi
-
-# dev shares QuikApp-network with QuikApp's own containers. When QuikApp created it already,
-# adopt it: creating it again fails, and destroying it later would cut QuikApp's containers off.
-if [ "$STACK" = "dev" ] && command -v docker >/dev/null 2>&1; then
-  network="$(pulumi config get --path docker.network.name 2>/dev/null || echo QuikApp-network)"
-  external="$(pulumi config get --path docker.network.external 2>/dev/null || echo false)"
-  if [ "$external" != "true" ] && docker network inspect "$network" >/dev/null 2>&1 \
-     && ! pulumi stack export 2>/dev/null | grep -q '"type": "docker:index/network:Network"'; then
-    echo "dev: network $network already exists (QuikApp's own): adopting it (docker.network.external=true)"
-    pulumi config set --path docker.network.external true
-  fi
-fi
+# The stack's backend, passphrase and settings (scripts/stack-setup.sh): dev's stay under
+# ./.pulumi-state, the shared stacks' come from the environment. No tracked file is written.
+# shellcheck source=scripts/stack-setup.sh
+source scripts/stack-setup.sh "$STACK"
 
 case "$ACTION" in
-  up) pulumi up --yes --stack "$STACK" && pulumi stack output --stack "$STACK" ;;
-  preview) pulumi preview --diff --stack "$STACK" ;;
-  *) pulumi "$ACTION" --stack "$STACK" ;;
+  up) pulumi up --yes --stack "$STACK" "${CONFIG_ARGS[@]}" && pulumi stack output --stack "$STACK" ;;
+  preview) pulumi preview --diff --stack "$STACK" "${CONFIG_ARGS[@]}" ;;
+  *) pulumi "$ACTION" --stack "$STACK" "${CONFIG_ARGS[@]}" ;;
 esac

@@ -12,8 +12,11 @@ Secrets are not read: placeholders stand in for them, as in `make render`.
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import socket
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -157,12 +160,79 @@ def kubernetes_problem(settings: Settings, stack_file: str) -> str | None:
     )
 
 
+def _kubectl(settings: Settings, *args: str) -> subprocess.CompletedProcess[str] | None:
+    """kubectl against the stack's cluster (its context or kubeconfig), or None without kubectl."""
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        return None
+    kube = settings.kubernetes
+    command = [kubectl, *(["--context", kube.context] if kube.context else [])]
+    if kube.kubeconfig and Path(kube.kubeconfig).expanduser().is_file():
+        command += ["--kubeconfig", str(Path(kube.kubeconfig).expanduser())]
+    try:
+        return subprocess.run([*command, *args], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+
+
+def cluster_problems(settings: Settings, stack_file: str) -> tuple[list[str], list[str]]:
+    """What the cluster must already have, which `pulumi up` would otherwise only find by waiting
+    or failing half-way: the storage class the claims ask for (a claim of a class that does not
+    exist stays Pending, and the provider waits 5 minutes for it to bind: pulumi/pulumi-kubernetes
+    provider/pkg/await/awaiters.go untilCoreV1PersistentVolumeClaimReady), the application
+    namespace when the stack does not create it, and an adopted namespace whose Pod Security level
+    refuses the per-node agents. Returns (problems, notes); read with kubectl, skipped without it."""
+    kube = settings.kubernetes
+    stack = stack_file.split(".")[1]
+    found: list[str] = []
+    notes: list[str] = []
+    classes = _kubectl(settings, "get", "storageclasses", "-o", "json")
+    if classes is None:
+        return [], ["not checked: storage classes and namespaces of the cluster (kubectl is not on PATH)"]
+    if classes.returncode != 0:
+        notes.append(f"not checked: storage classes ({classes.stderr.strip().splitlines()[-1:] or ['kubectl failed']})")
+    else:
+        items = json.loads(classes.stdout).get("items", [])
+        names = sorted(i["metadata"]["name"] for i in items)
+        if kube.storage_class and kube.storage_class not in names:
+            found.append(f"missing: storage class {kube.storage_class} (kubernetes.storageClass of {stack_file}) "
+                         f"in the cluster, which has: {', '.join(names) or 'none'}; its claims would never bind. "
+                         f"Set another: "
+                         f"`pulumi config set --stack {stack} --path kubernetes.storageClass <name>`")
+        default = [i["metadata"]["name"] for i in items if (i["metadata"].get("annotations") or {}).get(
+            "storageclass.kubernetes.io/is-default-class") == "true"]
+        if not kube.storage_class and not default:
+            found.append(f"missing: a default storage class in the cluster for {stack_file}, which names none "
+                         f"(it has: {', '.join(names) or 'none'}); its claims would never bind. Name one: "
+                         f"`pulumi config set --stack {stack} --path kubernetes.storageClass <name>`")
+    if not kube.create_app_namespace:
+        app = _kubectl(settings, "get", "namespace", kube.app_namespace, "-o", "name")
+        if app is not None and app.returncode != 0 and "NotFound" in app.stderr:
+            found.append(f"missing: namespace {kube.app_namespace} (kubernetes.appNamespace of {stack_file}, not "
+                         f"created by the stack: kubernetes.createAppNamespace is false); Prometheus' discovery Role "
+                         f"goes there. Create it, or set kubernetes.createAppNamespace to true")
+    if not kube.create_namespace:
+        ns = _kubectl(settings, "get", "namespace", kube.namespace, "-o", "json")
+        if ns is not None and ns.returncode == 0:
+            labels = json.loads(ns.stdout)["metadata"].get("labels") or {}
+            level = labels.get("pod-security.kubernetes.io/enforce")
+            if level not in (None, "privileged"):
+                found.append(f"namespace {kube.namespace} (adopted: kubernetes.createNamespace is false) enforces Pod "
+                             f"Security {level}; node-exporter, Promtail and cAdvisor need privileged (host "
+                             f"namespaces and hostPath): `kubectl label --overwrite namespace {kube.namespace} "
+                             f"pod-security.kubernetes.io/enforce=privileged`")
+    return found, notes
+
+
 def problems(stack: str, root: Path = ROOT) -> list[str]:
     stack_file = f"Pulumi.{stack}.yaml"
     try:
         config, secret_keys, _ = stack_file_config(stack, root)
-        settings = parse_config(config, secret_keys)
-    except (StackFileError, SettingsError) as exc:
+    except StackFileError as exc:
+        return [str(exc)]  # it names the file itself
+    try:
+        settings = parse_config(config, secret_keys, stack)
+    except SettingsError as exc:
         return [f"{stack_file}: {exc}"]
     found: list[str] = []
     try:
@@ -171,7 +241,14 @@ def problems(stack: str, root: Path = ROOT) -> list[str]:
         found.append(str(exc))
     check = docker_problem if settings.target.value == "docker" else kubernetes_problem
     platform = check(settings, stack_file)
-    return found + ([platform] if platform else [])
+    if platform:
+        return [*found, platform]
+    if settings.target.value == "kubernetes":
+        cluster, notes = cluster_problems(settings, stack_file)
+        for note in notes:
+            print(note, file=sys.stderr)
+        found += cluster
+    return found
 
 
 def main(argv: list[str]) -> int:

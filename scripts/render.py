@@ -29,6 +29,7 @@ sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
 import pulumi  # noqa: E402
 import yaml  # noqa: E402
 
+from components.yaml_errors import describe_yaml_error  # noqa: E402
 from harness import (  # noqa: E402
     ANY_KEY,
     PLACEHOLDERS,
@@ -118,9 +119,7 @@ def stack_file_config(stack: str, root: Path = ROOT) -> tuple[dict[str, str], se
     try:
         data = yaml.safe_load((root / name).read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark is not None else ""
-        raise StackFileError(f"{name}: {where}not valid YAML ({getattr(exc, 'problem', None) or exc})") from None
+        raise StackFileError(f"{name}: {describe_yaml_error(exc)}") from None
     # `encryptionsalt`, `secretsprovider`, `encryptedkey` sit beside `config`: only the CLI uses them.
     if not isinstance(data, dict):
         raise StackFileError(f"{name}: not a stack file (allowed: a mapping with the key config)")

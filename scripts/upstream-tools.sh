@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Build the upstream Go programs the tests drive, at exactly the versions the stack deploys.
 #
-#   scripts/upstream-tools.sh          (needs ./venv: `make venv`; Go from PATH or /usr/local/go/bin)
+#   scripts/upstream-tools.sh [GROUP...]   (needs ./venv: `make venv`; Go from PATH or /usr/local/go/bin)
+#
+# GROUP: prometheus, alertmanager, jaeger, config-reloader, actionlint, exporters, sloth; none: all of them
+# (`make check` asks only for prometheus and alertmanager, the two it runs).
 #
 # The versions are not written here: they are read from the one version table, the image defaults
 # (`Images` in components/settings/model.py), so a version bump there rebuilds the tools here.
@@ -36,10 +39,23 @@
 #                         which the module zip lacks (nested modules are separate zips). Built from a
 #                         throwaway wrapper module that requires both nested modules at the same tag:
 #                         the same source the release's replace points at.
-#   sloth                    github.com/slok/sloth (Apache-2.0), not deployed: the oracle tests/test_slo_sloth.py
-#                            compares the rendered SLO alerts with (`sloth generate`). Pinned here (SLOTH_VERSION),
-#                            not in the image table; a plain `go install` (no replace directives, its UI assets
-#                            are in the module zip).
+#   actionlint            github.com/rhysd/actionlint (cmd/actionlint) at ACTIONLINT_VERSION below, a Go
+#                         module version. Not a deployed image, so pinned here; Renovate's custom manager
+#                         (renovate.json) tracks that line. tests/test_workflows.py lints .github/workflows
+#                         with it, and it runs Debian's ShellCheck (.ci/apt-packages.txt) on each `run:` script.
+#   node_exporter,         the exporters, run by tests/live/test_live_rules_can_fire.py with the flags the
+#   redis_exporter,        stack renders, so that every shipped alert is shown to read names they expose. `go build` in the
+#   postgres_exporter,     downloaded module (see build_exporter). node_exporter, postgres_exporter and the nginx
+#   nginx-prometheus-      exporter print their version through prometheus/common/version; redis_exporter through
+#   exporter               main.BuildVersion (oliver006/redis_exporter@v1.88.0 Makefile GO_LDFLAGS, the tag).
+#                          postgres_exporter and the nginx exporter: the module proxy refuses the deployed tags
+#                          (403 "This module version is not available"); the newest tag it serves is built
+#                          instead, declared once in tests/tools.py PROXY_SKEW (deployed tag -> built tag), which
+#                          this script reads and tests/test_upstream_tools.py holds the binaries to.
+#   sloth                 github.com/slok/sloth (Apache-2.0), not deployed: the oracle tests/test_slo_sloth.py
+#                         compares the rendered SLO alerts with (`sloth generate`). Pinned here (SLOTH_VERSION),
+#                         not in the image table; a plain `go install` (no replace directives, its UI assets
+#                         are in the module zip).
 # Not built, on purpose:
 #   loki, promtail   github.com/grafana/loki/v3 is AGPL, and this workplace's registry notes say not to
 #                    use that module. (It would also need the wrapper-module treatment above: Loki's go.mod
@@ -55,6 +71,8 @@ PYTHON="${PYTHON:-$ROOT/venv/bin/python}"
 RECIPE=1
 # Jaeger v2.X.0 up to this X has a v1 twin tag (v1.(63+X).0) that the Go module proxy serves.
 JAEGER_PROXY_NEWEST_MINOR=13
+# The workflow linter (not a deployed image: pinned here, tracked by Renovate).
+ACTIONLINT_VERSION="v1.7.12"
 
 GO="$(command -v go || true)"
 [ -n "$GO" ] || GO=/usr/local/go/bin/go
@@ -211,6 +229,53 @@ build_config_reloader() {
   echo "$STAMP" > "$STAMPS/prometheus-config-reloader"
 }
 
+build_actionlint() {
+  local module="github.com/rhysd/actionlint@$ACTIONLINT_VERSION"
+  needs_build actionlint "$ACTIONLINT_VERSION" "$module" actionlint || return 0
+  # `actionlint -version` prints the module version from the binary's build info (command.go
+  # getCommandVersion at v1.7.12), which `go install module@version` records.
+  GOBIN="$BIN" "$GO" install "${JOBS[@]}" -ldflags "-s -w" "github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_VERSION"
+  echo "$STAMP" > "$STAMPS/actionlint"
+}
+
+# --- the exporters (tests/live/test_live_rules_can_fire.py) -----------------------------------
+
+# built_tag BINARY -> the Go module tag to build BINARY at: its image's tag (tests/tools.py GO_BUILT names
+# the Images field), or the tag tests/tools.py PROXY_SKEW declares when the proxy refuses the deployed one.
+built_tag() {
+  "$PYTHON" -c 'import sys
+sys.path.insert(0, "tests")
+from tools import GO_BUILT, PROXY_SKEW
+from components.settings.model import Images
+deployed = getattr(Images(), GO_BUILT[sys.argv[1]]).split("@", 1)[0].rsplit(":", 1)[1].removeprefix("v")
+declared, built = PROXY_SKEW.get(sys.argv[1], (deployed, deployed))
+print("v" + (built if declared == deployed else deployed))' "$1"
+}
+
+# build_exporter BINARY MODULE PACKAGE_DIR VERSION_VAR: BINARY built from the module zip (`go mod download`,
+# checked against the checksum database) in its own directory, as its release does, with the linker
+# setting VERSION_VAR so that `BINARY --version` names the version built. Not `go install MODULE@TAG`:
+# that also asks the proxy for the module's version list (deprecation check), which it refuses for
+# some of these modules (403).
+build_exporter() {
+  local binary=$1 module=$2 dir=$3 var=$4 tag version src
+  tag=$(built_tag "$binary")
+  version=${tag#v}
+  [ "$var" = main.BuildVersion ] && version=$tag  # redis_exporter prints its release tag, "v" and all
+  needs_build "$binary" "$tag" "$module@$tag" "$binary" || return 0
+  src=$("$GO" mod download -json "$module@$tag" | "$PYTHON" -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')
+  (cd "$src" && "$GO" build "${JOBS[@]}" -mod=readonly -ldflags "-s -w -X $var=$version" -o "$BIN/$binary" "./$dir")
+  echo "$STAMP" > "$STAMPS/$binary"
+}
+
+build_exporters() {
+  local common=github.com/prometheus/common/version.Version
+  build_exporter node_exporter github.com/prometheus/node_exporter . "$common"
+  build_exporter redis_exporter github.com/oliver006/redis_exporter . main.BuildVersion
+  build_exporter postgres_exporter github.com/prometheus-community/postgres_exporter cmd/postgres_exporter "$common"
+  build_exporter nginx-prometheus-exporter github.com/nginx/nginx-prometheus-exporter . "$common"
+}
+
 # The SLO generator the rendered burn-rate alerts are checked against (components/render/slo.py).
 SLOTH_VERSION=v0.16.0
 
@@ -223,9 +288,16 @@ build_sloth() {
   echo "$STAMP" > "$STAMPS/sloth"
 }
 
+TOOL_GROUPS=(prometheus alertmanager jaeger config-reloader actionlint exporters sloth)
+wanted=("$@")
+[ ${#wanted[@]} -gt 0 ] || wanted=("${TOOL_GROUPS[@]}")
+for group in "${wanted[@]}"; do
+  if [[ " ${TOOL_GROUPS[*]} " != *" $group "* ]]; then
+    echo "unknown tool group '$group' (allowed: ${TOOL_GROUPS[*]})" >&2
+    exit 2
+  fi
+done
 mkdir -p "$BIN" "$STAMPS"
-build_prometheus
-build_alertmanager
-build_jaeger
-build_config_reloader
-build_sloth
+for group in "${wanted[@]}"; do
+  "build_${group//-/_}"
+done

@@ -71,7 +71,9 @@ def test_default_route_and_a_receiver_without_integrations() -> None:
     config = yaml.safe_load(render_alertmanager_config(settings_with()))
     assert config["templates"] == ["quikapp.tmpl"]
     # No integration anywhere: only the Watchdog's route; everything else stays with the root.
-    assert config["route"] == {"receiver": RECEIVER, "group_by": ["alertname", "service"], "group_wait": "30s",
+    assert config["route"] == {"receiver": RECEIVER,
+                               "group_by": ["alertname", "service", "instance", "namespace", "pod", "container"],
+                               "group_wait": "30s",
                                "group_interval": "5m", "repeat_interval": "4h",
                                "routes": [{"matchers": ['alertname="Watchdog"'], "receiver": "heartbeat",
                                            "group_by": ["alertname"], "group_wait": "0s", "group_interval": "1m",
@@ -87,13 +89,16 @@ def test_route_timings_come_from_settings() -> None:
         "10s", "1m", "12h")
 
 
-def test_critical_inhibits_warning_of_the_same_service() -> None:
+def test_critical_inhibits_only_the_warning_of_the_same_alert_and_target() -> None:
+    """Not every warning of the service and instance (issue 18): the same alertname, target and object.
+    Behaviour: tests/live/test_live_alert_routing.py; the labels: tests/test_alertmanager_routing.py."""
     config = yaml.safe_load(render_alertmanager_config(settings_with()))
-    assert config["inhibit_rules"][0] == {
-        "source_matchers": ['severity="critical"', 'service=~".+"'],
-        "target_matchers": ['severity="warning"'],
-        "equal": ["service", "instance"],
-    }
+    same = ["alertname", "service", "job", "instance", "namespace", "pod", "container", "node", "cluster",
+            "persistentvolumeclaim", "mountpoint", "device", "integration"]
+    assert config["inhibit_rules"][:2] == [
+        {"source_matchers": ['severity="critical"'], "target_matchers": ['severity=~"warning|info"'], "equal": same},
+        {"source_matchers": ['severity="warning"'], "target_matchers": ['severity="info"'], "equal": same},
+    ]
 
 
 def test_receivers_carry_their_resolved_secrets() -> None:
@@ -125,7 +130,7 @@ def test_only_configured_integrations_are_rendered() -> None:
 @pytest.mark.parametrize("stack", STACKS)
 def test_amtool_accepts_every_stacks_rendered_config(stack: str, tmp_path: Path) -> None:
     out = amtool_check(workload_files(stack_run(stack))["alertmanager"], tmp_path)
-    assert "4 receivers" in out and "2 inhibit rules" in out and "1 templates" in out
+    assert "4 receivers" in out and "3 inhibit rules" in out and "1 templates" in out
 
 
 def amtool_route(text: str, tmp_path: Path, *labels: str) -> str:

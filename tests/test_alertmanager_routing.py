@@ -19,14 +19,16 @@ import yaml
 from components.catalog import CONFIGS, load_catalog
 from components.render.alertmanager import (
     CONFIG_FILE,
-    DOWN_ALERTS,
+    PER_TARGET_DOWN_ALERT,
+    SAME_ALERT_LABELS,
     SYMPTOM_ALERTS,
     TEMPLATE_FILE,
+    WHOLE_SERVICE_DOWN_ALERTS,
     render_alertmanager_config,
     render_alertmanager_template,
 )
-from components.render.prometheus import render_catalog_rules
-from components.settings import SettingsError, parse_settings
+from components.render.prometheus import render_catalog_rules, rule_files, rule_scopes
+from components.settings import SettingsError, TargetKind, parse_settings
 from conftest import stack_run
 from harness import STACKS, run_program, stack_config, with_secrets
 from rendered import workload_files
@@ -52,6 +54,14 @@ VARIANTS: dict[str, frozenset[str]] = {
 CASES: dict[str, dict[str, str]] = {
     "critical": {"alertname": "ServiceDown", "severity": "critical", "service": "auth", "instance": "auth:8080"},
     "warning": {"alertname": "HighErrorRate", "severity": "warning", "service": "auth"},
+    # A container alert of one pod on Kubernetes (the kubelet's cAdvisor: instance = node) and on Docker.
+    "container-kubernetes": {"alertname": "ContainerMemoryNearLimit", "severity": "warning", "service": "cadvisor",
+                             "job": "cadvisor", "instance": "node-a", "namespace": "quikapp",
+                             "pod": "search-7d9f8b6c4-x2v9k", "container": "search"},
+    "container-docker": {"alertname": "ContainerCPUThrottlingHigh", "severity": "warning", "service": "cadvisor",
+                         "job": "cadvisor", "instance": "cadvisor:8080", "container": "backend"},
+    "whole-service-down": {"alertname": "ServiceAllTargetsDown", "severity": "critical", "service": "payments",
+                           "job": "nestjs-services"},
     "info": {"alertname": "NodeCPUHighUsage", "severity": "info", "service": "node-exporter"},
     "no-severity": {"alertname": "SomethingExternal"},
     "watchdog": {"alertname": "Watchdog", "severity": "none"},
@@ -197,27 +207,97 @@ def _alert_names() -> set[str]:
 
 def test_inhibit_rules_name_alerts_that_exist() -> None:
     """A renamed rule would silently end its inhibition: the names must be the rules' names."""
-    assert set(DOWN_ALERTS) | set(SYMPTOM_ALERTS) <= _alert_names()
+    assert {*WHOLE_SERVICE_DOWN_ALERTS, *SYMPTOM_ALERTS, PER_TARGET_DOWN_ALERT} <= _alert_names()
     config = yaml.safe_load(rendered_files(frozenset())[CONFIG_FILE])
-    down, symptoms = config["inhibit_rules"][1]["source_matchers"][0], config["inhibit_rules"][1]["target_matchers"][0]
-    assert down == 'alertname=~"ServiceDown|ServiceHasNoTargets"'
-    assert symptoms == 'alertname=~"HighErrorRate|HighLatency"'
-    # Every source names a service (the `equal` pitfall: missing labels compare equal).
-    assert all('service=~".+"' in rule["source_matchers"] for rule in config["inhibit_rules"])
+    (down,) = [rule for rule in config["inhibit_rules"] if "equal" in rule and rule["equal"] == ["service"]]
+    assert down["source_matchers"] == ['alertname=~"ServiceAllTargetsDown|ServiceHasNoTargets"', 'service=~".+"']
+    assert down["target_matchers"] == ['alertname=~"HighErrorRate|HighLatency|ServiceDown"']
+    # No rule mutes by service and instance alone any more: every other rule compares the alert name.
+    assert all("alertname" in rule["equal"] for rule in config["inhibit_rules"] if rule is not down)
+
+
+# The alerts that exist as a critical and a warning rule, and the labels their series are told apart
+# by, read from their expressions: node-mixin's filesystem alerts select node_filesystem_* per
+# device/fstype/mountpoint of a node-exporter target; its file-descriptor alert node_filefd_* per
+# target; KubePersistentVolumeFillingUp kubelet_volume_stats_* per namespace/persistentvolumeclaim of
+# a kubelet target (instance = node); AlertmanagerClusterFailedToSendAlerts `min by (job, service,
+# integration)`. (fstype follows from device and mountpoint.)
+TWO_SEVERITY_ALERTS = {
+    "NodeFilesystemSpaceFillingUp": {"instance", "mountpoint", "device"},
+    "NodeFilesystemAlmostOutOfSpace": {"instance", "mountpoint", "device"},
+    "NodeFilesystemFilesFillingUp": {"instance", "mountpoint", "device"},
+    "NodeFilesystemAlmostOutOfFiles": {"instance", "mountpoint", "device"},
+    "NodeFileDescriptorLimit": {"instance"},
+    "KubePersistentVolumeFillingUp": {"instance", "namespace", "persistentvolumeclaim"},
+    "KubePersistentVolumeInodesFillingUp": {"instance", "namespace", "persistentvolumeclaim"},
+    # One series per node's kubelet (the kubelet job's `instance` and `node` are the node's name).
+    "KubeletClientCertificateExpiration": {"instance", "node"},
+    "KubeletServerCertificateExpiration": {"instance", "node"},
+    "AlertmanagerClusterFailedToSendAlerts": {"job", "service", "integration"},
+}
+
+
+def _every_shippable_alert() -> dict[str, set[str]]:
+    """{alert name: its severities} over every rule file any stack can ship."""
+    jobs = {job for scope in rule_scopes().values() for job in scope.jobs}
+    severities: dict[str, set[str]] = {}
+    for target in TargetKind:
+        for text in rule_files(target, jobs).values():
+            for group in yaml.safe_load(text)["groups"]:
+                for rule in group["rules"]:
+                    if "alert" in rule:
+                        severities.setdefault(rule["alert"], set()).add(rule["labels"]["severity"])
+    return severities
+
+
+def test_a_critical_mutes_only_its_own_warning_twin() -> None:
+    """Every alert shipped in two severities is told apart by labels the critical-mutes-warning rule
+    compares; a new one fails here until its labels are checked and listed above."""
+    both = {name for name, severities in _every_shippable_alert().items() if {"critical", "warning"} <= severities}
+    assert both == set(TWO_SEVERITY_ALERTS), "alerts in two severities changed: list their labels above"
+    for alert, labels in TWO_SEVERITY_ALERTS.items():
+        assert labels <= set(SAME_ALERT_LABELS), (alert, labels - set(SAME_ALERT_LABELS))
+    # kube-prometheus-stack's `equal: [namespace, alertname]` would not tell two mounts of a node apart.
+    assert not TWO_SEVERITY_ALERTS["NodeFilesystemAlmostOutOfSpace"] <= {"namespace", "alertname"}
+
+
+# --- grouping ----------------------------------------------------------------------------------------------------
+
+# What keeps one node's or one pod's alerts out of the whole cluster's notification: on Kubernetes
+# the cAdvisor and node-exporter targets are nodes (`instance`), a pod is namespace + pod; on Docker a
+# container alert's container is `container`.
+APART = {"instance", "namespace", "pod", "container"}
+
+
+def _group_by_of_each_route(config: dict[str, Any]) -> dict[str, list[str]]:
+    """{receiver: effective group_by} of the root and its children (a child inherits the root's)."""
+    root = config["route"]
+    return {root["receiver"]: root["group_by"],
+            **{child["receiver"]: child.get("group_by", root["group_by"]) for child in root["routes"]}}
+
+
+@pytest.mark.parametrize("variant", ["none", "all"])
+def test_every_route_groups_a_pod_or_node_apart(variant: str) -> None:
+    config = yaml.safe_load(rendered_files(VARIANTS[variant])[CONFIG_FILE])
+    for receiver, group_by in _group_by_of_each_route(config).items():
+        if receiver != "heartbeat":  # the Watchdog is one alert
+            assert set(group_by) >= APART, (receiver, group_by)
 
 
 # --- the notification template ------------------------------------------------------------------------------
 
 RELATIVE_RUNBOOK = "docs/runbooks.md#servicedown"
-ABSOLUTE_RUNBOOK = "https://runbooks.prometheus-operator.dev/runbooks/node/noderaiddegraded"
 BASE_URL = "https://git.quikapp.test/monitoring/blob/main/"
+# As the shipped rules carry it (render/runbooks.py puts alertmanager.runbookBaseUrl in front).
+SHIPPED_RUNBOOK = BASE_URL + RELATIVE_RUNBOOK
+ABSOLUTE_RUNBOOK = "https://runbooks.prometheus-operator.dev/runbooks/node/noderaiddegraded"
 GRAFANA_LINK = "http://grafana.quikapp.test:3030/d/quikapp-service?var-service=auth"
 
 
-def template_data(runbook: str = RELATIVE_RUNBOOK, service: str = "auth") -> dict[str, Any]:
+def template_data(runbook: str = SHIPPED_RUNBOOK, service: str = "auth", **extra: str) -> dict[str, Any]:
     """A notification's data (prometheus/alertmanager@v0.35.0 template.Data) for a firing critical alert."""
     labels = {"alertname": "ServiceDown", "severity": "critical", "service": service, "instance": f"{service}:8080",
-              "job": "quikapp-services"}
+              "job": "quikapp-services", **extra}
     annotations = {"summary": f"Service {service} is down", "description": f"{service}:8080 has been down",
                    "runbook_url": runbook}
     return {"receiver": "pager", "status": "firing",
@@ -267,26 +347,44 @@ TEMPLATED = ["slack_configs", "msteamsv2_configs", "email_configs", "pagerduty_c
 
 
 def test_every_notification_names_the_service_runbook_and_grafana(tmp_path: Path) -> None:
-    notifications = rendered_notifications(tmp_path, template_data(), runbookBaseUrl=BASE_URL)
+    notifications = rendered_notifications(tmp_path, template_data())
     assert sorted(notifications) == sorted(TEMPLATED)  # the webhook sends labels and annotations as JSON
     for kind, fields in notifications.items():
         whole = "\n".join(fields.values())
-        assert "auth" in whole and BASE_URL + RELATIVE_RUNBOOK in whole and GRAFANA_LINK in whole, (kind, fields)
+        assert "auth" in whole and SHIPPED_RUNBOOK in whole and GRAFANA_LINK in whole, (kind, fields)
     pagerduty = notifications["pagerduty_configs"]
-    assert pagerduty["links[0].href"] == BASE_URL + RELATIVE_RUNBOOK and pagerduty["links[1].href"] == GRAFANA_LINK
+    assert pagerduty["links[0].href"] == SHIPPED_RUNBOOK and pagerduty["links[1].href"] == GRAFANA_LINK
     assert pagerduty["details.service"] == pagerduty["component"] == "auth"
     assert pagerduty["severity"] == "critical"
-    assert pagerduty["description"] == "[FIRING:1] ServiceDown - service auth: Service auth is down"
+    assert pagerduty["description"] == "[FIRING:1] ServiceDown - service auth, auth:8080: Service auth is down"
     opsgenie = notifications["opsgenie_configs"]
-    assert opsgenie["priority"] == "P1" and opsgenie["details.runbook"] == BASE_URL + RELATIVE_RUNBOOK
+    assert opsgenie["priority"] == "P1" and opsgenie["details.runbook"] == SHIPPED_RUNBOOK
     assert len(opsgenie["message"]) <= 130  # Opsgenie cuts the message there (notify/opsgenie/opsgenie.go)
     assert notifications["slack_configs"]["title_link"] == GRAFANA_LINK
     html = notifications["email_configs"]["html"]
-    assert f'<a href="{BASE_URL + RELATIVE_RUNBOOK}">' in html and f'<a href="{GRAFANA_LINK}">' in html
+    assert f'<a href="{SHIPPED_RUNBOOK}">' in html and f'<a href="{GRAFANA_LINK}">' in html
 
 
-def test_without_a_runbook_base_relative_links_stay_relative(tmp_path: Path) -> None:
-    notifications = rendered_notifications(tmp_path, template_data())
+def test_a_pods_alert_names_its_namespace_pod_container_and_node(tmp_path: Path) -> None:
+    """A container alert on Kubernetes: the title names the pod, every text the namespace, pod,
+    container and node (the kubelet's cAdvisor target is the node), not only `service: cadvisor`."""
+    data = template_data(service="cadvisor", instance="node-a", namespace="quikapp", pod="search-7d9f8b6c4-x2v9k",
+                         container="search", node="node-a")
+    notifications = rendered_notifications(tmp_path, data)
+    where = ("service: cadvisor, namespace quikapp, pod search-7d9f8b6c4-x2v9k, container search, instance node-a,"
+             " node node-a")
+    assert where in notifications["slack_configs"]["text"]
+    assert where in notifications["email_configs"]["html"]
+    assert notifications["opsgenie_configs"]["message"] == (
+        "[FIRING:1] ServiceDown - service cadvisor, pod quikapp/search-7d9f8b6c4-x2v9k")
+    docker = template_data(service="cadvisor", instance="cadvisor:8080", container="backend")
+    assert rendered_notifications(tmp_path, docker)["slack_configs"]["title"] == (
+        "[FIRING:1] ServiceDown - service cadvisor, container backend")
+
+
+def test_a_relative_runbook_stays_as_it_is_and_is_no_pagerduty_link(tmp_path: Path) -> None:
+    """runbookBaseUrl "" (outside prod) ships relative links: shown as they are, never as a link."""
+    notifications = rendered_notifications(tmp_path, template_data(runbook=RELATIVE_RUNBOOK), runbookBaseUrl="")
     assert "runbook: docs/runbooks.md#servicedown" in notifications["slack_configs"]["text"]
     # Not a URL: PagerDuty drops a link with an empty href (notify/pagerduty/pagerduty.go); details keep it.
     assert notifications["pagerduty_configs"]["links[0].href"] == ""
@@ -295,7 +393,7 @@ def test_without_a_runbook_base_relative_links_stay_relative(tmp_path: Path) -> 
 
 def test_absolute_runbooks_are_kept_and_html_is_escaped(tmp_path: Path) -> None:
     data = template_data(runbook=ABSOLUTE_RUNBOOK, service="a<b")
-    notifications = rendered_notifications(tmp_path, data, runbookBaseUrl=BASE_URL)
+    notifications = rendered_notifications(tmp_path, data)
     assert notifications["pagerduty_configs"]["links[0].href"] == ABSOLUTE_RUNBOOK
     assert f"runbook: {ABSOLUTE_RUNBOOK}" in notifications["slack_configs"]["text"]
     assert "var-service=a%3Cb" in notifications["slack_configs"]["title_link"]

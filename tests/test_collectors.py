@@ -190,6 +190,9 @@ def test_kube_state_metrics_may_only_list_and_watch_what_it_exports(stack: str) 
     assert ksm["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": 8081}
     assert ksm["livenessProbe"]["httpGet"] == {"path": "/livez", "port": 8080}
     assert ksm["securityContext"]["readOnlyRootFilesystem"] is True
+    # Only the one label kubernetes-mixin's storage alerts read (pvExcludedSelector), nothing wider.
+    assert [a for a in ksm["args"] if a.startswith("--metric-labels")] == [
+        "--metric-labels-allowlist=persistentvolumeclaims=[excluded-from-alerts]"]
 
 
 @pytest.mark.parametrize("stack", KUBERNETES_STACKS)

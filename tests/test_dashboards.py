@@ -12,9 +12,11 @@ and the recording rules the stack ships.
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
 import subprocess
+import sys
 import time
 import urllib.parse
 import urllib.request
@@ -63,7 +65,7 @@ MONITORING_SERVICES: dict[str, tuple[str, ...]] = {
     "grafana": (), "promtail": ()}
 EVIDENCE = {"prometheus": "prometheus", "redis": "redis", "postgres": "postgres", "kafka": "kafka",
             "nginx": "nginx", "node-exporter": "node-exporter", "cadvisor": "cadvisor",
-            "kube-state-metrics": "kube-state-metrics", "kubelet": None}
+            "kube-state-metrics": "kube-state-metrics", "kubelet": "kubelet"}
 APP_EVIDENCE = "quikapp-services"
 # Histogram and summary series carry a suffix on the family name the fixtures list.
 SUFFIXES = ("_bucket", "_sum", "_count")
@@ -392,6 +394,20 @@ def test_fixtures_name_their_source() -> None:
         assert re.search(r"@v?\d|\.tools/bin|not a measurement", " ".join(header)), path.name
         names = fixture_names(path.stem)
         assert names and all(re.fullmatch(r"[a-zA-Z_:][a-zA-Z0-9_:]*", n) for n in names), path.name
+
+
+def test_the_kubelet_fixture_is_what_the_sources_register() -> None:
+    """kubelet.txt is re-read from the pinned Kubernetes modules (scripts/kubelet-metric-names.py)."""
+    script = Path(__file__).resolve().parent.parent / "scripts" / "kubelet-metric-names.py"
+    result = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True, timeout=900)
+    if result.returncode == 2:
+        message = f"the Kubernetes modules could not be had: {result.stderr.strip()}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    assert result.returncode == 0, result.stderr
+    assert {"kubelet_volume_stats_available_bytes", "kubelet_running_pods", "kubernetes_build_info"} <= fixture_names(
+        "kubelet")
 
 
 def test_docker_and_kubernetes_stacks_exist() -> None:

@@ -23,7 +23,7 @@ from components.render.grafana import (
     dump_dashboard,
     load_dashboards,
 )
-from components.settings import parse_settings
+from components.settings import TargetKind, parse_settings
 from conftest import stack_run
 from harness import SECRET_SIG, SENTINELS, STACKS, Run, run_program, stack_config, with_secrets
 from manifests import plain, without_secrets
@@ -129,6 +129,61 @@ def test_datasources_are_linked_to_each_other() -> None:
     logs = ds["jaeger"]["jsonData"]["tracesToLogsV2"]
     assert logs["datasourceUid"] == "loki"
     assert logs["customQuery"] is True and "${__span.traceId}" in logs["query"]
+
+
+# Loki's service-name discovery: a pushed stream without `service_name` gets the value of the first of
+# these labels it has, else "unknown_service" (grafana/loki@v3.7.6 pkg/validation/limits.go
+# DiscoverServiceName defaults, pkg/loghttp/push/push.go ParseRequest). The stack's Loki config keeps
+# the default (no limits_config.discover_service_name).
+LOKI_SERVICE_NAME_LABELS = ("service", "app", "application", "app_name", "name", "app_kubernetes_io_name",
+                            "container", "container_name", "k8s_container_name", "component", "workload", "job",
+                            "k8s_job_name")
+
+
+def stored_streams(kind: TargetKind) -> list[dict[str, str]]:
+    """Label sets of the streams Loki stores from the rendered Promtail config on `kind`: a plain-text
+    line (the job's relabelled labels plus `stream`) and a JSON line with a `service` field (plus the
+    pipeline's `level` and `service` labels), each with the `service_name` Loki adds."""
+    from components.render.promtail import promtail_config
+
+    (job,) = promtail_config(kind)["scrape_configs"]
+    names = [r["target_label"] for r in job["relabel_configs"] if not r["target_label"].startswith("__")]
+    plain_line = {name: f"{name}-value" for name in {*names, "stream"}}
+    json_line = {**plain_line, "level": "info", "service": "auth-service"}
+    streams = []
+    for labels in (plain_line, json_line):
+        found = next((labels[n] for n in LOKI_SERVICE_NAME_LABELS if labels.get(n)), "unknown_service")
+        streams.append({**labels, "service_name": found})
+    return streams
+
+
+def selects(query: str, labels: dict[str, str]) -> bool:
+    """Whether the stream selector of a LogQL query selects a stream with these labels (RE2 matchers
+    are anchored, as Loki's: Python's fullmatch for the simple patterns used here)."""
+    selector = re.match(r"\s*\{(.*?)\}", query)
+    assert selector, query
+    matchers = re.findall(r'(\w+)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"', selector.group(1))
+    assert matchers, query
+    value = {"=": lambda v, p: v == p, "!=": lambda v, p: v != p,
+             "=~": lambda v, p: re.fullmatch(p, v) is not None, "!~": lambda v, p: re.fullmatch(p, v) is None}
+    return all(value[op](labels.get(name, ""), pattern) for name, op, pattern in matchers)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_traces_to_logs_finds_the_lines_of_every_stream(stack: str) -> None:
+    """A span's "logs" link queries Loki with the rendered tracesToLogsV2 query: its selector takes every
+    stream Loki stores from this stack's Promtail, plain-text lines too (they have no `service` label:
+    only JSON lines with a `service` field get one), and the line filter keeps the span's trace id."""
+    logs = datasources(stack)["jaeger"]["jsonData"]["tracesToLogsV2"]
+    query = logs["query"]
+    assert logs["customQuery"] is True and logs["filterByTraceID"] is True
+    assert re.search(r'\|=\s*"\$\{__span\.traceId\}"', query), query
+    kind = TargetKind(stack_config(stack)["target"])
+    streams = stored_streams(kind)
+    assert "service" not in streams[0]  # the plain-text stream
+    assert [selects(query, labels) for labels in streams] == [True, True], (query, streams)
+    # The selector names Loki's service label only: it finds a stream whatever else it carries.
+    assert selects(query, {"service_name": "unknown_service"})
 
 
 def test_alertmanager_datasource_shows_the_stacks_alertmanager() -> None:
@@ -280,15 +335,22 @@ def test_promtool_rejects_a_broken_dashboard_query(tmp_path: Path) -> None:
 # --- the admin password --------------------------------------------------------------------------------------------
 
 
-def _entrypoint_sandbox(tmp_path: Path, with_db: bool, cli_status: int = 0) -> subprocess.CompletedProcess[str]:
-    """Run the real wrapper with a fake `grafana` CLI and a fake /run.sh that record what they got."""
+def _entrypoint_sandbox(tmp_path: Path, with_db: bool, cli_status: int = 0, env: dict[str, str] | None = None,
+                        shell: tuple[str, ...] = ("sh",)) -> subprocess.CompletedProcess[str]:
+    """Run the real wrapper with a fake `grafana` CLI and a fake /run.sh that record what they got.
+
+    This shows what the wrapper does (when it resets, with what, what it starts after). What the
+    real `grafana cli` then does with the database is Grafana's: docs/CONFIGURATION.md § Grafana
+    says what was read in its source and what no test here runs (Grafana cannot be built or
+    installed here)."""
     bin_dir, data = tmp_path / "bin", tmp_path / "data"
     bin_dir.mkdir()
     data.mkdir()
     if with_db:
         (data / "grafana.db").write_text("")
     fake_cli = bin_dir / "grafana"
-    fake_cli.write_text(f'#!/bin/sh\necho "$@" > {tmp_path}/cli.args\ncat > {tmp_path}/cli.stdin\nexit {cli_status}\n')
+    fake_cli.write_text(f'#!/bin/sh\necho "$@" > {tmp_path}/cli.args\nenv > {tmp_path}/cli.env\n'
+                        f'cat > {tmp_path}/cli.stdin\nexit {cli_status}\n')
     fake_run = tmp_path / "run.sh"
     fake_run.write_text(f'#!/bin/sh\necho "$@" > {tmp_path}/run.args\n')
     for script in (fake_cli, fake_run):
@@ -297,8 +359,9 @@ def _entrypoint_sandbox(tmp_path: Path, with_db: bool, cli_status: int = 0) -> s
     assert script_text != ENTRYPOINT_SOURCE.read_text()
     wrapper = tmp_path / "entrypoint.sh"
     wrapper.write_text(script_text)
-    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "GF_PATHS_DATA": str(data), "GF_SECURITY_ADMIN_PASSWORD": PASSWORD}
-    return subprocess.run(["sh", str(wrapper), "cfg:x=1"], capture_output=True, text=True, env=env, timeout=30)
+    env = {**(env or {}), "PATH": f"{bin_dir}:/usr/bin:/bin", "GF_PATHS_DATA": str(data),
+           "GF_SECURITY_ADMIN_PASSWORD": PASSWORD}
+    return subprocess.run([*shell, str(wrapper), "cfg:x=1"], capture_output=True, text=True, env=env, timeout=30)
 
 
 def test_entrypoint_resets_the_admin_password_when_the_database_exists(tmp_path: Path) -> None:
@@ -317,6 +380,40 @@ def test_entrypoint_leaves_a_first_start_to_grafana(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert not (tmp_path / "cli.args").exists()  # Grafana creates the admin from the env itself
     assert (tmp_path / "run.args").exists()
+
+
+GRAFANA_DB = {"type": "postgres", "host": "postgres.quikapp.svc:5432", "name": "grafana", "user": "grafana"}
+
+
+def _deployed_grafana_env(run: Run) -> dict[str, str]:
+    """The Grafana container's plain env as the Deployment gives it (secret env left out)."""
+    from manifests import k8s_workload
+
+    (container,) = [c for c in k8s_workload(run, "grafana")["spec"]["template"]["spec"]["containers"]
+                    if c["name"] == "grafana"]
+    return {e["name"]: e["value"] for e in container["env"] if "value" in e}
+
+
+def test_entrypoint_resets_the_password_in_an_external_database(tmp_path: Path) -> None:
+    """Replicas on `grafana.database` never have grafana.db (their data directory is scratch): with the
+    env the Deployment gives them, the wrapper still resets the admin password, in that database, before
+    every start, so a rotated `grafana.adminPassword` is the one that logs in. Run by busybox sh, the
+    shell of the Alpine-based image."""
+    from guarantees import run_with
+
+    env = _deployed_grafana_env(run_with("prod", {"grafana": {"replicas": 2, "database": GRAFANA_DB}}))
+    assert env["GF_DATABASE_TYPE"] == "postgres"
+    result = _entrypoint_sandbox(tmp_path, with_db=False, env={**env, "GF_DATABASE_PASSWORD": "db-pw"},
+                                 shell=(require("busybox"), "sh"))
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "cli.args").read_text().split()[-3:] == ["admin", "reset-admin-password",
+                                                               "--password-from-stdin"]
+    assert (tmp_path / "cli.stdin").read_text() == PASSWORD
+    # The CLI gets the database the server uses (Grafana reads GF_DATABASE_* overrides in both).
+    cli_env = dict(line.split("=", 1) for line in (tmp_path / "cli.env").read_text().splitlines() if "=" in line)
+    assert {k: cli_env[k] for k in ("GF_DATABASE_TYPE", "GF_DATABASE_HOST", "GF_DATABASE_NAME")} == {
+        "GF_DATABASE_TYPE": "postgres", "GF_DATABASE_HOST": "postgres.quikapp.svc:5432", "GF_DATABASE_NAME": "grafana"}
+    assert (tmp_path / "run.args").read_text().split() == ["cfg:x=1"]
 
 
 def test_entrypoint_stops_when_the_reset_fails(tmp_path: Path) -> None:
@@ -470,3 +567,20 @@ def test_ingress_on_a_docker_stack_is_refused() -> None:
     values, secret_keys = with_changes("dev", {"grafana": {"ingress": {"host": "grafana.quikapp.example"}}})
     with pytest.raises(pulumi.RunError, match=r"grafana\.ingress: is set on a docker stack"):
         run_program("dev", values, secret_keys)
+
+
+# --- replicas and Grafana-managed alerting ---------------------------------------------------------------------
+
+
+def test_replicas_do_not_evaluate_grafana_managed_alert_rules() -> None:
+    """Replicas on a shared database that form no alerting cluster would each evaluate every
+    Grafana-managed rule and each notify: rule execution is off there (the UI stays)."""
+    from guarantees import run_with
+
+    replicated = _deployed_grafana_env(run_with("prod", {"grafana": {"replicas": 2, "database": GRAFANA_DB}}))
+    assert replicated["GF_UNIFIED_ALERTING_EXECUTE_ALERTS"] == "false"
+    assert "GF_UNIFIED_ALERTING_HA_PEERS" not in replicated
+    # One Grafana (on its volume or on the database) notifies once: left as Grafana ships it.
+    single = _deployed_grafana_env(run_with("prod", {"grafana": {"database": GRAFANA_DB}}))
+    assert "GF_UNIFIED_ALERTING_EXECUTE_ALERTS" not in single
+    assert "GF_UNIFIED_ALERTING_EXECUTE_ALERTS" not in _deployed_grafana_env(stack_run("prod"))

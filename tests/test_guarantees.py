@@ -12,7 +12,7 @@ import pytest
 from guarantees import STATEFUL, changed, program_copy, run_with, snapshot, tool_of, with_changes
 
 from conftest import stack_run
-from harness import SECRET_SIG, SENTINELS, STACKS, run_program
+from harness import SECRET_SIG, SENTINELS, STACKS, run_program, stack_config
 from manifests import plain, without_secrets
 from rendered import workload_files
 
@@ -426,12 +426,43 @@ def test_exporters_that_exit_without_their_backend_do_not_block_up(stack: str) -
 
 def test_an_existing_namespace_can_be_adopted() -> None:
     run = run_with("prod", {"kubernetes": {"createNamespace": False}})
-    assert not run.of_type("kubernetes:core/v1:Namespace")
+    # Only QuikApp's namespace is declared (created if missing, never deleted): not the stack's own.
+    assert [plain(r.inputs)["metadata"]["name"] for r in run.of_type("kubernetes:core/v1:Namespace")] == ["quikapp"]
     namespaced = [plain(r.inputs)["metadata"] for r in run.resources
                   if r.custom and r.type.startswith("kubernetes:") and not r.type.startswith("kubernetes:rbac")
-                  and "metadata" in r.inputs]
+                  and r.type != "kubernetes:core/v1:Namespace" and "metadata" in r.inputs]
     assert namespaced and {m["namespace"] for m in namespaced} == {"monitoring"}
     assert run.outputs["namespace"] == "monitoring"
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_the_app_namespace_is_ensured_and_never_deleted(stack: str) -> None:
+    """On a fresh cluster Prometheus' discovery Role in QuikApp's namespace fails without it
+    (`namespaces "quikapp" not found`, seen on a real API server: tests/e2e). The stack declares it
+    with its name only (server-side apply adopts an existing one unchanged) and never deletes it."""
+    run = stack_run(stack)
+    (app,) = [r for r in run.of_type("kubernetes:core/v1:Namespace") if r.name == "app-namespace"]
+    assert plain(app.inputs)["metadata"] == {"name": "quikapp"}
+    assert app.retain_on_delete and not app.protect
+    roles = [r for r in run.of_type("kubernetes:rbac.authorization.k8s.io/v1:Role")
+             if plain(r.inputs)["metadata"]["namespace"] == "quikapp"]
+    assert roles and all(app.urn in r.dependencies for r in roles)
+    off = run_with(stack, {"kubernetes": {**stack_config(stack)["kubernetes"], "createAppNamespace": False}})
+    assert [r.name for r in off.of_type("kubernetes:core/v1:Namespace")] == ["namespace"]
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_the_stack_namespace_admits_its_agents_and_warns_for_the_rest(stack: str) -> None:
+    """Pod Security: node-exporter, Promtail and cAdvisor need `privileged` (host namespaces, hostPath);
+    a namespace under a cluster default of `restricted` refuses them (tests/e2e). The others are
+    held to `restricted` by the warning level."""
+    (ns,) = [r for r in stack_run(stack).of_type("kubernetes:core/v1:Namespace") if r.name == "namespace"]
+    labels = plain(ns.inputs)["metadata"]["labels"]
+    assert {k: v for k, v in labels.items() if k.startswith("pod-security")} == {
+        "pod-security.kubernetes.io/enforce": "privileged",
+        "pod-security.kubernetes.io/warn": "restricted",
+        "pod-security.kubernetes.io/audit": "restricted",
+    }
 
 
 def _policies(run: Any) -> dict[str, dict[str, Any]]:

@@ -14,7 +14,7 @@ from guarantees import run_with, snapshot
 
 from components.settings import SettingsError, parse_settings
 from conftest import stack_run
-from harness import Run
+from harness import Run, run_program, stack_config, with_secrets
 from manifests import k8s_object, k8s_objects, k8s_workload, plain
 from rendered import workload_files
 
@@ -113,7 +113,9 @@ def test_alertmanager_members_peer_with_every_member(stack: str) -> None:
     container = _pod(k8s_workload(run, "alertmanager"))["containers"][0]
     args = container["args"]
     peers = [a.split("=", 1)[1] for a in args if a.startswith("--cluster.peer=")]
-    assert peers == [f"alertmanager-{i}.alertmanager-headless.monitoring.svc.cluster.local:9094" for i in range(3)]
+    # The short form, as the upstream chart writes it: the pod's search list adds its namespace and the
+    # cluster's DNS domain, whichever it is (tests/live/test_live_cluster_domain.py resolves it for real).
+    assert peers == [f"alertmanager-{i}.alertmanager-headless:9094" for i in range(3)]
     assert "--cluster.listen-address=[$(POD_IP)]:9094" in args
     assert "--cluster.advertise-address=[$(POD_IP)]:9094" in args
     assert "--cluster.listen-address=" not in args  # the single-instance "no cluster" flag is gone
@@ -137,12 +139,16 @@ def test_cluster_port_open_between_members_only(stack: str) -> None:
 def test_prometheus_replicas_label_themselves_and_alert_every_member(stack: str) -> None:
     run = stack_run(stack)
     config = _prometheus_yml(run)
-    assert config["global"]["external_labels"]["replica"] == "${POD_NAME}"
+    # What Cortex, Mimir and Amazon Managed Service for Prometheus deduplicate on: the pair's cluster
+    # (the same on both: the stack's name) and each replica's own name.
+    labels = config["global"]["external_labels"]
+    assert labels["__replica__"] == "${POD_NAME}" and labels["cluster"] == stack
+    assert "replica" not in labels
     container = _pod(k8s_workload(run, "prometheus"))["containers"][0]
     assert _env(container)["POD_NAME"] == {"fieldRef": {"fieldPath": "metadata.name"}}
     alerting = config["alerting"]
     # Dropped before alerts leave, so both replicas' alerts are one alert to Alertmanager.
-    assert alerting["alert_relabel_configs"] == [{"action": "labeldrop", "regex": "replica"}]
+    assert alerting["alert_relabel_configs"] == [{"action": "labeldrop", "regex": "__replica__"}]
     (managers,) = alerting["alertmanagers"]
     # Every member's pod, discovered: not the load-balanced `alertmanager:9093` Service address.
     assert "static_configs" not in managers
@@ -150,6 +156,33 @@ def test_prometheus_replicas_label_themselves_and_alert_every_member(stack: str)
     assert managers["relabel_configs"] == [{"source_labels": ["__meta_kubernetes_service_name",
                                                               "__meta_kubernetes_endpointslice_port"],
                                             "regex": "alertmanager;9093", "action": "keep"}]
+
+
+def test_other_label_names_and_an_own_cluster_value_for_other_stores(tmp_path: Any) -> None:
+    """`prometheus.haLabels` renames both labels (a store configured with other names, e.g. Mimir's
+    `ha_cluster_label: prometheus`); `externalLabels.<cluster label>` gives the pair's value. The
+    labeldrop follows the replica label's name, and promtool accepts the result with remote write."""
+    run = run_with("prod", {"prometheus": {"haLabels": {"cluster": "prometheus", "replica": "prometheus_replica"},
+                                           "externalLabels": {"environment": "prod", "prometheus": "eu-1/quikapp"},
+                                           "remoteWrite": [{"url": "https://mimir.quikapp.test/api/v1/push"}]}})
+    config = _prometheus_yml(run)
+    assert config["global"]["external_labels"] == {"environment": "prod", "prometheus": "eu-1/quikapp",
+                                                   "prometheus_replica": "${POD_NAME}"}
+    assert config["alerting"]["alert_relabel_configs"] == [{"action": "labeldrop", "regex": "prometheus_replica"}]
+    from test_remote_write import promtool_check
+
+    for job in config["scrape_configs"]:  # the service account token the kubelet jobs read
+        if "credentials_file" in job.get("authorization", {}):
+            (tmp_path / "token").write_text("placeholder\n")
+            job["authorization"]["credentials_file"] = str(tmp_path / "token")
+    result = promtool_check(config, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ha_labels_leave_a_single_instance_stack_alone() -> None:
+    """No pair, nothing to deduplicate: a Docker stack's external labels are the user's only."""
+    run = run_with("dev", {"prometheus": {"haLabels": {"cluster": "prometheus", "replica": "prometheus_replica"}}})
+    assert _prometheus_yml(run)["global"]["external_labels"] == {"environment": "dev"}
 
 
 def test_grafana_queries_the_prometheus_service() -> None:
@@ -210,7 +243,7 @@ def test_dev_stays_single_instance() -> None:
     run = stack_run("dev")
     assert not run.of_type("kubernetes:apps/v1:StatefulSet")
     prometheus = _prometheus_yml(run)
-    assert "replica" not in prometheus["global"].get("external_labels", {})
+    assert prometheus["global"]["external_labels"] == {"environment": "dev"}  # no cluster, no replica
     assert prometheus["alerting"] == {"alertmanagers": [{"static_configs": [{"targets": ["alertmanager:9093"]}]}]}
     am = plain(run.one("docker:index/container:Container", "alertmanager").inputs)
     assert "--cluster.listen-address=" in am["command"]
@@ -264,6 +297,19 @@ def test_releasing_them_never_deletes_data(stack: str) -> None:
         assert keep[urn].protect is (stack == "prod")
 
 
+@pytest.mark.parametrize("stack", HA_STACKS)
+def test_a_new_stack_declares_no_single_instance_volumes(stack: str) -> None:
+    """A new stack has nothing to carry: without `singleInstanceVolumes` in its stack file it declares
+    none of the single-instance layout's PVCs, which no pod would mount (on a real cluster each would
+    still bind a volume: prod's 200Gi Prometheus claim among them, tests/e2e)."""
+    values, secrets = with_secrets(stack_config(stack))
+    assert values.pop("singleInstanceVolumes") == "keep"  # the stack files: deployed before highAvailability
+    fresh = run_program(stack, values, secrets)
+    names = {r.name for r in fresh.of_type("kubernetes:core/v1:PersistentVolumeClaim")}
+    assert names.isdisjoint(RETIRED), names & set(RETIRED)
+    assert set(RETIRED) <= {r.name for r in stack_run(stack).of_type("kubernetes:core/v1:PersistentVolumeClaim")}
+
+
 # --- bad inputs: one line each -----------------------------------------------------------------
 
 BASE: dict[str, Any] = {"grafana": {"adminPassword": "x"}, "exporters": {"postgres": {"enabled": False}}}
@@ -279,15 +325,24 @@ BASE: dict[str, Any] = {"grafana": {"adminPassword": "x"}, "exporters": {"postgr
     ({"target": "docker", "grafana": {"replicas": 2, "database": GRAFANA_DB}},
      "quikapp-monitoring:grafana.replicas: 2 is not valid without highAvailability"),
     ({"target": "kubernetes", "grafana": {"database": {**GRAFANA_DB, "type": "sqlite3"}}},
-     # Values under `grafana` show as [secret]: `--secret --path grafana.adminPassword` makes the whole
-     # `grafana` config key a secret (the loader never echoes it).
-     "quikapp-monitoring:grafana.database.type: [secret] is not valid (allowed: 'postgres' or 'mysql')"),
+     # `--secret --path grafana.adminPassword` makes the whole `grafana` config key a secret; the loader
+     # still shows the values of its non-secret keys (only secret keys are [secret]).
+     "quikapp-monitoring:grafana.database.type: 'sqlite3' is not valid (allowed: 'postgres' or 'mysql')"),
     ({"target": "kubernetes", "grafana": {"replicas": 0}},
-     "quikapp-monitoring:grafana.replicas: [secret] is not valid (allowed: greater than or equal to 1)"),
+     "quikapp-monitoring:grafana.replicas: 0 is not valid (allowed: greater than or equal to 1)"),
     ({"target": "kubernetes", "singleInstanceVolumes": "delete"},
      "quikapp-monitoring:singleInstanceVolumes: 'delete' is not valid (allowed: 'keep' or 'release')"),
     ({"target": "kubernetes", "highAvailability": "maybe"},
      "quikapp-monitoring:highAvailability: 'maybe' is not valid (allowed: a valid boolean"),
+    # The replica label is each pod's own name: a stack-wide value would make the two replicas one.
+    ({"target": "kubernetes", "prometheus": {"externalLabels": {"__replica__": "a"}}},
+     "quikapp-monitoring:prometheus.externalLabels.__replica__: is set on a highAvailability stack (allowed: any "
+     "other label; highAvailability sets __replica__ to each replica's pod name, prometheus.haLabels.replica)"),
+    ({"target": "kubernetes", "prometheus": {"haLabels": {"replica": "cluster"}}},
+     "quikapp-monitoring:prometheus.haLabels: {'replica': 'cluster'} is not valid (allowed: two different label "
+     "names for cluster and replica)"),
+    ({"target": "kubernetes", "prometheus": {"haLabels": {"cluster": "ha-cluster"}}},
+     "quikapp-monitoring:prometheus.haLabels.cluster: 'ha-cluster' is not valid (allowed: a Prometheus label name"),
 ])
 def test_bad_high_availability_inputs_give_one_line(values: dict[str, Any], expected: str) -> None:
     merged = {**BASE, **values, "grafana": {**BASE["grafana"], **values.get("grafana", {})}}
@@ -304,7 +359,8 @@ def test_a_grafana_database_needs_its_password_as_a_secret() -> None:
     values = {**BASE, "target": "kubernetes", "grafana": {"adminPassword": "x", "database": GRAFANA_DB}}
     with pytest.raises(SettingsError, match=r"^invalid stack configuration: quikapp-monitoring:grafana\.database\."
                                             r"password: required secret, not set \(set it with `pulumi config set "
-                                            r"--secret --path grafana\.database\.password <value>`\)$"):
+                                            r"--stack <stack> --secret --path grafana\.database\.password`, "
+                                            r"which prompts for the value without echo or reads it from stdin\)$"):
         parse_settings(values, {"grafana"})
 
 

@@ -45,6 +45,10 @@ def settings_with(**loki: Any) -> Settings:
     return parse_settings({**BASE, "loki": loki}, {"grafana"})
 
 
+# A stack that ran Loki 2.9 (every stack file here: docs/UPGRADING.md, "Loki").
+UPGRADED = {"v12Until": "2027-01-01"}
+
+
 def config_of(settings: Settings) -> dict[str, Any]:
     return yaml.safe_load(render_loki_config(settings))
 
@@ -81,7 +85,7 @@ def children(run: Run, type_: str) -> list[Any]:
 
 def test_every_seed_key_is_kept_unless_deliberately_changed() -> None:
     seed = leaves(yaml.safe_load(SEED.read_text(encoding="utf-8")))
-    rendered = config_of(settings_with())
+    rendered = config_of(settings_with(**UPGRADED))  # the seed's deployments run on
     for path, value in seed.items():
         if path in CHANGED:
             assert at(rendered, path) == CHANGED[path], path
@@ -160,28 +164,50 @@ def test_single_binary_rings_are_in_memory() -> None:
     assert config["auth_enabled"] is False
 
 
-def test_schema_periods_allow_compactor_retention() -> None:
-    for period in config_of(settings_with())["schema_config"]["configs"]:
+@pytest.mark.parametrize("loki", [{}, UPGRADED], ids=["new", "upgraded"])
+def test_schema_periods_allow_compactor_retention(loki: dict[str, Any]) -> None:
+    for period in config_of(settings_with(**loki))["schema_config"]["configs"]:
         assert period["index"]["period"] == "24h"
         assert period["object_store"] == "filesystem"
         assert period["store"] == "tsdb"
 
 
-def test_the_deployed_schema_period_is_kept_and_v13_follows_it() -> None:
-    """Upgrade safety: the 2.9 period stays byte for byte; v13 starts on a later day boundary."""
-    old, new = config_of(settings_with())["schema_config"]["configs"]
+def test_a_new_stack_has_one_v13_period_and_structured_metadata_from_its_first_day() -> None:
+    """Nothing written before: no v12 period to carry, so v13 (and structured metadata, which needs it)
+    from a day before the stack's first (LOKI_FIRST_PERIOD)."""
+    from components.settings.model import LOKI_FIRST_PERIOD
+
+    config = config_of(settings_with())
+    assert config["schema_config"]["configs"] == [{**DEPLOYED_PERIOD, "schema": "v13",
+                                                   "from": date.fromisoformat(LOKI_FIRST_PERIOD)}]
+    assert config["limits_config"]["allow_structured_metadata"] is True
+
+
+@pytest.mark.parametrize("until", ["2027-01-01", "2026-12-07"])
+def test_an_upgraded_stack_keeps_its_v12_period_until_its_day(until: str) -> None:
+    """Upgrade safety: the 2.9 period stays byte for byte; v13 starts on the stack's day, a day boundary."""
+    old, new = config_of(settings_with(v12Until=until))["schema_config"]["configs"]
     assert old == DEPLOYED_PERIOD
-    assert new["schema"] == "v13"
-    assert isinstance(new["from"], date) and new["from"] > old["from"]
+    assert new == {**DEPLOYED_PERIOD, "schema": "v13", "from": date.fromisoformat(until)}
     # Loki wants each period to start on a multiple of its 24h index period: a date, not a time.
     assert not isinstance(new["from"], datetime)
 
 
 def test_structured_metadata_is_off_while_v12_is_active() -> None:
     """Loki 3 refuses to start with structured metadata allowed under an active schema below v13."""
-    config = config_of(settings_with())
+    config = config_of(settings_with(**UPGRADED))
     # Loki 3 defaults it to true: the rendered config must say false explicitly.
     assert config["limits_config"]["allow_structured_metadata"] is False
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_stack_files_are_upgraded_stacks(stack: str) -> None:
+    """dev, staging and prod are running deployments that hold v12 days: each keeps its v12 period
+    until 2027-01-01, the day the previous release rendered for v13 (so their config is unchanged)."""
+    config = config_of(stack_settings(stack))
+    assert [p["schema"] for p in config["schema_config"]["configs"]] == ["v12", "v13"]
+    assert config["schema_config"]["configs"][0] == DEPLOYED_PERIOD
+    assert config["schema_config"]["configs"][1]["from"] == date(2027, 1, 1)
 
 
 def test_rendering_is_deterministic() -> None:
@@ -196,6 +222,8 @@ def test_rendering_is_deterministic() -> None:
     ({"retention": "0s"}, "longer than zero"),
     ({"ingestionRateMb": 32, "ingestionBurstSizeMb": 16}, "ingestionBurstSizeMb"),
     ({"retention": "30 days"}, "duration"),
+    ({"v12Until": "2027-1-1"}, "YYYY-MM-DD"),
+    ({"v12Until": "2023-12-01"}, "after 2024-01-01"),
 ])
 def test_bad_settings_fail_with_one_line(loki: dict[str, Any], words: str) -> None:
     with pytest.raises(SettingsError) as caught:

@@ -44,9 +44,12 @@ def config_of(settings: Settings) -> dict[str, Any]:
     return dict(yaml.safe_load(render_loki_config(settings)))
 
 
+UPGRADED = {"v12Until": "2027-01-01"}  # a stack that ran Loki 2.9 (docs/UPGRADING.md, "Loki")
 VARIANTS = {
     "filesystem": {},
+    "filesystem-upgraded": UPGRADED,
     "minio": {"storage": "s3", "s3": MINIO},
+    "minio-upgraded": {**UPGRADED, "storage": "s3", "s3": MINIO},
     "aws-iam-role": {"storage": "s3", "s3": {"since": "2027-03-01", "bucket": "quikapp-logs", "region": "eu-west-1"}},
 }
 
@@ -126,6 +129,12 @@ def base_periods() -> list[dict[str, Any]]:
     return list(yaml.safe_load(BASE_CONFIG.read_text(encoding="utf-8"))["schema_config"]["configs"])
 
 
+def upgraded_periods() -> list[dict[str, Any]]:
+    """What an upgraded stack (UPGRADED) has on the volume: v12 as Loki 2.9 wrote, then v13."""
+    (v13,) = base_periods()
+    return [{**v13, "schema": "v12"}, {**v13, "from": date(2027, 1, 1)}]
+
+
 def test_the_first_period_constant_is_the_base_configs_first_period() -> None:
     assert str(base_periods()[0]["from"]) == LOKI_FIRST_PERIOD
 
@@ -136,11 +145,20 @@ def test_the_first_period_constant_is_the_base_configs_first_period() -> None:
     ("2027-02-01", 2),  # after it: v12 and v13 on the volume stay, the bucket follows
 ])
 def test_an_s3_period_follows_the_periods_already_in_force(since: str, kept: int) -> None:
-    periods = config_of(settings_with(storage="s3", s3={**MINIO, "since": since}))["schema_config"]["configs"]
-    assert periods[:kept] == base_periods()[:kept]  # entry for entry as deployed
+    periods = config_of(settings_with(**UPGRADED, storage="s3", s3={**MINIO, "since": since})
+                        )["schema_config"]["configs"]
+    assert periods[:kept] == upgraded_periods()[:kept]  # entry for entry as deployed
     assert periods[kept:] == [{"from": date.fromisoformat(since), "store": "tsdb", "object_store": "s3",
                                "schema": "v13", "index": {"prefix": "index_", "period": "24h"}}]
     assert all(p["object_store"] == "filesystem" for p in periods[:kept])
+
+
+def test_a_new_stack_on_s3_keeps_its_volume_period_until_since() -> None:
+    """A new stack's one v13 period on the volume, then the bucket from `since` (with `since` on or
+    before the first deploy day nothing is ever written to the volume's period)."""
+    periods = config_of(settings_with(**VARIANTS["minio"]))["schema_config"]["configs"]
+    assert periods == [*base_periods(), {"from": date(2027, 2, 1), "store": "tsdb", "object_store": "s3",
+                                         "schema": "v13", "index": {"prefix": "index_", "period": "24h"}}]
 
 
 def test_filesystem_stays_exactly_as_before() -> None:
@@ -236,13 +254,13 @@ def test_without_a_secret_key_loki_args_stay_as_before(stack: str) -> None:
     ({"storage": "glacier"}, False,
      "quikapp-monitoring:loki.storage: 'glacier' is not valid (allowed: 'filesystem' or 's3')"),
     ({"storage": "s3", "s3": {**MINIO, "since": "2027-2-1"}}, True,
-     "quikapp-monitoring:loki.s3.since: [secret] is not valid "
+     "quikapp-monitoring:loki.s3.since: '2027-2-1' is not valid "
      "(allowed: a day as YYYY-MM-DD (UTC), such as 2027-02-01)"),
     ({"storage": "s3", "s3": {**MINIO, "since": "2023-06-01"}}, True,
-     "quikapp-monitoring:loki.s3.since: [secret] is not valid (allowed: a day as YYYY-MM-DD after 2024-01-01 "
+     "quikapp-monitoring:loki.s3.since: '2023-06-01' is not valid (allowed: a day as YYYY-MM-DD after 2024-01-01 "
      "(Loki's first schema period))"),
     ({"storage": "s3", "s3": {**MINIO, "bucket": "Quikapp_Logs"}}, True,
-     "quikapp-monitoring:loki.s3.bucket: [secret] is not valid "
+     "quikapp-monitoring:loki.s3.bucket: 'Quikapp_Logs' is not valid "
      "(allowed: text matching ^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$)"),
     ({"storage": "s3", "s3": {**MINIO, "secretAccessKey": "has: colon"}}, True,
      "quikapp-monitoring:loki.s3: [secret] is not valid (allowed: a secretAccessKey of 8 to 128 letters, digits and "
@@ -252,10 +270,12 @@ def test_without_a_secret_key_loki_args_stay_as_before(stack: str) -> None:
      "(allowed: an accessKeyId with the secretAccessKey (both or neither))"),
     ({"storage": "s3", "s3": {k: v for k, v in MINIO.items() if k != "secretAccessKey"}}, False,
      "quikapp-monitoring:loki.s3.secretAccessKey: required secret, not set (set it with "
-     "`pulumi config set --secret --path loki.s3.secretAccessKey <value>`)"),
+     "`pulumi config set --stack <stack> --secret --path loki.s3.secretAccessKey`, which prompts for the value "
+     "without echo or reads it from stdin)"),
     ({"storage": "s3", "s3": MINIO}, False,
-     "quikapp-monitoring:loki.s3.secretAccessKey: [secret] is stored in plain text (allowed: only a secret; run "
-     "`pulumi config set --secret --path loki.s3.secretAccessKey <value>`)"),
+     "quikapp-monitoring:loki.s3.secretAccessKey: [secret] is stored in plain text (allowed: only a secret; set it "
+     "again with `pulumi config set --stack <stack> --secret --path loki.s3.secretAccessKey`, which prompts for "
+     "the value without echo or reads it from stdin)"),
 ], ids=["s3-missing", "unknown-storage", "since-format", "since-too-early", "bucket", "key-charset", "key-without-id",
         "key-missing", "key-plaintext"])
 def test_bad_storage_settings_are_one_line(loki: dict[str, Any], secret: bool, line: str) -> None:

@@ -2,7 +2,10 @@
 shipped only where those jobs are scraped, every alert with a runbook and a severity.
 
 The reproduction test downloads the pinned Go modules (Go module proxy) and evaluates them with
-PyPI's jsonnet: under CI=true a source that cannot be had fails the test; locally it skips.
+PyPI's jsonnet: under CI=true a source that cannot be had fails the test; locally it skips. A mixin
+read from a git clone (kubernetes-mixin) is checked against its record without the clone, and
+re-rendered from the clone where one is at hand (KUBERNETES_MIXIN_CHECKOUT, else the development
+sessions' mirror; CI has none).
 """
 
 from __future__ import annotations
@@ -20,7 +23,14 @@ import pytest
 import yaml
 
 from components.catalog import load_catalog
-from components.render.prometheus import render_prometheus_config, rule_files, rule_scopes, scrape_jobs
+from components.render.prometheus import (
+    RULE_FEATURES,
+    render_prometheus_config,
+    rule_features,
+    rule_files,
+    rule_scopes,
+    scrape_jobs,
+)
 from components.settings import TargetKind, parse_settings
 from harness import ROOT, STACKS, stack_config, with_secrets
 from tools import require, run_tool
@@ -30,6 +40,7 @@ MANIFEST = RULES_DIR / "mixins.yaml"
 SCRIPT = ROOT / "scripts" / "sync-mixins.py"
 RUNBOOKS = ROOT / "docs" / "runbooks.md"
 UPSTREAM_RUNBOOKS = "https://runbooks.prometheus-operator.dev/runbooks/"
+KUBERNETES_MIXIN_RUNBOOK = "https://github.com/kubernetes-monitoring/kubernetes-mixin/blob/version-1.5.6/runbook.md#alert-name-"
 
 
 def manifest() -> dict[str, Any]:
@@ -37,7 +48,15 @@ def manifest() -> dict[str, Any]:
 
 
 MIXINS = manifest()["mixins"]
-SCOPED = MIXINS + manifest()["project"]  # every rule file with a scope: mixins and the project's own
+GO_MIXINS = [m for m in MIXINS if "module" in m]
+GIT_MIXINS = [m for m in MIXINS if "git" in m]
+SPLITS = [{**split, "parent": m} for m in MIXINS for split in m.get("split", [])]
+# every rule file with a scope: mixins (and their split files) and the project's own
+SCOPED = MIXINS + [{"output": s["output"], "jobs": s["parent"]["jobs"]} for s in SPLITS] + manifest()["project"]
+# A clone of kubernetes-mixin with its pinned tag: given by KUBERNETES_MIXIN_CHECKOUT, else the one
+# the development sessions' `fetch` stores (as tests/test_loki_storage.py finds grafana/loki).
+KUBERNETES_CHECKOUT = Path(os.environ.get("KUBERNETES_MIXIN_CHECKOUT",
+                                          "/work/.mirror/kubernetes-monitoring+kubernetes-mixin/repo"))
 
 
 def sync(*args: str | Path) -> subprocess.CompletedProcess[str]:
@@ -54,6 +73,13 @@ def sources_or_skip(result: subprocess.CompletedProcess[str]) -> None:
         pytest.skip(message)
 
 
+def checkout_or_skip() -> Path:
+    if not (KUBERNETES_CHECKOUT / "HEAD").exists() and not (KUBERNETES_CHECKOUT / ".git").exists():
+        pytest.skip(f"no kubernetes-mixin clone at {KUBERNETES_CHECKOUT} (set KUBERNETES_MIXIN_CHECKOUT); "
+                    "without one the committed file is checked against its record only")
+    return KUBERNETES_CHECKOUT
+
+
 def _only(name: str, tmp_path: Path, **changes: Any) -> Path:
     """A manifest holding only mixin `name` (with `changes`), for fast single-module runs."""
     entry = {**next(m for m in MIXINS if m["name"] == name), **changes}
@@ -63,11 +89,94 @@ def _only(name: str, tmp_path: Path, **changes: Any) -> Path:
 
 
 def test_the_sync_reproduces_the_committed_files() -> None:
+    """What CI runs: the Go mixins re-rendered, the git ones checked against their record."""
     started = time.monotonic()
     result = sync("--check")
     sources_or_skip(result)
     assert result.returncode == 0, result.stdout + result.stderr
+    assert "checked against their record (no clone given): kubernetes" in result.stderr
     print(f"sync-mixins --check: {time.monotonic() - started:.1f}s; {result.stderr.strip()}")
+
+
+def test_the_sync_reproduces_the_kubernetes_mixin_from_its_clone() -> None:
+    """From a clone at the pinned tag the file and its record come out exactly as committed."""
+    result = sync("--check", "--checkout", f"kubernetes={checkout_or_skip()}")
+    sources_or_skip(result)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "5 mixins rendered" in result.stderr and "differ: none" in result.stderr
+
+
+def test_a_hand_edit_of_a_git_mixin_fails_the_check_without_a_clone(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES_DIR, rules)
+    edited = rules / "kubernetes-mixin.yml"
+    edited.write_text(edited.read_text().replace("for: 15m", "for: 5m", 1))
+    result = sync("--check", "--rules-dir", rules, "--manifest", _only("kubernetes", tmp_path))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "differ: kubernetes-mixin.yml" in result.stderr
+    # Writing without the clone cannot repair it: one line saying what is needed.
+    result = sync("--rules-dir", rules, "--manifest", _only("kubernetes", tmp_path))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "sync-mixins: the kubernetes mixin's files differ from its record (mixins.yaml `rendered`): "
+        "re-render with --checkout kubernetes=<a clone of https://github.com/kubernetes-monitoring/kubernetes-mixin>"]
+
+
+def test_a_hand_edit_of_a_synced_upstream_test_fails_the_check_without_a_clone(tmp_path: Path) -> None:
+    tests = tmp_path / "tests"
+    shutil.copytree(ROOT / "tests" / "rules", tests)
+    edited = tests / "kubernetes-mixin" / "tests.yaml"
+    edited.write_text(edited.read_text().replace("eval_time: 4m", "eval_time: 5m", 1))
+    result = sync("--check", "--tests-dir", tests, "--manifest", _only("kubernetes", tmp_path))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "kubernetes-mixin/tests.yaml" in result.stderr
+
+
+def test_the_synced_upstream_tests_hold_the_cases_of_what_ships() -> None:
+    """kubernetes-mixin's own tests/*.yaml, kept for the shipped alerts only (KubeAPIDown and the other
+    control-plane ones go), against the shipped file, with upstream's provenance and licence notice."""
+    shipped = {r["alert"] for g in yaml.safe_load((RULES_DIR / "kubernetes-mixin.yml").read_text())["groups"]
+               for r in g["rules"] if "alert" in r}
+    synced = sorted((ROOT / "tests" / "rules" / "kubernetes-mixin").glob("*.yaml"))
+    cases = []
+    for path in synced:
+        text = path.read_text()
+        assert text.startswith("# Copyright kubernetes-mixin Authors\n# SPDX-License-Identifier: Apache-2.0\n"), path
+        assert f"tests/{path.name} at tag version-1.5.6 (commit 464d0ae592cb7d7b1c6f40741fc72fb7bb2449ac)" in text
+        data = yaml.safe_load(text)
+        assert data["rule_files"] == ["../../../configs/prometheus/rules/kubernetes-mixin.yml"], path
+        cases += [c["alertname"] for g in data["tests"] for c in g.get("alert_rule_test", [])]
+    assert set(cases) <= shipped
+    assert cases.count("KubePersistentVolumeFillingUp") == 21 and "KubeAPIDown" not in cases
+    assert len(cases) >= 100
+
+
+def test_the_sync_refuses_a_clone_whose_tag_names_another_commit(tmp_path: Path) -> None:
+    checkout = checkout_or_skip()
+    other = "0" * 40
+    result = sync("--check", "--manifest", _only("kubernetes", tmp_path, commit=other),
+                  "--checkout", f"kubernetes={checkout}")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "tag version-1.5.6 is commit 464d0ae592cb7d7b1c6f40741fc72fb7bb2449ac" in lines[0]
+    assert other in lines[0]
+
+
+def test_the_sync_writes_the_kubernetes_mixin_and_its_record(tmp_path: Path) -> None:
+    """Rendering from the clone into an empty folder writes the committed text, and a stale record
+    in the manifest is rewritten (one line; the comments stay)."""
+    checkout = checkout_or_skip()
+    manifest_path = tmp_path / "mixins.yaml"
+    text = MANIFEST.read_text()
+    recorded = next(m for m in GIT_MIXINS if m["name"] == "kubernetes")["rendered"]
+    manifest_path.write_text(text.replace(f"rendered: {recorded}", "rendered: sha256:stale"))
+    out = tmp_path / "rules"
+    out.mkdir()
+    result = sync("--rules-dir", out, "--manifest", manifest_path, "--checkout", f"kubernetes={checkout}")
+    sources_or_skip(result)
+    assert result.returncode == 0, result.stderr
+    assert (out / "kubernetes-mixin.yml").read_text() == (RULES_DIR / "kubernetes-mixin.yml").read_text()
+    assert manifest_path.read_text() == text
 
 
 def test_the_check_fails_on_a_hand_edited_file(tmp_path: Path) -> None:
@@ -108,14 +217,30 @@ def test_a_bad_manifest_is_one_line_naming_the_key(tmp_path: Path) -> None:
     assert result.stderr.strip().splitlines() == [f"sync-mixins: {path}: missing key 'sum'"]
 
 
-@pytest.mark.parametrize("mixin", MIXINS, ids=lambda m: m["name"])
+@pytest.mark.parametrize("mixin", MIXINS + SPLITS, ids=lambda m: m["output"])
 def test_each_rendered_file_is_headed_with_its_source(mixin: dict[str, Any]) -> None:
+    source = mixin.get("parent", mixin)
     head = "".join((RULES_DIR / mixin["output"]).read_text().splitlines(True)[:6])
     assert "scripts/sync-mixins.py" in head
-    assert f"{mixin['module']}@{mixin['version']}" in head and f"{mixin['dir']}/" in head
-    assert mixin["sum"] in head
-    if mixin.get("commit"):
-        assert mixin["commit"] in head
+    if "git" in source:
+        assert f"{source['git']} tag {source['version']} (commit {source['commit']})" in head
+    else:
+        assert f"{source['module']}@{source['version']}" in head and f"{source['dir']}/" in head
+        assert source["sum"] in head
+        if source.get("commit"):
+            assert source["commit"] in head
+
+
+@pytest.mark.parametrize("split", SPLITS, ids=lambda s: s["output"])
+def test_split_alerts_live_only_in_their_own_file(split: dict[str, Any]) -> None:
+    """Each alert a `split` names is in its file and gone from the mixin's main file."""
+    def alerts(name: str) -> set[str]:
+        return {r["alert"] for g in yaml.safe_load((RULES_DIR / name).read_text())["groups"]
+                for r in g["rules"] if "alert" in r}
+
+    assert alerts(split["output"]) == set(split["alerts"])
+    assert not alerts(split["parent"]["output"]) & set(split["alerts"])
+    assert set(split["requires"]) <= set(RULE_FEATURES)
 
 
 @pytest.mark.parametrize("scoped", SCOPED, ids=lambda m: m["output"])
@@ -124,6 +249,10 @@ def test_the_selectors_name_the_jobs_the_manifest_ships_on(scoped: dict[str, Any
     (the mixins' defaults, e.g. node's job="node", would match nothing this stack scrapes)."""
     rules = [r for g in yaml.safe_load((RULES_DIR / scoped["output"]).read_text())["groups"] for r in g["rules"]]
     jobs = {job for rule in rules for job in re.findall(r'\bjob="([^"]+)"', rule["expr"])}
+    if scoped in manifest()["project"] and not jobs:
+        # The seed's exporter alerts name no job (redis_up == 0): what they read is checked against
+        # what the shipping job exposes in tests/live/test_live_rules_can_fire.py.
+        return
     assert jobs == set(scoped["jobs"]), (scoped["output"], jobs)
 
 
@@ -136,7 +265,7 @@ def test_promtool_accepts_every_synced_file() -> None:
 
 
 def test_no_stray_rendered_file_and_no_file_for_an_unavailable_mixin() -> None:
-    outputs = {m["output"] for m in MIXINS}
+    outputs = {m["output"] for m in MIXINS} | {s["output"] for s in SPLITS}
     assert {p.name for p in RULES_DIR.glob("*-mixin.yml")} == outputs
     for missing in manifest()["unavailable"]:
         assert {"name", "source", "command", "error"} <= set(missing), missing
@@ -153,13 +282,37 @@ def test_a_mixin_ships_only_where_every_job_it_reads_is_scraped() -> None:
     base = {"prometheus", "monitoring", "redis"}
     assert _names(rule_files(TargetKind.DOCKER, base)) == [
         "alertmanager-mixin.yml", "alerts.yml", "micrometer.yml", "opentelemetry.yml", "prometheus-mixin.yml",
-        "redis-mixin.yml"]
+        "redis-mixin.yml", "redis.yml"]
     assert "node-mixin.yml" in _names(rule_files(TargetKind.KUBERNETES, base | {"node-exporter"}))
     assert _names(rule_files(TargetKind.DOCKER, set())) == ["alerts.yml", "micrometer.yml", "opentelemetry.yml"]
     every_job = {job for scope in rule_scopes().values() for job in scope.jobs}
     assert "containers.yml" in _names(rule_files(TargetKind.DOCKER, every_job))
-    assert "kubernetes.yml" not in _names(rule_files(TargetKind.DOCKER, every_job))
-    assert "kubernetes.yml" in _names(rule_files(TargetKind.KUBERNETES, every_job))
+    assert "kubernetes-mixin.yml" not in _names(rule_files(TargetKind.DOCKER, every_job))
+    assert "kubernetes-mixin.yml" in _names(rule_files(TargetKind.KUBERNETES, every_job))
+    assert "kubernetes-mixin.yml" not in _names(rule_files(TargetKind.KUBERNETES, every_job - {"cadvisor"}))
+
+
+def test_a_split_file_ships_only_with_its_feature() -> None:
+    jobs = {"prometheus", "monitoring"}
+    plain = _names(rule_files(TargetKind.KUBERNETES, jobs))
+    assert "alertmanager-mixin.yml" in plain and "alertmanager-cluster-mixin.yml" not in plain
+    assert "prometheus-remote-write-mixin.yml" not in plain
+    clustered = _names(rule_files(TargetKind.KUBERNETES, jobs, features={"alertmanager-cluster"}))
+    assert set(clustered) - set(plain) == {"alertmanager-cluster-mixin.yml"}
+    writing = _names(rule_files(TargetKind.DOCKER, jobs, features={"remote-write"}))
+    assert "prometheus-remote-write-mixin.yml" in writing and "alertmanager-cluster-mixin.yml" not in writing
+    # A feature does not override the jobs: without the monitoring job no Alertmanager file at all.
+    assert "alertmanager-cluster-mixin.yml" not in _names(
+        rule_files(TargetKind.KUBERNETES, {"prometheus"}, features={"alertmanager-cluster"}))
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_stacks_features_follow_their_settings(stack: str) -> None:
+    settings = parse_settings(*with_secrets(stack_config(stack)))
+    assert rule_features(settings) == ({"alertmanager-cluster"} if settings.ha else set())
+    with_endpoint = stack_config(stack)
+    with_endpoint.setdefault("prometheus", {})["remoteWrite"] = [{"url": "https://store.example/api/v1/push"}]
+    assert "remote-write" in rule_features(parse_settings(*with_secrets(with_endpoint)))
 
 
 def test_a_mixin_ships_only_on_its_targets(tmp_path: Path) -> None:
@@ -175,18 +328,20 @@ def test_a_mixin_ships_only_on_its_targets(tmp_path: Path) -> None:
 def _stack_rule_files(stack: str) -> dict[str, str]:
     values, secret_keys = with_secrets(stack_config(stack))
     settings = parse_settings(values, secret_keys)
-    config = render_prometheus_config(settings, load_catalog(), lambda name: name)
-    return rule_files(settings.target, scrape_jobs(config))
+    config = render_prometheus_config(settings, load_catalog(), lambda name: name, stack=stack)
+    return rule_files(settings.target, scrape_jobs(config), features=rule_features(settings))
 
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_the_stacks_ship_the_mixins_of_the_jobs_they_scrape(stack: str) -> None:
     values, secret_keys = with_secrets(stack_config(stack))
     settings = parse_settings(values, secret_keys)
-    jobs = scrape_jobs(render_prometheus_config(settings, load_catalog(), lambda name: name))
+    jobs = scrape_jobs(render_prometheus_config(settings, load_catalog(), lambda name: name, stack=stack))
     shipped = set(_names(_stack_rule_files(stack)))
+    features = rule_features(settings)
     for name, scope in rule_scopes().items():
-        assert (name in shipped) == (settings.target in scope.targets and scope.jobs <= jobs), name
+        expected = settings.target in scope.targets and scope.jobs <= jobs and scope.requires <= features
+        assert (name in shipped) == expected, name
     assert {"alerts.yml", "micrometer.yml", "opentelemetry.yml", "prometheus-mixin.yml",
             "alertmanager-mixin.yml"} <= shipped
 
@@ -198,7 +353,7 @@ def _every_shippable_file() -> dict[str, str]:
     jobs = {job for scope in rule_scopes().values() for job in scope.jobs}
     files: dict[str, str] = {}
     for target in TargetKind:
-        files |= rule_files(target, jobs)
+        files |= rule_files(target, jobs, features=RULE_FEATURES)
     for stack in STACKS:
         files |= _stack_rule_files(stack)
     return files
@@ -228,6 +383,9 @@ def test_every_shipped_alert_has_a_severity_and_a_runbook(rule_file: str, rule: 
     assert url, f"{rule_file} {rule['alert']}: no runbook_url"
     if url.startswith("docs/runbooks.md#"):
         assert url.split("#", 1)[1] in _anchors(RUNBOOKS.read_text()), f"{url}: no such section in docs/runbooks.md"
+    elif url.startswith(KUBERNETES_MIXIN_RUNBOOK):
+        # kubernetes-mixin's own runbook.md at the pinned tag: `##### Alert Name: "<Alert>"` sections
+        assert url == KUBERNETES_MIXIN_RUNBOOK + rule["alert"].lower(), url
     else:
         # prometheus-operator/runbooks@a685d14c: content/runbooks/<component>/<Alert>.md, served lower-cased
         assert url.startswith(UPSTREAM_RUNBOOKS) and url.endswith("/" + rule["alert"].lower()), url

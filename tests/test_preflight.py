@@ -164,3 +164,18 @@ def test_a_bad_stack_file_is_reported_by_the_preflight(tmp_path: Path) -> None:
     (problem,) = preflight.problems("x", tmp_path)
     assert problem.startswith("Pulumi.x.yaml: invalid stack configuration: quikapp-monitoring:target: 'swarm' "
                               "is not valid")
+
+
+def test_a_stack_file_that_is_not_yaml_is_named_once_with_line_and_column(tmp_path: Path) -> None:
+    # The key without its ':' is on line 5; the parser notices on line 6 and names both.
+    (tmp_path / "Pulumi.x.yaml").write_text("config:\n  quikapp-monitoring:target: docker\n  quikapp-monitoring:loki:\n"
+                                            "    storageSize: 9Gi\n    retention 30d\n    ingestionRateMb: 4\n")
+    assert preflight.problems("x", tmp_path) == [
+        "Pulumi.x.yaml: line 6, column 5: not valid YAML (could not find expected ':', while scanning a simple key "
+        "at line 5, column 5)"]
+
+
+def test_a_suggested_command_names_the_stack_checked(tmp_path: Path) -> None:
+    (tmp_path / "Pulumi.x.yaml").write_text("config:\n  quikapp-monitoring:target: docker\n  aws:region: eu-west-1\n")
+    (problem,) = preflight.problems("x", tmp_path)
+    assert problem.endswith("remove it from the stack file (`pulumi config rm --stack x aws:region`)"), problem

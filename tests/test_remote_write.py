@@ -201,10 +201,12 @@ def test_promtool_refuses_a_broken_remote_write(mutate: Any, message: str, tmp_p
      "quikapp-monitoring:prometheus.remoteWrite[1].url: required, but not set"),
     ([{"url": "https://a", "username": "u"}], False,
      "quikapp-monitoring:prometheus.remoteWrite[0].password: required secret, not set (set it with "
-     "`pulumi config set --secret --path prometheus.remoteWrite[0].password <value>`)"),
+     "`pulumi config set --stack <stack> --secret --path 'prometheus.remoteWrite[0].password'`, which prompts "
+     "for the value without echo or reads it from stdin)"),
     ([{"url": "https://a", "username": "u", "password": "pw"}], False,
      "quikapp-monitoring:prometheus.remoteWrite[0].password: [secret] is stored in plain text (allowed: only a "
-     "secret; run `pulumi config set --secret --path prometheus.remoteWrite[0].password <value>`)"),
+     "secret; set it again with `pulumi config set --stack <stack> --secret --path "
+     "'prometheus.remoteWrite[0].password'`, which prompts for the value without echo or reads it from stdin)"),
     ([{"url": "https://a", "password": "pw"}], True,
      "quikapp-monitoring:prometheus.remoteWrite[0]: [secret] is not valid "
      "(allowed: a username with the password (basic auth needs both))"),

@@ -194,7 +194,8 @@ def test_every_secret_setting_has_a_render_placeholder() -> None:
 @pytest.mark.parametrize(("stanza", "lines"), [
     ("  quikapp-monitoring:grafana:\n    adminPassword: hunter2\n",
      ["quikapp-monitoring:grafana.adminPassword: [secret] is stored in plain text (allowed: only a secret; "
-      "run `pulumi config set --secret --path grafana.adminPassword <value>`)"]),
+      "set it again with `pulumi config set --stack dev --secret --path grafana.adminPassword`, which prompts for "
+      "the value without echo or reads it from stdin)"]),
     ("  prometheus:retension: 30d\n  quikapp-monitor:prometheus:\n    retention: 30d\n",
      ["prometheus:retension: not a key of this project (allowed: quikapp-monitoring:<key>, or pulumi:<key> for "
       "the engine); did you mean quikapp-monitoring:prometheus.retention? (move the value there in the stack file)",
@@ -252,7 +253,8 @@ def test_render_reports_a_stack_file_that_is_not_yaml(tmp_path: Path) -> None:
     _no_traceback(result)
     assert len(result.stderr.splitlines()) == 1
     assert result.stderr.startswith("render dev: Pulumi.dev.yaml: line ")
-    assert "not valid YAML" in result.stderr
+    assert ", column " in result.stderr and "not valid YAML" in result.stderr
+    assert result.stderr.count("Pulumi.dev.yaml") == 1
 
 
 def test_check_reports_a_rejected_manifest_in_one_line(tmp_path: Path, rendered: tuple[Path, Path]) -> None:

@@ -100,16 +100,32 @@ def test_the_regexes_stay_within_re2() -> None:
             assert not re.search(r"\(\?[=!]|\(\?<[=!]|\\[1-9]", pattern), pattern
 
 
-def test_the_pulumi_cli_follows_the_sdk_pin() -> None:
-    """scripts/bootstrap.sh installs the CLI at the SDK's version: both are tracked, in one group."""
-    manager = _manager_for("scripts/bootstrap.sh")
-    assert (manager["datasourceTemplate"], manager["depNameTemplate"]) == ("pypi", "pulumi")
-    bootstrap = (ROOT / "scripts/bootstrap.sh").read_text(encoding="utf-8")
-    versions = [m.group("currentValue") for m in _python_regex(manager["matchStrings"][0]).finditer(bootstrap)]
-    sdk = re.search(r"^pulumi==(\S+)$", (ROOT / "requirements.txt").read_text(encoding="utf-8"), re.M)
-    assert sdk and versions == [sdk.group(1)]
-    assert any(rule.get("matchPackageNames") == ["pulumi"] and rule.get("groupName")
-               for rule in _config()["packageRules"])
+def test_the_pulumi_cli_has_no_version_of_its_own_to_track() -> None:
+    """The CLI's version is the SDK's pin in requirements.txt (scripts/pulumi-cli-version.sh, for
+    bootstrap.sh and the workflows): Renovate's pip manager moves both, no custom manager is needed."""
+    assert not any("bootstrap" in pattern for manager in _config()["customManagers"]
+                   for pattern in manager["managerFilePatterns"])
+    assert not re.search(r'PULUMI_VERSION="\d', (ROOT / "scripts/bootstrap.sh").read_text(encoding="utf-8"))
+
+
+def _actionlint_pin() -> str:
+    found = re.search(r'^ACTIONLINT_VERSION="(v[\d.]+)"$', (ROOT / "scripts/upstream-tools.sh").read_text(), re.M)
+    assert found
+    return found.group(1)
+
+
+def test_the_actionlint_manager_matches_the_pin_of_upstream_tools() -> None:
+    manager = _manager_for("scripts/upstream-tools.sh")
+    assert (manager["datasourceTemplate"], manager["depNameTemplate"]) == ("go", "github.com/rhysd/actionlint")
+    text = (ROOT / "scripts/upstream-tools.sh").read_text(encoding="utf-8")
+    versions = [m.group("currentValue") for m in _python_regex(manager["matchStrings"][0]).finditer(text)]
+    assert versions == [_actionlint_pin()]
+
+
+def test_workflow_actions_stay_pinned_to_digests() -> None:
+    """config:recommended alone would bump the version comment's tag, not the commit: the helper
+    makes Renovate pin and update the digest (tests/test_workflows.py requires a SHA on every `uses`)."""
+    assert "helpers:pinGitHubActionDigests" in _config()["extends"]
 
 
 # Renovate itself --------------------------------------------------------------------------
@@ -181,7 +197,19 @@ def test_renovate_extracts_every_pinned_version(tmp_path: Path) -> None:
     images = {(name, tag, digest) for path, name, tag, digest in deps if path == "components/settings/model.py"}
     assert images == _images_table()
     sdk = {value for path, name, value, _ in deps if path == "requirements.txt" and name == "pulumi"}
-    cli = {value for path, name, value, _ in deps if path == "scripts/bootstrap.sh" and name == "pulumi"}
-    assert sdk == {f"=={v}" for v in cli} and cli
+    assert sdk == {"==" + re.search(r"^pulumi==(\S+)$", (ROOT / "requirements.txt").read_text(), re.M)[1]}
+    assert {(name, value) for path, name, value, _ in deps if path == "scripts/upstream-tools.sh"} == \
+        {("github.com/rhysd/actionlint", _actionlint_pin())}
+    # Every action of every workflow, with its version and its commit (a local reusable workflow,
+    # `uses: ./...`, is no dependency).
+    workflows = sorted(str(p.relative_to(ROOT)) for p in (ROOT / ".github/workflows").glob("*.yml")
+                       if re.search(r"^\s*(- )?uses: [\w-]+/", p.read_text(), re.M))
+    assert len(workflows) >= 3
+    actions = {(f["packageFile"], d.get("depName"), d.get("currentValue"), d.get("currentDigest"))
+               for files_of_manager in extracted.values() for f in files_of_manager for d in f["deps"]
+               if d.get("depType") == "action"}
+    assert sorted({path for path, *_ in actions}) == workflows
+    assert actions and all(re.fullmatch(r"v\d+\.\d+\.\d+", value or "") and re.fullmatch(r"[0-9a-f]{40}", digest or "")
+                           for _, _, value, digest in actions), actions
     assert {path for path, *_ in deps} >= {"requirements.txt", "requirements-dev.txt", "policy/requirements.txt",
-                                           "tools/renovate/package.json", ".github/workflows/preview.yml"}
+                                           "tools/renovate/package.json"}

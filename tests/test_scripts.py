@@ -16,13 +16,15 @@ from checkout import checkout
 from harness import ROOT
 from tools import require, run_tool
 
-SCRIPTS = [ROOT / "scripts" / "bootstrap.sh", ROOT / "scripts" / "upstream-tools.sh", ROOT / ".ci" / "run",
-           ROOT / "configs" / "grafana" / "entrypoint.sh"]
+SCRIPTS = [ROOT / "scripts" / "bootstrap.sh", ROOT / "scripts" / "stack-setup.sh",
+           ROOT / "scripts" / "upstream-tools.sh", ROOT / "scripts" / "e2e-tools.sh", ROOT / "scripts" / "e2e.sh",
+           ROOT / "scripts" / "instrumented-apps.sh", ROOT / ".ci" / "run",
+           ROOT / "configs" / "grafana" / "entrypoint.sh", ROOT / "scripts" / "pulumi-cli-version.sh"]
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=[s.name for s in SCRIPTS])
 def test_shellcheck_accepts(script: Path) -> None:
-    result = run_tool(require("shellcheck"), script)
+    result = run_tool(require("shellcheck"), "-x", script, cwd=ROOT)
     assert result.returncode == 0, result.stdout
 
 
@@ -77,6 +79,8 @@ def _bootstrap_offline(tmp_path: Path, stack: str, edits: dict[str, tuple[str, s
     # connections: offline, whatever network the test machine has.
     env = {"HOME": str(home), "PATH": _path_without(tmp_path, "pulumi", "docker"),
            "PULUMI_GET_URL": f"http://127.0.0.1:{_closed_port()}/"}
+    if stack != "dev":  # a shared stack runs only against its team's backend, with its passphrase
+        env |= {"PULUMI_BACKEND_URL": f"file://{tmp_path / 'backend'}", "PULUMI_CONFIG_PASSPHRASE": "team"}
     result = subprocess.run(["bash", str(tree / "scripts" / "bootstrap.sh"), stack, "up"], env=env,
                             capture_output=True, text=True, timeout=120)
     return tree, result
@@ -88,10 +92,11 @@ def test_bootstrap_offline_without_pulumi_or_docker_says_what_is_missing(tmp_pat
         tmp_path, "dev", {"Pulumi.dev.yaml": ("unix:///var/run/docker.sock", f"unix://{socket_path}")})
     assert result.returncode == 1
     lines = result.stderr.splitlines()
-    version = re.search(r'PULUMI_VERSION="([\d.]+)"', (ROOT / "scripts" / "bootstrap.sh").read_text())
+    # The CLI's version is the SDK pin (scripts/pulumi-cli-version.sh; tests/test_workflows.py).
+    version = re.search(r"^pulumi==([\d.]+)$", (ROOT / "requirements.txt").read_text(), re.M)
     assert version and version.group(1) == "3.272.0"
     headlines = [line for line in lines if line.startswith("missing: ")]
-    assert len(headlines) == 4, result.stderr
+    assert len(headlines) == 3, result.stderr
     assert headlines[0].startswith("missing: the Pulumi CLI 3.272.0 (not on PATH, not in ~/.pulumi/bin), and its "
                                    "installer at http://127.0.0.1:")
     assert "curl: (7)" in headlines[0]
@@ -101,10 +106,10 @@ def test_bootstrap_offline_without_pulumi_or_docker_says_what_is_missing(tmp_pat
                for line in lines)
     assert any("tar -xzf pulumi-v3.272.0-" in line and "-C ~/.pulumi/bin --strip-components=1" in line
                for line in lines)
+    # Only the plugin of the stack's own target: a Docker stack never loads the Kubernetes provider.
     assert headlines[1].startswith("missing: the docker provider plugin 5.2.0 ")
-    assert headlines[2].startswith("missing: the kubernetes provider plugin 4.34.2 ")
     assert any(line.strip().startswith("pulumi plugin install resource docker 5.2.0 --file ") for line in lines)
-    assert headlines[3] == (f"missing: a Docker engine at unix://{socket_path} (docker.host of Pulumi.dev.yaml): "
+    assert headlines[2] == (f"missing: a Docker engine at unix://{socket_path} (docker.host of Pulumi.dev.yaml): "
                             f"no socket at {socket_path}")
     assert "  start Docker Engine there (https://docs.docker.com/engine/install/), or point docker.host at one " \
            "that runs:" in lines
@@ -117,6 +122,9 @@ def test_bootstrap_offline_without_pulumi_or_docker_says_what_is_missing(tmp_pat
 def test_bootstrap_on_a_kubernetes_stack_without_a_kubeconfig_says_so(tmp_path: Path) -> None:
     _, result = _bootstrap_offline(tmp_path, "prod")
     assert result.returncode == 1
+    # Offline, only the Kubernetes provider is asked for: the stack never loads the Docker one.
+    plugins = [line for line in result.stderr.splitlines() if "provider plugin" in line]
+    assert len(plugins) == 1 and plugins[0].startswith("missing: the kubernetes provider plugin 4.34.2 "), plugins
     assert f"missing: a kubeconfig for Pulumi.prod.yaml (kubernetes.context quikapp-prod): none readable at " \
            f"{tmp_path / 'home' / '.kube' / 'config'}" in result.stderr.splitlines()
     assert "Docker engine" not in result.stderr
@@ -135,3 +143,36 @@ def test_bootstrap_reports_a_broken_catalog_before_running_pulumi(tmp_path: Path
     assert result.returncode == 1
     assert "invalid service catalog: configs/services.yaml: jobs.nestjs-services.services.backend: 0 is not " \
            "valid (allowed: a port number from 1 to 65535, without quotes)" in result.stderr.splitlines()
+
+
+def test_make_check_builds_only_the_tools_it_runs(tmp_path: Path) -> None:
+    """`make check` runs promtool and amtool: it asks scripts/upstream-tools.sh for those two groups,
+    and the script then looks at nothing else (Jaeger, the exporters, actionlint stay unbuilt)."""
+    dry = subprocess.run(["make", "-n", "check", "STACK=prod"], cwd=ROOT, capture_output=True, text=True,
+                         env={k: v for k, v in os.environ.items() if not k.startswith("MAKE")}, timeout=60)
+    calls = [line.split() for line in dry.stdout.splitlines() if "upstream-tools.sh" in line]
+    assert [c[1:] for c in calls] == [["prometheus", "alertmanager"]], dry.stdout
+    # The two groups already built (their stamps and binaries), nothing else: the script reports
+    # both up to date and builds nothing.
+    tools = tmp_path / "tools"
+    (tools / "bin").mkdir(parents=True)
+    (tools / "stamps").mkdir()
+    for group, binaries in (("prometheus", ("prometheus", "promtool")), ("alertmanager", ("alertmanager", "amtool"))):
+        stamp = ROOT / ".tools" / "stamps" / group
+        if not stamp.exists():
+            pytest.fail(f"{stamp} missing: scripts/upstream-tools.sh builds it") if os.environ.get("CI") else \
+                pytest.skip(f"{stamp} missing")
+        (tools / "stamps" / group).write_text(stamp.read_text())
+        for binary in binaries:
+            (tools / "bin" / binary).symlink_to(ROOT / ".tools" / "bin" / binary)
+    done = subprocess.run(["bash", str(ROOT / "scripts" / "upstream-tools.sh"), "prometheus", "alertmanager"],
+                          env={**os.environ, "UPSTREAM_TOOLS_DIR": str(tools)}, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert [line.split(":")[1].strip() for line in done.stdout.splitlines()] == ["up to date", "up to date"]
+    assert sorted(p.name for p in (tools / "bin").iterdir()) == ["alertmanager", "amtool", "prometheus", "promtool"]
+    bad = subprocess.run(["bash", str(ROOT / "scripts" / "upstream-tools.sh"), "grafana"], capture_output=True,
+                         text=True, timeout=60, env={**os.environ, "UPSTREAM_TOOLS_DIR": str(tools)})
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == ("unknown tool group 'grafana' (allowed: prometheus alertmanager jaeger "
+                                  "config-reloader actionlint exporters)")

@@ -94,6 +94,8 @@ BAD: list[tuple[dict[str, Any], str, str]] = [
     ({"docker": {"network": {"name": "bad name"}}}, "docker.network.name", "Docker object name"),
     ({"docker": {"network": {"external": "maybe"}}}, "docker.network.external", "boolean"),
     ({"kubernetes": {"namespace": "Monitoring"}}, "kubernetes.namespace", "DNS label"),
+    ({"kubernetes": {"clusterDomain": "Cluster.Local"}}, "kubernetes.clusterDomain", "a DNS domain such as"),
+    ({"kubernetes": {"clusterDomain": "cluster.local."}}, "kubernetes.clusterDomain", "a DNS domain such as"),
     ({"kubernetes": {"context": "a", "kubeconfig": "/k"}}, "kubernetes", "not both"),
     ({"protectData": "sometimes"}, "protectData", "boolean"),
     ({"grafana": {"adminPassword": "x", "publishPort": 70000}}, "grafana.publishPort", "65535"),
@@ -169,6 +171,99 @@ def test_secret_value_is_never_echoed_in_errors() -> None:
     assert "12345678901234567890" not in message
 
 
+# --- what a message shows: a non-secret key's value, never a secret key's ----------------------------
+# The CLI marks the whole `quikapp-monitoring:grafana` secret once grafana.adminPassword is set with
+# --secret (SECRET_KEYS above, as the engine passes it): that must not hide grafana.publishPort.
+
+@pytest.mark.parametrize(("override", "line"), [
+    ({"grafana": {"adminPassword": "s3cret-pass", "publishPort": 70000}},
+     "quikapp-monitoring:grafana.publishPort: 70000 is not valid (allowed: a port number from 1 to 65535, without "
+     "quotes)"),
+    ({"grafana": {"adminPassword": "s3cret-pass", "rootUrl": "grafana.example"}},
+     "quikapp-monitoring:grafana.rootUrl: 'grafana.example' is not valid (allowed: an http:// or https:// URL)"),
+    ({"exporters": {"postgres": {"dsn": PG}, "redis": {"address": "redis"}}},
+     "quikapp-monitoring:exporters.redis.address: 'redis' is not valid (allowed: host:port, for example redis:6379)"),
+], ids=["grafana.publishPort", "grafana.rootUrl", "exporters.redis.address"])
+def test_a_non_secret_key_beside_a_secret_shows_its_value(override: dict[str, Any], line: str) -> None:
+    assert error_for(valid(**override)) == f"invalid stack configuration: {line}"
+
+
+@pytest.mark.parametrize("secret_keys", [SECRET_KEYS, set()], ids=["object-secret", "object-plain"])
+@pytest.mark.parametrize(("override", "key", "value"), [
+    ({"grafana": {"adminPassword": 12345678901234567890}}, "grafana.adminPassword", "12345678901234567890"),
+    ({"exporters": {"postgres": {"dsn": ["postgresql://monitor:pw-in-a-list@pg/db"]}}}, "exporters.postgres.dsn",
+     "pw-in-a-list"),
+    # A string where the object holding the secret belongs may be the secret itself.
+    ({"alertmanager": {"webhook": "https://oncall.example/hook?token=tok-123"}}, "alertmanager.webhook", "tok-123"),
+    # A rule across an object's fields fails on the whole object, secret included.
+    ({"prometheus": {"remoteWrite": [{"url": "https://mimir.example/push", "password": "pw-456"}]}},
+     "prometheus.remoteWrite[0]", "pw-456"),
+], ids=["wrong-type", "list", "string-for-object", "object"])
+def test_a_secret_key_never_shows_its_value(override: dict[str, Any], key: str, value: str,
+                                            secret_keys: set[str]) -> None:
+    """Redacted by key, whether or not the stack file's top-level key is marked secret."""
+    message = error_for(valid(**override), secret_keys)
+    assert f"quikapp-monitoring:{key}: " in message, message
+    assert value not in message
+
+
+# --- numbers: written as numbers, here as in the service catalog (tests/test_catalog.py) -------------
+
+@pytest.mark.parametrize(("override", "line"), [
+    ({"grafana": {"adminPassword": "s3cret-pass", "publishPort": "3030"}},
+     "quikapp-monitoring:grafana.publishPort: '3030' is not valid (allowed: a port number from 1 to 65535, without "
+     "quotes)"),
+    ({"grafana": {"adminPassword": "s3cret-pass", "publishPort": True}},
+     "quikapp-monitoring:grafana.publishPort: True is not valid (allowed: a port number from 1 to 65535, without "
+     "quotes)"),
+    ({"grafana": {"adminPassword": "s3cret-pass", "replicas": "2"}},
+     "quikapp-monitoring:grafana.replicas: '2' is not valid (allowed: a whole number, without quotes)"),
+    ({"loki": {"ingestionRateMb": 8.0}},
+     "quikapp-monitoring:loki.ingestionRateMb: 8.0 is not valid (allowed: a whole number, without quotes)"),
+    ({"jaeger": {"maxTraces": "50_000"}},
+     "quikapp-monitoring:jaeger.maxTraces: '50_000' is not valid (allowed: a whole number, without quotes)"),
+], ids=["quoted-port", "bool-port", "quoted-replicas", "float", "underscores"])
+def test_a_number_must_be_written_as_a_number(override: dict[str, Any], line: str) -> None:
+    assert error_for(valid(**override)) == f"invalid stack configuration: {line}"
+
+
+def test_a_number_from_the_cli_is_accepted() -> None:
+    # `pulumi config set --path grafana.publishPort 3031` stores a number: the program gets JSON 3031.
+    config = {**PROJECT_KEYS, "quikapp-monitoring:grafana": json.dumps(
+        {"adminPassword": "s3cret-pass", "publishPort": 3031, "replicas": 1})}
+    assert parse_config(config, PROJECT_SECRETS).grafana.publish_port == 3031
+
+
+# --- suggested commands: they name the stack and take a secret from a prompt or stdin ----------------
+
+PROMPTS = "which prompts for the value without echo or reads it from stdin"
+
+
+def test_a_missing_secret_names_the_command_with_the_stack_and_no_value() -> None:
+    values = valid()
+    del values["grafana"]
+    with pytest.raises(SettingsError) as caught:
+        parse_settings(values, SECRET_KEYS, stack="prod")
+    assert str(caught.value) == (
+        "invalid stack configuration: quikapp-monitoring:grafana.adminPassword: required secret, not set (set it "
+        f"with `pulumi config set --stack prod --secret --path grafana.adminPassword`, {PROMPTS})")
+
+
+def test_a_plaintext_secret_names_the_command_with_the_stack_and_no_value() -> None:
+    with pytest.raises(SettingsError) as caught:
+        parse_settings(valid(), {"exporters"}, stack="staging")
+    assert str(caught.value) == (
+        "invalid stack configuration: quikapp-monitoring:grafana.adminPassword: [secret] is stored in plain text "
+        "(allowed: only a secret; set it again with `pulumi config set --stack staging --secret --path "
+        f"grafana.adminPassword`, {PROMPTS})")
+
+
+def test_a_foreign_key_names_the_stack_to_remove_it_from() -> None:
+    with pytest.raises(SettingsError) as caught:
+        parse_config({**PROJECT_KEYS, "aws:region": "eu-west-1"}, PROJECT_SECRETS, stack="prod")
+    assert str(caught.value).endswith("remove it from the stack file (`pulumi config rm --stack prod aws:region`)")
+
+
 def test_settings_are_immutable() -> None:
     settings = parse_settings(valid(), SECRET_KEYS)
     with pytest.raises(Exception, match="frozen"):
@@ -196,7 +291,8 @@ NOT_OURS = "not a key of this project (allowed: quikapp-monitoring:<key>, or pul
     ("kubernetes:kubeconfig", "kubernetes:kubeconfig: this program configures its own kubernetes provider and never "
                               "reads kubernetes:* keys; did you mean quikapp-monitoring:kubernetes.kubeconfig? "
                               "(move the value there in the stack file)"),
-    ("aws:region", f"aws:region: {NOT_OURS}; remove it from the stack file (`pulumi config rm aws:region`)"),
+    ("aws:region", f"aws:region: {NOT_OURS}; remove it from the stack file (`pulumi config rm --stack <stack> "
+                   "aws:region`)"),
 ])
 def test_a_key_outside_the_project_namespace_is_refused_with_its_fix(key: str, line: str) -> None:
     with pytest.raises(SettingsError) as caught:
@@ -263,6 +359,8 @@ def test_the_program_refuses_a_plaintext_secret_with_a_run_error() -> None:
     config, _ = _dev_config()
     message = str(_program_error(ROOT, config, set()))
     assert "quikapp-monitoring:grafana.adminPassword: [secret] is stored in plain text" in message
+    # The stack the engine runs (pulumi.get_stack()) is the one the suggested command names.
+    assert "`pulumi config set --stack dev --secret --path grafana.adminPassword`" in message
     assert "s3cret-pass" not in message
 
 

@@ -63,8 +63,8 @@ def test_docker_prometheus_container() -> None:
     copier = plain(run.one("docker:index/container:Container", "prometheus-config").inputs)
     assert sorted(u["file"] for u in copier["uploads"]) == ["/staging/0/prometheus.yml"] + [
         f"/staging/0/rules/{name}" for name in (
-            "alertmanager-mixin.yml", "alerts.yml", "catalog.yml", "containers.yml", "micrometer.yml", "node-mixin.yml",
-            "opentelemetry.yml", "prometheus-mixin.yml", "redis-mixin.yml")]
+            "alertmanager-mixin.yml", "alerts.yml", "catalog.yml", "containers.yml", "kafka.yml", "micrometer.yml",
+            "nginx.yml", "node-mixin.yml", "opentelemetry.yml", "prometheus-mixin.yml", "redis-mixin.yml", "redis.yml")]
     assert copier["volumes"] == [{"volumeName": "prometheus_config", "containerPath": "/config/0"}]
     assert record.delete_before_replace is True
     assert "healthcheck" in record.replace_on_changes
@@ -146,7 +146,9 @@ def test_kubernetes_config_targets_the_app_namespace() -> None:
     assert spring["metrics_path"] == "/actuator/prometheus"
     assert config["alerting"]["alertmanagers"][0]["kubernetes_sd_configs"] == [
         {"role": "endpointslice", "namespaces": {"names": ["monitoring"]}}]
-    assert config["global"]["external_labels"] == {"environment": "staging", "replica": "${POD_NAME}"}
+    # highAvailability: the pair's cluster (the stack's name) and each replica's pod name.
+    assert config["global"]["external_labels"] == {"environment": "staging", "cluster": "staging",
+                                                    "__replica__": "${POD_NAME}"}
 
 
 def test_same_prometheus_rules_on_both_targets() -> None:

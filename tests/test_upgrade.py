@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from guarantees import STATEFUL, changed, program_copy, run_with, snapshot, with_changes
 
 from components.settings.model import Images
+from components.targets.kubernetes import POD_SECURITY_LABELS
 from conftest import stack_run
 from harness import ROOT, STACKS, Run, run_program, stack_config
 from manifests import plain
@@ -64,6 +65,8 @@ STATE_TYPES = (*STATEFUL, "kubernetes:core/v1:Namespace")
 HA_MOVES = {"prometheus": ("prometheus-data", "template:prometheus-data"),
             "alertmanager": ("alertmanager-data", "template:alertmanager-data")}
 HA_RETAINED = ("prometheus-prometheus-data", "alertmanager-alertmanager-data")  # PVC resource names
+# QuikApp's namespace, declared since the release that found it missing on a fresh cluster.
+APP_NAMESPACE = "app-namespace"
 
 # Where each image keeps its data, unchanged between the old and the new versions:
 # - prometheus /prometheus: prometheus/prometheus Dockerfile (WORKDIR, VOLUME, CMD
@@ -305,15 +308,26 @@ def _ha(stack: str) -> bool:
     return parse_settings(*with_secrets(stack_config(stack))).ha
 
 
-def _expected_state(stack: str) -> dict[str, Any]:
-    """The recorded state, with the one documented highAvailability change: the single-instance
-    PVCs of Prometheus and Alertmanager are retained on delete (same URN, same inputs)."""
+def _expected_state(stack: str, ha: bool | None = None) -> dict[str, Any]:
+    """The recorded state, with the documented changes since: on highAvailability stacks the
+    single-instance PVCs of Prometheus and Alertmanager are retained on delete (same URN, same
+    inputs); on Kubernetes the stack's namespace carries Pod Security labels (an update of its
+    labels, never a replacement: docs/UPGRADING.md), and QuikApp's namespace is declared
+    (APP_NAMESPACE: a new resource, adopted where it exists, left out here)."""
     expected: dict[str, Any] = json.loads(json.dumps(_recorded(stack)["state"]))
-    if _ha(stack):
-        for urn, entry in expected.items():
-            if urn.rsplit("::", 1)[1] in HA_RETAINED:
-                entry["retain_on_delete"] = True
+    for urn, entry in expected.items():
+        if (_ha(stack) if ha is None else ha) and urn.rsplit("::", 1)[1] in HA_RETAINED:
+            entry["retain_on_delete"] = True
+        if urn.endswith("kubernetes:core/v1:Namespace::namespace"):
+            snap = json.loads(entry["snapshot"])
+            snap["inputs"]["metadata"]["labels"].update(POD_SECURITY_LABELS)
+            entry["snapshot"] = json.dumps(snap, sort_keys=True, default=str)
     return expected
+
+
+def _state_since(stack: str, run: Run) -> dict[str, Any]:
+    """The run's state without what this release adds (APP_NAMESPACE), to compare with the record."""
+    return {urn: entry for urn, entry in state(run).items() if urn.rsplit("::", 1)[1] != APP_NAMESPACE}
 
 
 def _expected_mounts(stack: str) -> dict[str, dict[str, str]]:
@@ -329,10 +343,13 @@ def _expected_mounts(stack: str) -> dict[str, dict[str, str]]:
 def test_the_new_release_keeps_the_deployed_releases_volumes(stack: str) -> None:
     recorded = _recorded(stack)
     assert recorded["recorded_from"] == RECORDED_FROM
-    assert recorded["state"] and state(stack_run(stack)) == _expected_state(stack)
+    assert recorded["state"] and _state_since(stack, stack_run(stack)) == _expected_state(stack)
+    if stack != "dev":
+        assert APP_NAMESPACE in {urn.rsplit("::", 1)[1] for urn in state(stack_run(stack))}
     # The single-instance layout (highAvailability off) is still exactly the recorded one.
     if _ha(stack):
-        assert state(run_with(stack, {"highAvailability": False})) == recorded["state"]
+        single = run_with(stack, {"highAvailability": False})
+        assert _state_since(stack, single) == _expected_state(stack, ha=False)
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -354,9 +371,10 @@ def test_the_ha_move_is_only_the_documented_one() -> None:
         recorded = _recorded(stack)
         moved = {tool for tool, paths in mounts(stack_run(stack)).items() if paths != recorded["mounts"].get(tool)}
         assert moved & set(recorded["mounts"]) == set(HA_MOVES)
-        differs = {urn.rsplit("::", 1)[1] for urn, entry in state(stack_run(stack)).items()
+        differs = {urn.rsplit("::", 1)[1] for urn, entry in _state_since(stack, stack_run(stack)).items()
                    if entry != recorded["state"][urn]}
-        assert differs == (set() if stack == "prod" else set(HA_RETAINED))  # prod retained them already
+        # prod retained them already; the namespace's Pod Security labels are the other documented change.
+        assert differs == {"namespace"} | (set() if stack == "prod" else set(HA_RETAINED))
 
 
 def test_a_moved_data_dir_is_caught(tmp_path: Path) -> None:

@@ -49,20 +49,42 @@ HEARTBEAT_RECEIVER = "heartbeat"
 # Whose integrations a receiver gets: the stack's (`alertmanager.*`) or a team's (`alertmanager.teams.<team>`).
 Integrations = AlertmanagerSettings | TeamReceivers
 
-# The alerts a down target causes on the same service: its error rate and latency (aggregated
-# `by (service)`, no instance label) move when instances stop answering. Names from
-# configs/prometheus/rules/alerts.yml and the rendered catalog rule (render/prometheus.py);
-# tests/test_alertmanager_routing.py fails if one of them stops existing.
-DOWN_ALERTS = ("ServiceDown", "ServiceHasNoTargets")
+# "The whole service is down": every target of a catalog service or exporter is down
+# (ServiceAllTargetsDown, configs/prometheus/rules/alerts.yml) or none is discovered at all
+# (ServiceHasNoTargets, the rendered catalog rule in render/prometheus.py). Not the per-target
+# ServiceDown: with one replica of three down, the error rate and latency come from the two still
+# serving and are news. tests/test_alertmanager_routing.py fails if one of these names stops existing.
+WHOLE_SERVICE_DOWN_ALERTS = ("ServiceAllTargetsDown", "ServiceHasNoTargets")
+# What a whole service down makes meaningless for that service: its rates (aggregated `by
+# (service)`, no instance) and each of its targets' own ServiceDown (one page for the outage, not
+# one per replica besides it).
 SYMPTOM_ALERTS = ("HighErrorRate", "HighLatency")
+PER_TARGET_DOWN_ALERT = "ServiceDown"
+
+# The labels that tell two series of one alert apart, so a critical mutes its warning twin only for
+# the same thing: the same `alertname` (not every warning of a service or node) and the same target
+# and object. kube-prometheus-stack compares only `namespace` and `alertname`
+# (prometheus-community/helm-charts kube-prometheus-stack-88.5.3 charts/kube-prometheus-stack/
+# values.yaml alertmanager.config.inhibit_rules); that would let a critical disk alert of one node
+# mute the warning of another node or another mount. Each alert that exists in both severities
+# (tests/test_alertmanager_routing.py lists them and fails on a new one) is told apart by these:
+# node-mixin's filesystem alerts by instance + mountpoint + device, its file-descriptor alert by
+# instance; KubePersistentVolumeFillingUp by namespace + persistentvolumeclaim (instance is the
+# node's kubelet); AlertmanagerClusterFailedToSendAlerts by integration. namespace/pod/container name
+# a Kubernetes object, `cluster` the cluster (kubernetes-mixin's clusterLabel). A label absent on
+# both sides compares equal (prometheus/alertmanager@v0.35.0 inhibit/cache.go fingerprintEquals), which is
+# right here: both sides are the same rule.
+SAME_ALERT_LABELS = ("alertname", "service", "job", "instance", "namespace", "pod", "container", "node", "cluster",
+                     "persistentvolumeclaim", "mountpoint", "device", "integration")
 
 
 def _tmpl(name: str, arg: str = ".") -> str:
     return f'{{{{ template "quikapp.{name}" {arg} }}}}'
 
 
-# Links every notification carries (configs/alertmanager/quikapp.tmpl).
-RUNBOOK = _tmpl("runbook", "(index .Alerts 0).Annotations.runbook_url")
+# Links every notification carries (configs/alertmanager/quikapp.tmpl). The rules' runbook links are
+# absolute as shipped (alertmanager.runbookBaseUrl, render/runbooks.py).
+RUNBOOK = "{{ (index .Alerts 0).Annotations.runbook_url }}"
 RUNBOOK_ABSOLUTE = _tmpl("runbook.absolute", "(index .Alerts 0).Annotations.runbook_url")
 GRAFANA = _tmpl("grafana", ".CommonLabels.service")
 SERVICE = _tmpl("service", ".CommonLabels")
@@ -107,8 +129,8 @@ def _pagerduty(settings: Settings, of: Integrations | None = None) -> list[dict[
         "component": SERVICE,
         "details": dict(DETAILS),
         "links": [
-            # Without a runbook base URL a repository-relative runbook is no link: details carry it.
-            {"href": RUNBOOK if settings.alertmanager.runbook_base_url else RUNBOOK_ABSOLUTE, "text": "Runbook"},
+            # A relative runbook (runbookBaseUrl "") is no link: PagerDuty drops an empty href, details keep it.
+            {"href": RUNBOOK_ABSOLUTE, "text": "Runbook"},
             {"href": GRAFANA, "text": "Grafana"},
         ],
     })
@@ -256,29 +278,31 @@ def _routes(settings: Settings, receivers: list[dict[str, Any]]) -> list[dict[st
     return routes + _severity_routes(settings, notifies, RECEIVER, PAGER_RECEIVER, CHAT_RECEIVER)
 
 
+def _alternatives(names: tuple[str, ...]) -> str:
+    return "|".join(names)
+
+
 def _inhibit_rules() -> list[dict[str, Any]]:
-    # `equal` pitfall: a label missing on both sides compares equal (prometheus/alertmanager@v0.35.0
-    # inhibit/cache.go fingerprintEquals: a missing label counts as ""), so every source below must
-    # carry a `service`: service-less sources would mute every service-less target.
     return [
         {
-            # A critical alert mutes the warnings of the same service on the same instance (a
-            # ServiceDown its HighMemoryUsage; a critical disk alert its warning twin). Not on
-            # `service` alone: an exporter's alerts carry the exporter as `service` (node-exporter),
-            # and one node's critical would mute every other node's warnings. Only sources that
-            # name a service: `equal` treats a missing label as equal, so a service-less critical
-            # would mute every service-less warning. A service-level critical (no `instance`)
-            # mutes the service-level warnings (no `instance` either).
-            "source_matchers": ['severity="critical"', 'service=~".+"'],
-            "target_matchers": ['severity="warning"'],
-            "equal": ["service", "instance"],
+            # The critical variant of an alert mutes its warning and info variants for the same
+            # target and object (a disk at 2% free pages; its "below 5%" twin on that mount does not
+            # also notify). Like kube-prometheus-stack's first two rules, with SAME_ALERT_LABELS.
+            "source_matchers": ['severity="critical"'],
+            "target_matchers": ['severity=~"warning|info"'],
+            "equal": list(SAME_ALERT_LABELS),
         },
         {
-            # A down target mutes its symptoms: while instances of a service are down or gone,
-            # that service's error rate and latency (aggregated per service, whatever their
-            # severity) are consequences, not news.
-            "source_matchers": [f'alertname=~"{"|".join(DOWN_ALERTS)}"', 'service=~".+"'],
-            "target_matchers": [f'alertname=~"{"|".join(SYMPTOM_ALERTS)}"'],
+            "source_matchers": ['severity="warning"'],
+            "target_matchers": ['severity="info"'],
+            "equal": list(SAME_ALERT_LABELS),
+        },
+        {
+            # A whole service down mutes its rates and its per-target ServiceDown. `service` must be
+            # set on the source (it always is on these two): `equal` treats a missing label as equal,
+            # so a service-less source would mute every service-less target.
+            "source_matchers": [f'alertname=~"{_alternatives(WHOLE_SERVICE_DOWN_ALERTS)}"', 'service=~".+"'],
+            "target_matchers": [f'alertname=~"{_alternatives((*SYMPTOM_ALERTS, PER_TARGET_DOWN_ALERT))}"'],
             "equal": ["service"],
         },
     ]
@@ -309,14 +333,10 @@ def render_alertmanager_config(settings: Settings) -> str:
 
 
 def render_alertmanager_template(settings: Settings, grafana_url: str | None) -> str:
-    """The text of /etc/alertmanager/quikapp.tmpl: the two settings-dependent definitions, then
+    """The text of /etc/alertmanager/quikapp.tmpl: the settings-dependent definition, then
     configs/alertmanager/quikapp.tmpl as it is."""
-    base = settings.alertmanager.runbook_base_url or ""
-    if base and not base.endswith("/"):
-        base += "/"
     header = (
         "{{/* Rendered by components/render/alertmanager.py from settings. */}}\n"
         f'{{{{ define "quikapp.grafana_url" }}}}{(grafana_url or "").rstrip("/")}{{{{ end }}}}\n'
-        f'{{{{ define "quikapp.runbook_base" }}}}{base}{{{{ end }}}}\n'
     )
     return header + TEMPLATE_SOURCE.read_text(encoding="utf-8")

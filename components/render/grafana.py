@@ -42,6 +42,9 @@ LOKI_URL = "http://loki:3100"
 JAEGER_URL = "http://jaeger:16686/jaeger"
 ALERTMANAGER_URL = "http://alertmanager:9093"
 
+# The Loki query a Jaeger span opens (Grafana interpolates ${__span.traceId}).
+TRACES_TO_LOGS_QUERY = '{service_name=~".+"} |= "${__span.traceId}"'
+
 # Exemplar label that carries the trace id. OpenTelemetry's Prometheus exporters and the Java,
 # Go and Node client libraries' examples use `trace_id` (an assumption about QuikApp's services).
 EXEMPLAR_TRACE_LABEL = "trace_id"
@@ -99,10 +102,17 @@ def datasources() -> list[dict[str, Any]]:
             "editable": False,
             "jsonData": {
                 "nodeGraph": {"enabled": True},
-                # Span → the logs of every QuikApp service containing the trace id, around the span.
-                # Jaeger keeps the service name outside the span's tags, so a tag mapping would
-                # find nothing; the query filters by trace id over every stream with a `service`
-                # label (set by Promtail from the services' JSON logs).
+                # Span → the log lines containing its trace id, around the span, in every stream.
+                # Loki 3 gives every pushed stream a `service_name` label (the first of service, app,
+                # ..., container, ... it has, else "unknown_service": grafana/loki@v3.7.6
+                # pkg/loghttp/push/push.go ParseRequest, pkg/validation/limits.go discover_service_name
+                # defaults), so `service_name=~".+"` selects them all: plain-text logs as well as
+                # JSON logs with a `service` field (the only ones a `service` selector finds).
+                # Jaeger keeps a span's service name outside its tags (process.serviceName) and
+                # Grafana maps only process and span tags into a query (public/app/features/explore/
+                # TraceView/crossSignalConfig.ts getSpanTags, scopedVarsFromSpan), so the query
+                # cannot name the span's service: the trace id picks the lines of every service
+                # in the trace.
                 "tracesToLogsV2": {
                     "datasourceUid": LOKI_UID,
                     "spanStartTimeShift": "-5m",
@@ -110,7 +120,7 @@ def datasources() -> list[dict[str, Any]]:
                     "filterByTraceID": True,
                     "filterBySpanID": False,
                     "customQuery": True,
-                    "query": _literal('{service=~".+"} |= "${__span.traceId}"'),
+                    "query": _literal(TRACES_TO_LOGS_QUERY),
                 },
             },
         },
@@ -166,7 +176,8 @@ _KUBERNETES = frozenset({TargetKind.KUBERNETES})
 
 # Dashboards over one collector, exporter or tool. The containers dashboards split by target: the
 # same cAdvisor names carry `name` (Docker's cAdvisor) or `namespace`/`pod`/`container` (the
-# kubelets'). The app dashboards (not listed) ship everywhere: the catalog's jobs always exist.
+# kubelets'). The app dashboards (not listed) ship everywhere, with an empty catalog too: they select
+# by `service` and fill in as services are added.
 DASHBOARD_SCOPES: dict[str, DashboardScope] = {
     "node.json": DashboardScope(_BOTH, frozenset({NODE_EXPORTER.job})),
     "containers-docker.json": DashboardScope(_DOCKER, frozenset({CADVISOR.job})),

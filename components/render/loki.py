@@ -43,9 +43,26 @@ def loki_config(settings: Settings, base: Path = BASE_CONFIG) -> dict[str, Any]:
     config["runtime_config"] = {"file": RUNTIME_CONFIG_FILE, "period": RUNTIME_CONFIG_PERIOD}
     # Retention only happens when the compactor applies it: never render one without the other.
     config.setdefault("compactor", {})["retention_enabled"] = True
+    if settings.loki.v12_until is not None:
+        _keep_v12(config, settings.loki.v12_until)
     if settings.loki.s3 is not None:
         _object_storage(config, settings.loki.s3)
     return config
+
+
+# --- a stack that ran Loki 2.9: v12 until its day -----------------------------------------------------------
+#
+# The base file's period is a new stack's: v13 from LOKI_FIRST_PERIOD. A stack that holds what Loki 2.9 wrote
+# (schema v12 from that same day) must go on reading those days as v12: the same entry with schema v12 stays
+# first, and v13 starts on `loki.v12Until` (a day after the upgrade reached every such stack). Until that day
+# the active period is v12, under which Loki 3 refuses structured metadata (pkg/loki/validation.go
+# validateSchemaRequirements checks the period active at start), so it stays off for such a stack.
+
+
+def _keep_v12(config: dict[str, Any], until: str) -> None:
+    (v13,) = config["schema_config"]["configs"]
+    config["schema_config"]["configs"] = [{**v13, "schema": "v12"}, {**v13, "from": date.fromisoformat(until)}]
+    config["limits_config"]["allow_structured_metadata"] = False
 
 
 # --- S3-compatible object storage -------------------------------------------------------------------

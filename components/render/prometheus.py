@@ -20,10 +20,10 @@ CONFIG_DIR = "/etc/prometheus"
 RULES_DIR = f"{CONFIG_DIR}/rules"
 RULES_SOURCE = CONFIGS / "prometheus" / "rules"
 ALERTMANAGER = "alertmanager:9093"
-# High availability: each replica's own name (env, from the pod's name) as external label `replica`.
-# Prometheus 3 expands ${VAR} in external label values on every load
-# (prometheus/prometheus@v3.14.0 config/config.go Load: os.Expand over GlobalConfig.ExternalLabels).
-REPLICA_LABEL = "replica"
+# High availability: each replica's own name (env, from the pod's name) as the replica external label
+# (`prometheus.haLabels.replica`, `__replica__` by default). Prometheus 3 expands ${VAR} in external
+# label values on every load (prometheus/prometheus@v3.14.0 config/config.go Load: os.Expand over
+# GlobalConfig.ExternalLabels).
 REPLICA_ENV = "POD_NAME"
 
 
@@ -120,26 +120,48 @@ def infrastructure_jobs(settings: Settings) -> frozenset[str]:
     return frozenset(jobs)
 
 
-def render_prometheus_config(settings: Settings, catalog: Catalog, app_host: Callable[[str], str]) -> str:
+def render_prometheus_config(settings: Settings, catalog: Catalog, app_host: Callable[[str], str], *,
+                             stack: str | None = None) -> str:
     """The text of /etc/prometheus/prometheus.yml.
 
     `app_host` maps a catalog service name to the host Prometheus reaches it under on Docker (the
     bare name on the shared network). Kubernetes discovers the pods behind the Services instead.
+    `stack` (the Pulumi stack's name) is the value of the cluster label of a highAvailability
+    stack that does not set that label in `prometheus.externalLabels`.
     """
     if settings.target is TargetKind.KUBERNETES:
-        return _render(settings, catalog, _kubernetes_jobs(settings, catalog))
-    return _render(settings, catalog, _docker_jobs(settings, catalog, app_host))
+        return _render(settings, catalog, _kubernetes_jobs(settings, catalog), stack)
+    return _render(settings, catalog, _docker_jobs(settings, catalog, app_host), stack)
 
 
-def _render(settings: Settings, catalog: Catalog, jobs: list[dict[str, object]]) -> str:
+def ha_external_labels(settings: Settings, stack: str | None) -> dict[str, str]:
+    """The cluster and replica labels of a highAvailability Prometheus pair (none otherwise).
+
+    A remote-write store that deduplicates HA pairs (Cortex, Mimir, Amazon Managed Service for
+    Prometheus) accepts the samples of one replica per cluster value, switches to the other when it
+    stops sending, and drops the replica label before storing: one series where the two replicas
+    would otherwise store two (cortexproject/cortex@v1.21.1 pkg/distributor/distributor.go Push,
+    findHALabels, removeLabel). The cluster value must be the same on both replicas and differ
+    between stacks writing to the same tenant: the user's own `externalLabels.<cluster>`, else the
+    stack's name (stacks are distinct within the project).
+    """
+    if not settings.ha:
+        return {}
+    names = settings.prometheus.ha_labels
+    cluster = settings.prometheus.external_labels.get(names.cluster, stack)
+    if not cluster:
+        raise ValueError(f"a highAvailability prometheus.yml needs the stack's name or "
+                         f"prometheus.externalLabels.{names.cluster} for its cluster label")
+    return {names.cluster: cluster, names.replica: f"${{{REPLICA_ENV}}}"}
+
+
+def _render(settings: Settings, catalog: Catalog, jobs: list[dict[str, object]], stack: str | None) -> str:
     prom = settings.prometheus
     global_: dict[str, object] = {
         "scrape_interval": prom.scrape_interval,
         "evaluation_interval": prom.evaluation_interval,
     }
-    external_labels = dict(prom.external_labels)
-    if settings.ha:
-        external_labels[REPLICA_LABEL] = f"${{{REPLICA_ENV}}}"
+    external_labels = {**prom.external_labels, **ha_external_labels(settings, stack)}
     if external_labels:
         global_["external_labels"] = dict(sorted(external_labels.items()))
     config: dict[str, object] = {
@@ -248,10 +270,11 @@ def _alerting(settings: Settings, catalog: Catalog) -> dict[str, object]:
     pod address (discovered from the EndpointSlices of the `alertmanager` Service), never through
     the Service's load balancing: "Do not load balance traffic between Prometheus and its
     Alertmanagers, but instead point Prometheus to a list of all Alertmanagers"
-    (prometheus/alertmanager@v0.34.0 README.md, High Availability). The `replica` label is dropped
+    (prometheus/alertmanager@v0.34.0 README.md, High Availability). The replica label is dropped
     from the alerts (external labels are added first, then alert_relabel_configs run:
-    prometheus/prometheus@v3.14.0 notifier/alert.go relabelAlerts), so both replicas send the same
-    alert and Alertmanager deduplicates it as one."""
+    prometheus/prometheus@v3.16.0 notifier/alert.go relabelAlerts), so both replicas send the same
+    alert and Alertmanager deduplicates it as one. The cluster label, the same on both, stays.
+    The team relabeling (alert_team_relabeling) runs before it."""
     teams = alert_team_relabeling(catalog)
     if not settings.ha:
         single: dict[str, object] = {"alert_relabel_configs": teams} if teams else {}
@@ -259,7 +282,8 @@ def _alerting(settings: Settings, catalog: Catalog) -> dict[str, object]:
         return single
     host, port = ALERTMANAGER.split(":")
     return {
-        "alert_relabel_configs": [*teams, {"action": "labeldrop", "regex": REPLICA_LABEL}],
+        # A label name is [a-zA-Z_][a-zA-Z0-9_]* (LabelName): nothing in it is special in a regex.
+        "alert_relabel_configs": [*teams, {"action": "labeldrop", "regex": settings.prometheus.ha_labels.replica}],
         "alertmanagers": [{
             "kubernetes_sd_configs": [{"role": "endpointslice",
                                        "namespaces": {"names": [settings.kubernetes.namespace]}}],
@@ -428,15 +452,37 @@ class RuleScope:
 
     targets: frozenset[TargetKind]
     jobs: frozenset[str]  # the scrape jobs its selectors read
+    requires: frozenset[str] = frozenset()  # RULE_FEATURES the stack must have (a mixin's `split` file)
+
+
+# What some stacks' tools expose and others' do not, so that the alerts reading it ship only where it
+# exists (a mixin's `split` files in mixins.yaml name these in `requires`).
+RULE_FEATURES: dict[str, str] = {
+    # alertmanager_cluster_* exist only when Alertmanager gossips: the replicated layout
+    # (components/alertmanager.py; a single one runs with --cluster.listen-address=).
+    "alertmanager-cluster": "Alertmanager runs as a cluster (highAvailability)",
+    # prometheus_remote_storage_* of the queues exist only with a remote_write endpoint.
+    "remote-write": "prometheus.remoteWrite names an endpoint",
+}
+
+
+def rule_features(settings: Settings) -> frozenset[str]:
+    """The RULE_FEATURES this stack has."""
+    found = {"alertmanager-cluster": settings.ha, "remote-write": bool(settings.prometheus.remote_write)}
+    return frozenset(name for name, on in found.items() if on)
 
 
 def rule_scopes(source: Path = RULES_SOURCE) -> dict[str, RuleScope]:
-    """File name → scope: every mixin scripts/sync-mixins.py renders, and the project's own
-    target-specific files (`project`)."""
+    """File name → scope: every mixin scripts/sync-mixins.py renders (and the files its `split`
+    moves alerts to), and the project's own target-specific files (`project`)."""
     manifest = load_yaml((source / "mixins.yaml").read_text(encoding="utf-8"))
-    entries = [*manifest["mixins"], *manifest.get("project", [])]
-    return {entry["output"]: RuleScope(frozenset(TargetKind(t) for t in entry["targets"]), frozenset(entry["jobs"]))
-            for entry in entries}
+    scopes: dict[str, RuleScope] = {}
+    for entry in [*manifest["mixins"], *manifest.get("project", [])]:
+        targets, jobs = frozenset(TargetKind(t) for t in entry["targets"]), frozenset(entry["jobs"])
+        scopes[entry["output"]] = RuleScope(targets, jobs)
+        for split in entry.get("split", []):
+            scopes[split["output"]] = RuleScope(targets, jobs, frozenset(split["requires"]))
+    return scopes
 
 
 def scrape_jobs(prometheus_yml: str) -> frozenset[str]:
@@ -444,18 +490,20 @@ def scrape_jobs(prometheus_yml: str) -> frozenset[str]:
     return frozenset(job["job_name"] for job in load_yaml(prometheus_yml)["scrape_configs"])
 
 
-def rule_files(target: TargetKind, jobs: Collection[str], source: Path = RULES_SOURCE) -> dict[str, str]:
+def rule_files(target: TargetKind, jobs: Collection[str], source: Path = RULES_SOURCE, *,
+               features: Collection[str] = ()) -> dict[str, str]:
     """In-container path → text of the rule files a stack ships (kept verbatim, comments too).
 
     A file with a scope (a mixin's, or the project's cluster and container rules) only on its
-    targets and when every job its selectors read is scraped: its alerts could never fire
-    otherwise (and `absent()` ones always would). The project's other files always.
+    targets, when every job its selectors read is scraped and the stack has every feature it
+    requires (`features`, see rule_features): its alerts could never fire otherwise (and `absent()`
+    ones always would). The project's other files always.
     """
     scopes = rule_scopes(source)
     shipped = {}
     for path in sorted(source.glob("*.yml")):
         scope = scopes.get(path.name)
-        if scope is None or (target in scope.targets and scope.jobs <= set(jobs)):
+        if scope is None or (target in scope.targets and scope.jobs <= set(jobs) and scope.requires <= set(features)):
             shipped[f"{RULES_DIR}/{path.name}"] = path.read_text(encoding="utf-8")
     return shipped
 
@@ -471,6 +519,10 @@ def render_catalog_rules(catalog: Catalog) -> str:
     would fire. `absent()` with the job and service as equality matchers yields exactly those two
     labels for the missing one. (On Docker the targets are static and always present.)
     """
+    header = "# Rendered from configs/services.yaml by components/render/prometheus.py: one absence per service.\n"
+    if not catalog.jobs:
+        # An empty catalog: no service can be missing. The group stays, without rules.
+        return header + dump_yaml({"groups": [{"name": "catalog", "rules": []}]})
     presence = " or\n".join(f'absent(up{{job="{job.name}", service="{service}"}})'
                             for job in catalog.jobs for service, _port in job.services)
     group = {"name": "catalog", "rules": [{
@@ -485,5 +537,4 @@ def render_catalog_rules(catalog: Catalog) -> str:
             "runbook_url": "docs/runbooks.md#servicehasnotargets",
         },
     }]}
-    return "# Rendered from configs/services.yaml by components/render/prometheus.py: one absence per service.\n" \
-        + dump_yaml({"groups": [group]})
+    return header + dump_yaml({"groups": [group]})

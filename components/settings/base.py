@@ -10,7 +10,7 @@ import ipaddress
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, SecretStr
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, SecretStr, Strict
 from pydantic.alias_generators import to_camel
 
 
@@ -69,6 +69,10 @@ DNS_LABEL = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
 DNS_LABEL_RULE = "a DNS label: lowercase letters, digits and '-', at most 63"
 DnsLabel = Annotated[str, _matcher(DNS_LABEL, DNS_LABEL_RULE)]
 
+# A DNS name of one or more RFC 1123 labels (a cluster's DNS domain), at most 253 characters.
+DnsDomain = Annotated[str, _matcher(r"(?=.{1,253}$)" + DNS_LABEL + r"(\." + DNS_LABEL + r")*",
+                                    "a DNS domain such as cluster.local (lowercase labels separated by dots)")]
+
 LabelName = Annotated[str, _matcher(r"[a-zA-Z_][a-zA-Z0-9_]*", "a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*)")]
 
 DockerName = Annotated[
@@ -81,6 +85,31 @@ HostAndPort = Annotated[
 ]
 
 HttpUrl = Annotated[str, _matcher(r"https?://[^\s/]+(/\S*)?", "an http:// or https:// URL")]
+
+# Numbers are written as YAML numbers, in the stack file as in the service catalog (components/catalog.py
+# uses the port rule below): `publishPort: 3030`, never `"3030"`. A quoted number is a string in YAML and
+# in the JSON the CLI hands the program, and pydantic's lax reading of one guesses: it takes "3_030",
+# " 3030", "3030.0", 3030.0, and `true` as the port 1. `pulumi config set --path` writes a number unquoted
+# (pulumi/pulumi sdk/v3@v3.272.0 go/common/resource/config/object.go, `coerce`), so only a hand edit or
+# `--type string` makes a quoted one. (Top-level keys always reach the program as text; none is a number.)
+Number = Annotated[int, Strict()]
+NUMBER_RULE = "a whole number, without quotes"
+
+PORT_RULE = "a port number from 1 to 65535, without quotes"
+
+
+def is_port(value: object) -> bool:
+    """The one port rule of the stack file and the service catalog."""
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 65535
+
+
+def _check_port(value: object) -> object:
+    if not is_port(value):
+        raise ValueError(PORT_RULE)
+    return value
+
+
+Port = Annotated[int, BeforeValidator(_check_port)]
 
 
 def _check_image(value: str) -> str:

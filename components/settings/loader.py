@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import difflib
 import json
+import shlex
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, get_origin
 
 import pulumi
 import pulumi.runtime.config as runtime_config
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from ..docker_units import cpus
+from .base import NUMBER_RULE
 from .model import Resources, Settings
 
 NAMESPACE = "quikapp-monitoring"
@@ -103,21 +105,40 @@ def _mentions(value: Any, keys: set[str]) -> bool:
     return isinstance(value, list) and any(_mentions(v, keys) for v in value)
 
 
-def _object_with_secret(loc: tuple[int | str, ...], value: Any) -> bool:
-    """Whether the object at `loc` carries a secret: its value is then never repeated in a message
-    (a rule across its fields, such as "username with password", fails on the whole object)."""
-    current: Any = Settings
+def _kinds_at(loc: tuple[int | str, ...]) -> list[Any]:
+    """Every type the field at `loc` may hold (`[Settings]` for the whole config); an index steps
+    into a list's items, a key of a plain dict (`externalLabels.<name>`) ends the walk at the dict."""
+    kinds: list[Any] = [Settings]
     for part in loc:
-        if isinstance(part, int):
-            continue  # an item of a list: the list's item model
-        field = next((f for n, f in current.model_fields.items() if part in (n, f.alias)), None)
+        model = next((k for k in kinds if isinstance(k, type) and issubclass(k, BaseModel)), None)
+        if isinstance(part, int) or model is None:
+            continue
+        field = next((f for n, f in model.model_fields.items() if part in (n, f.alias)), None)
         if field is None:
-            return False
-        current = next((k for k in _models_in(field.annotation) if isinstance(k, type) and issubclass(k, BaseModel)),
-                       None)
-        if current is None:
-            return False
-    return _mentions(value, _secret_keys_of(current))
+            return []
+        kinds = list(_models_in(field.annotation))
+    return kinds
+
+
+def _is_secret(loc: tuple[int | str, ...], value: Any) -> bool:
+    """Whether a bad value must be shown as [secret]: the value of a secret key, or of an object that
+    holds one. Decided by key, not by the stack file's top-level key: the CLI marks the whole
+    `quikapp-monitoring:grafana` secret once grafana.adminPassword is (pulumi/pulumi@v3.259.0
+    sdk/go/common/resource/config/object.go, `MarshalString`: an object with a secure value is secure),
+    and grafana.publishPort is no secret for that."""
+    kinds = _kinds_at(loc)
+    if isinstance(value, SecretStr) or SecretStr in kinds:
+        return True
+    model = next((k for k in kinds if isinstance(k, type) and issubclass(k, BaseModel)), None)
+    secrets = _secret_keys_of(model) if model is not None else set()
+    if not secrets:
+        return False
+    # An object holding a secret (a rule across its fields, such as "username with password", fails on
+    # the whole object) is shown only when none of its keys is a secret one; anything else in its place
+    # (a string where `alertmanager.webhook: {url: …}` belongs) may be the secret itself.
+    if isinstance(value, dict) or (isinstance(value, list) and any(get_origin(k) is list for k in kinds)):
+        return _mentions(value, secrets)
+    return True
 
 
 def _dotted(loc: tuple[int | str, ...]) -> str:
@@ -155,7 +176,7 @@ def _key_path(loc: tuple[int | str, ...], values: Any) -> tuple[int | str, ...]:
     return tuple(kept)
 
 
-def _describe(error: dict[str, Any], secret_keys: set[str], values: Any = None) -> str:
+def _describe(error: dict[str, Any], values: Any = None) -> str:
     loc = _key_path(tuple(error["loc"]), values)
     key = f"{NAMESPACE}:{_dotted(loc)}" if loc else NAMESPACE
     kind = error["type"]
@@ -165,8 +186,7 @@ def _describe(error: dict[str, Any], secret_keys: set[str], values: Any = None) 
     if kind == "missing":
         return f"{key}: required, but not set"
     value = error.get("input")
-    shown = "[secret]" if (loc and str(loc[0]) in secret_keys) or isinstance(value, SecretStr) or (
-        isinstance(value, (dict, list)) and _object_with_secret(loc, value)) else repr(value)
+    shown = "[secret]" if _is_secret(loc, value) else repr(value)
     ctx = error.get("ctx", {})
     if kind == "value_error" or kind == "assertion_error":
         rule = str(error["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
@@ -176,6 +196,8 @@ def _describe(error: dict[str, Any], secret_keys: set[str], values: Any = None) 
         rule = f"text matching {ctx.get('pattern')}"
     elif kind in {"model_type", "model_attributes_type", "dict_type"}:
         rule = "an object (key: value pairs)"
+    elif kind == "int_type":
+        rule = NUMBER_RULE  # a quoted number included: see base.Number
     else:
         # pydantic phrases most rules as "Input should be <rule>".
         rule = str(error["msg"]).removeprefix("Input should be ").removeprefix("Value should have ")
@@ -236,6 +258,11 @@ def _ha_conflicts(settings: Settings) -> list[str]:
     if settings.target.value == "docker" and settings.high_availability:
         problems.append(f"{NAMESPACE}:highAvailability: true is not valid on a docker stack (allowed: false or "
                         "unset; Docker runs one container per tool, replicas need target kubernetes)")
+    replica_label = settings.prometheus.ha_labels.replica
+    if settings.ha and replica_label in settings.prometheus.external_labels:
+        problems.append(f"{NAMESPACE}:prometheus.externalLabels.{replica_label}: is set on a highAvailability stack "
+                        f"(allowed: any other label; highAvailability sets {replica_label} to each replica's pod "
+                        "name, prometheus.haLabels.replica)")
     replicas = settings.grafana.replicas
     if replicas > 1 and settings.grafana.database is None:
         problems.append(f"{NAMESPACE}:grafana.replicas: {replicas} is not valid without grafana.database (allowed: 1, "
@@ -246,7 +273,21 @@ def _ha_conflicts(settings: Settings) -> list[str]:
     return problems
 
 
-def _required_secrets(settings: Settings) -> list[str]:
+# What a suggested command names when the stack is not known (parse_settings without one).
+ANY_STACK = "<stack>"
+
+
+def set_secret_command(path: str, stack: str | None) -> str:
+    """The command that sets the secret at `path`, for a message: it names the stack (the selected one
+    may be another) and takes no value, so the secret never lands in the shell's history or the
+    process list. Without a value the CLI reads stdin when it is not a terminal (`< file`, a pipe) and
+    otherwise prompts for it, without echo for --secret (pulumi/pulumi@v3.259.0
+    pkg/cmd/pulumi/config/config.go, configSetCmd.Run; the same in pkg/v3@v3.274.0: docs/UPSTREAM-FACTS.md)."""
+    return (f"`pulumi config set --stack {stack or ANY_STACK} --secret --path {shlex.quote(path)}`, "
+            "which prompts for the value without echo or reads it from stdin")
+
+
+def _required_secrets(settings: Settings, stack: str | None) -> list[str]:
     missing = []
     if settings.grafana.admin_password is None:
         missing.append("grafana.adminPassword")
@@ -264,11 +305,8 @@ def _required_secrets(settings: Settings) -> list[str]:
     s3 = settings.loki.s3
     if s3 is not None and s3.access_key_id is not None and s3.secret_access_key is None:
         missing.append("loki.s3.secretAccessKey")
-    return [
-        f"{NAMESPACE}:{path}: required secret, not set (set it with "
-        f"`pulumi config set --secret --path {path} <value>`)"
-        for path in missing
-    ]
+    return [f"{NAMESPACE}:{path}: required secret, not set (set it with {set_secret_command(path, stack)})"
+            for path in missing]
 
 
 def _suggest(word: str, choices: Iterable[str]) -> str | None:
@@ -276,7 +314,7 @@ def _suggest(word: str, choices: Iterable[str]) -> str | None:
     return found[0] if found else None
 
 
-def _foreign_key(key: str) -> str:
+def _foreign_key(key: str, stack: str | None) -> str:
     """The problem line for a config key outside this project's namespace, with the likely fix."""
     namespace, _, name = key.partition(":")
     top_keys = _allowed_keys(Settings, ())
@@ -296,13 +334,13 @@ def _foreign_key(key: str) -> str:
         why = f"not a key of this project (allowed: {NAMESPACE}:<key>, or pulumi:<key> for the engine)"
     if path:
         return f"{key}: {why}; did you mean {NAMESPACE}:{path}? (move the value there in the stack file)"
-    return f"{key}: {why}; remove it from the stack file (`pulumi config rm {key}`)"
+    return f"{key}: {why}; remove it from the stack file (`pulumi config rm --stack {stack or ANY_STACK} {key}`)"
 
 
-def foreign_keys(keys: Iterable[str]) -> list[str]:
+def foreign_keys(keys: Iterable[str], stack: str | None = None) -> list[str]:
     """Problem lines for every config key in a namespace this program neither reads nor allows."""
     return sorted(
-        _foreign_key(key) for key in keys
+        _foreign_key(key, stack) for key in keys
         if key.partition(":")[0] not in {NAMESPACE, *_ENGINE_NAMESPACES}
     )
 
@@ -313,34 +351,50 @@ def _report(lines: list[str]) -> str:
     return "invalid stack configuration:\n  " + "\n  ".join(lines)
 
 
-def _problems(values: dict[str, Any], secret_keys: set[str] | frozenset[str]) -> tuple[Settings | None, list[str]]:
+# Stacks whose alerts reach people on call from anywhere (policy/quikapp_policies.py PROTECTED_STACKS
+# names the same one): their runbook links must open from a phone, so they cannot be relative.
+PRODUCTION_STACKS = frozenset({"prod"})
+
+
+def _production_rules(settings: Settings, stack: str | None) -> list[str]:
+    if stack in PRODUCTION_STACKS and not settings.alertmanager.runbook_base_url:
+        return [f"{NAMESPACE}:alertmanager.runbookBaseUrl: '' is not valid in stack {stack} (allowed: an http:// or "
+                "https:// URL where this repository's docs/runbooks.md opens; relative runbook links do not open "
+                "from a page or a chat message)"]
+    return []
+
+
+def _problems(values: dict[str, Any], secret_keys: set[str] | frozenset[str],
+              stack: str | None) -> tuple[Settings | None, list[str]]:
     try:
         settings = Settings.model_validate(values)
     except ValidationError as exc:
-        return None, sorted({_describe(dict(e), set(secret_keys), values) for e in exc.errors()})
-    problems = _required_secrets(settings) + _conflicts(settings) + _ha_conflicts(settings)
+        return None, sorted({_describe(dict(e), values) for e in exc.errors()})
+    problems = (_required_secrets(settings, stack) + _conflicts(settings) + _ha_conflicts(settings)
+                + _production_rules(settings, stack))
     for path in secret_paths(settings):
         if path[0] not in secret_keys:
             dotted = _dotted(path)
-            problems.append(
-                f"{NAMESPACE}:{dotted}: [secret] is stored in plain text (allowed: only a secret; "
-                f"run `pulumi config set --secret --path {dotted} <value>`)"
-            )
+            problems.append(f"{NAMESPACE}:{dotted}: [secret] is stored in plain text (allowed: only a secret; "
+                            f"set it again with {set_secret_command(dotted, stack)})")
     return settings, sorted(problems)
 
 
-def parse_settings(values: dict[str, Any], secret_keys: set[str] | frozenset[str] = frozenset()) -> Settings:
-    """Validate raw config values (keys without the namespace) into `Settings`.
+def parse_settings(values: dict[str, Any], secret_keys: set[str] | frozenset[str] = frozenset(),
+                   stack: str | None = None) -> Settings:
+    """Validate raw config values (keys without the namespace) into `Settings` for stack `stack`
+    (None: no stack-specific rule applies).
 
-    Raises SettingsError with one line per problem, each naming key, value and what is allowed.
+    Raises SettingsError with one line per problem, each naming key, value and what is allowed;
+    suggested commands name `stack` (or <stack>).
     """
-    settings, problems = _problems(values, secret_keys)
+    settings, problems = _problems(values, secret_keys, stack)
     if problems or settings is None:
         raise SettingsError(_report(problems))
     return settings
 
 
-def parse_config(config: dict[str, Any], secret_keys: Iterable[str] = ()) -> Settings:
+def parse_config(config: dict[str, Any], secret_keys: Iterable[str] = (), stack: str | None = None) -> Settings:
     """Validate the whole stack config as the engine passes it (fully-qualified keys, any namespace).
 
     Like `parse_settings`, plus one line for every key outside this project's namespace.
@@ -348,8 +402,8 @@ def parse_config(config: dict[str, Any], secret_keys: Iterable[str] = ()) -> Set
     prefix = NAMESPACE + ":"
     values = {k[len(prefix):]: _decode(v) for k, v in config.items() if k.startswith(prefix)}
     ours = {k[len(prefix):] for k in secret_keys if k.startswith(prefix)}
-    settings, problems = _problems(values, ours)
-    problems = foreign_keys(config) + problems
+    settings, problems = _problems(values, ours, stack)
+    problems = foreign_keys(config, stack) + problems
     if problems or settings is None:
         raise SettingsError(_report(problems))
     return settings
@@ -358,4 +412,4 @@ def parse_config(config: dict[str, Any], secret_keys: Iterable[str] = ()) -> Set
 def load_settings() -> Settings:
     """Read this stack's config and validate it (the program's only config read)."""
     config, secret_keys = _read_config()
-    return parse_config(config, secret_keys)
+    return parse_config(config, secret_keys, pulumi.get_stack())

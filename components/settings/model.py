@@ -15,6 +15,7 @@ from pydantic import AfterValidator, Field, model_validator
 
 from .base import (
     CpuQuantity,
+    DnsDomain,
     DnsLabel,
     DockerName,
     Duration,
@@ -25,11 +26,11 @@ from .base import (
     LabelName,
     MemoryQuantity,
     Model,
+    Number,
+    Port,
     Quantity,
     Secret,
 )
-
-Port = Annotated[int, Field(ge=1, le=65535)]
 
 
 class TargetKind(StrEnum):
@@ -61,7 +62,13 @@ class KubernetesSettings(Model):
     # cluster's network plugin supports them).
     network_policies: bool = True
     app_namespace: DnsLabel = "quikapp"
+    # Create appNamespace when the cluster lacks it (adopted unchanged when it exists; never deleted).
+    # False: it must exist before `pulumi up` (the preflight checks).
+    create_app_namespace: bool = True
     storage_class: DnsLabel | None = None
+    # The cluster's DNS domain (the kubelet's --cluster-domain): Services are
+    # <name>.<namespace>.svc.<clusterDomain>. Used in the in-cluster URLs the stack publishes.
+    cluster_domain: DnsDomain = "cluster.local"
 
     @model_validator(mode="after")
     def _one_source(self) -> KubernetesSettings:
@@ -130,10 +137,10 @@ class RemoteWriteQueue(Model):
     minShards 1, maxSamplesPerSend 2000, batchSendDeadline 5s, minBackoff 30ms, maxBackoff 5s),
     which is sized for about 1M samples/s: raise maxShards only for a larger stack."""
 
-    capacity: Annotated[int, Field(ge=1)] | None = None
-    max_shards: Annotated[int, Field(ge=1)] | None = None
-    min_shards: Annotated[int, Field(ge=1)] | None = None
-    max_samples_per_send: Annotated[int, Field(ge=1)] | None = None
+    capacity: Annotated[Number, Field(ge=1)] | None = None
+    max_shards: Annotated[Number, Field(ge=1)] | None = None
+    min_shards: Annotated[Number, Field(ge=1)] | None = None
+    max_samples_per_send: Annotated[Number, Field(ge=1)] | None = None
     batch_send_deadline: Duration | None = None
     min_backoff: Duration | None = None
     max_backoff: Duration | None = None
@@ -179,6 +186,25 @@ def _unique_names(endpoints: list[RemoteWriteEndpoint]) -> list[RemoteWriteEndpo
     return endpoints
 
 
+class HaLabels(Model):
+    """The names of the two external labels by which a remote-write store recognises the replicas of
+    one Prometheus pair (highAvailability) and keeps one copy of their series. The defaults are the
+    labels Cortex, Grafana Mimir and Amazon Managed Service for Prometheus deduplicate on
+    (cortexproject/cortex@v1.21.1 pkg/util/validation/limits.go: -distributor.ha-tracker.cluster
+    defaults to `cluster`, -distributor.ha-tracker.replica to `__replica__`)."""
+
+    # Same value on both replicas: `prometheus.externalLabels.<this name>` when set, else the stack's name.
+    cluster: LabelName = "cluster"
+    # Each replica's own pod name; never sent with alerts (Alertmanager must see one alert from both).
+    replica: LabelName = "__replica__"
+
+    @model_validator(mode="after")
+    def _distinct(self) -> HaLabels:
+        if self.cluster == self.replica:
+            raise ValueError("two different label names for cluster and replica")
+        return self
+
+
 class PrometheusSettings(Model):
     retention: Duration = "15d"
     scrape_interval: Duration = "15s"
@@ -187,6 +213,8 @@ class PrometheusSettings(Model):
     external_labels: dict[LabelName, str] = {}
     # Long-term storage: every sample is also sent to these endpoints (none by default).
     remote_write: Annotated[list[RemoteWriteEndpoint], AfterValidator(_unique_names)] = []
+    # highAvailability: the cluster and replica external labels both replicas carry.
+    ha_labels: HaLabels = HaLabels()
     # Above the 2 GiB at which HighMemoryUsage fires: Prometheus must live to report its own use.
     resources: Resources = Resources(memory_request="1Gi", memory_limit="4Gi")
 
@@ -288,10 +316,30 @@ class TeamReceivers(Model):
         return self
 
 
+# The repository on its git host (GitHub's blob view renders docs/runbooks.md with its heading
+# anchors). A fork or mirror sets alertmanager.runbookBaseUrl to its own.
+DEFAULT_RUNBOOK_BASE_URL = "https://github.com/quikapp/quikapp-monitoring/blob/main/"
+
+
+def _runbook_base(value: str) -> str:
+    if value and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value):
+        raise ValueError('an http:// or https:// URL, or "" for links relative to the repository')
+    return value
+
+
+RunbookBaseUrl = Annotated[str, AfterValidator(_runbook_base)]
+
+
 class AlertmanagerSettings(Model):
     storage_size: Quantity = "1Gi"
     # The root route: the default receiver (`quikapp`: e-mail, webhook) and what the routes inherit.
-    group_by: list[LabelName] = ["alertname", "service"]
+    # One notification per alert name, service and target or Kubernetes object: `instance` keeps one
+    # node's (node-exporter, cAdvisor, kubelet) or one pod's alerts apart, `namespace`/`pod`/`container`
+    # one pod's or container's where the target is a whole node (the kubelet's cAdvisor) or a
+    # cluster-wide exporter (kube-state-metrics). With only alertname and service, every container
+    # alert of the cluster (`service="cadvisor"`) went out as one notification. A missing label
+    # groups as empty, so service-level alerts (HighErrorRate) still group per service.
+    group_by: list[LabelName] = ["alertname", "service", "instance", "namespace", "pod", "container"]
     group_wait: Duration = "30s"
     group_interval: Duration = "5m"
     repeat_interval: Duration = "4h"
@@ -309,9 +357,11 @@ class AlertmanagerSettings(Model):
     # Per team (a `team` of configs/services.yaml): its own receivers, which get the team's alerts
     # instead of the ones above.
     teams: dict[DnsLabel, TeamReceivers] = {}
-    # Prefix for the rules' repository-relative `runbook_url`s (docs/runbooks.md#…) in notifications,
-    # e.g. https://github.com/<org>/<repo>/blob/main/ ; unset: they are shown as they are.
-    runbook_base_url: HttpUrl | None = None
+    # Where this repository's files open in a browser: the rules' repository-relative runbook links
+    # (docs/runbooks.md#servicedown) are shipped as <runbookBaseUrl>docs/runbooks.md#servicedown, so
+    # they open from Slack, PagerDuty, e-mail, the webhook's JSON and Prometheus' UI alike. "" keeps
+    # them relative (a fork without a host); the loader refuses "" in prod.
+    runbook_base_url: RunbookBaseUrl = DEFAULT_RUNBOOK_BASE_URL
     resources: Resources = Resources()
 
 
@@ -349,12 +399,13 @@ class GrafanaSettings(Model):
     resources: Resources = Resources()
     # More than one only with `database` (the default SQLite file lives on one pod's volume) and
     # only on Kubernetes with highAvailability; checked by the loader.
-    replicas: Annotated[int, Field(ge=1, le=10)] = 1
+    replicas: Annotated[Number, Field(ge=1, le=10)] = 1
     database: GrafanaDatabase | None = None
 
 
-# The first schema period of configs/loki/loki-config.yml (what Loki 2.9 wrote); an object-store period
-# starts after it. tests/test_loki_storage.py checks this against the base config.
+# The first schema period of configs/loki/loki-config.yml: a new stack's v13 period, and the v12 period Loki
+# 2.9 wrote on an upgraded stack (loki.v12Until); the v13 and object-store periods of such a stack start
+# after it. tests/test_loki_storage.py checks this against the base config.
 LOKI_FIRST_PERIOD = "2024-01-01"
 
 
@@ -407,12 +458,16 @@ class LokiSettings(Model):
     # Enforced by Loki's compactor (limits_config.retention_period); at least 24h (one index table).
     retention: Duration = "30d"
     storage_size: Quantity = "50Gi"
-    ingestion_rate_mb: Annotated[int, Field(ge=1, le=1024)] = 8
-    ingestion_burst_size_mb: Annotated[int, Field(ge=1, le=2048)] = 16
+    ingestion_rate_mb: Annotated[Number, Field(ge=1, le=1024)] = 8
+    ingestion_burst_size_mb: Annotated[Number, Field(ge=1, le=2048)] = 16
     resources: Resources = Resources(memory_limit="1Gi")
     # Where chunks and index go: the loki_data volume, or an S3-compatible bucket (`s3`) from loki.s3.since on.
     storage: Literal["filesystem", "s3"] = "filesystem"
     s3: LokiS3Settings | None = None
+    # Only for a stack that holds days written with schema v12 (it ran Loki 2.9, or an earlier release of this
+    # program): the day (UTC) v13 takes over; v12 stays in force before it. Unset: a new stack, whose one
+    # period is v13 from its first day. Never changed once that day has been reached.
+    v12_until: Annotated[str, AfterValidator(_check_day)] | None = None
 
     @model_validator(mode="after")
     def _limits(self) -> LokiSettings:
@@ -444,7 +499,7 @@ class JaegerSettings(Model):
     storage: Literal["memory", "badger", "elasticsearch"] = "badger"
     storage_size: Quantity = "10Gi"
     # Only for storage=memory: the in-memory store grows until the process dies without a cap.
-    max_traces: Annotated[int, Field(ge=1000)] = 50000
+    max_traces: Annotated[Number, Field(ge=1000)] = 50000
     badger_ttl: Duration = "72h"
     elasticsearch: ElasticsearchSettings = ElasticsearchSettings()
     resources: Resources = Resources(memory_limit="1Gi")
@@ -534,7 +589,9 @@ class Settings(Model):
     # On a highAvailability stack: whether the single-instance layout's volumes (the PVCs the
     # StatefulSets replace) stay declared, retained and protected like before ("keep", until their
     # data is moved: docs/UPGRADING.md) or are let go ("release": Pulumi forgets them, retained).
-    single_instance_volumes: Literal["keep", "release"] = "keep"
+    # A new stack has none to keep and must not create them (`release`, the default); a stack that
+    # ran the single-instance layout sets `keep` in its stack file until its data is moved.
+    single_instance_volumes: Literal["keep", "release"] = "release"
     docker: DockerSettings = DockerSettings()
     kubernetes: KubernetesSettings = KubernetesSettings()
     images: Images = Images()

@@ -63,6 +63,19 @@ from .base import PART_OF
 from .kubernetes_config import deliver_config, sidecar_containers
 from .kubernetes_container import hardened, resource_requirements
 
+# Pod Security admission levels of the stack's namespace. Its per-node agents need host access
+# that only `privileged` admits: node-exporter the host's network, PID namespace and root
+# filesystem, Promtail and cAdvisor hostPath mounts of the node's logs and container state
+# (Pod Security Standards: "Host Namespaces", "HostPath Volumes" are forbidden from `baseline` on;
+# k8s.io/pod-security-admission@v0.34.4 policy/check_hostNamespaces.go, check_hostPathVolumes.go).
+# Every other workload meets `restricted`, which the API server checks and reports as a warning
+# (and audit annotation) for any that does not: tests/e2e shows only the agents are reported.
+POD_SECURITY_LABELS = {
+    "pod-security.kubernetes.io/enforce": "privileged",
+    "pod-security.kubernetes.io/warn": "restricted",
+    "pod-security.kubernetes.io/audit": "restricted",
+}
+
 
 def _policy_rules(rules: Iterable[ClusterRule | NamespacedRule]) -> list[PolicyRuleArgs]:
     return [PolicyRuleArgs(api_groups=list(r.api_groups), resources=list(r.resources), verbs=list(r.verbs))
@@ -97,18 +110,33 @@ class KubernetesTarget:
         if kube.create_namespace:
             namespace = Namespace(
                 "namespace",
-                metadata=ObjectMetaArgs(name=kube.namespace, labels={"app.kubernetes.io/part-of": PART_OF}),
+                metadata=ObjectMetaArgs(name=kube.namespace, labels={"app.kubernetes.io/part-of": PART_OF,
+                                                                     **POD_SECURITY_LABELS}),
                 # Deleting a namespace deletes every PVC in it: protect it like the data itself.
                 opts=pulumi.ResourceOptions(parent=parent, provider=self.provider,
                                             protect=self._protect, retain_on_delete=self._protect),
             )
             self._ns_name = namespace.metadata.name
+        # QuikApp's namespace, where Prometheus' discovery Role goes: created when a fresh cluster
+        # lacks it (else the Role fails: namespaces "quikapp" not found), adopted unchanged when it
+        # exists (server-side apply upserts; the program sets nothing but its name), and never
+        # deleted: it belongs to QuikApp.
+        self._app_ns_name: pulumi.Input[str] = kube.app_namespace
+        if kube.create_app_namespace and kube.app_namespace != kube.namespace:
+            app_namespace = Namespace(
+                "app-namespace",
+                metadata=ObjectMetaArgs(name=kube.app_namespace),
+                opts=pulumi.ResourceOptions(parent=parent, provider=self.provider, retain_on_delete=True),
+            )
+            self._app_ns_name = app_namespace.metadata.name
 
     def app_host(self, service: str) -> str:
         return f"{service}.{self._settings.kubernetes.app_namespace}.svc"
 
     def stack_outputs(self) -> dict[str, object]:
-        return {"namespace": self._ns_name, "portForward": dict(sorted(self._forwards.items()))}
+        # appNamespace: where service teams deploy, and where Prometheus discovers the catalog's Services.
+        return {"namespace": self._ns_name, "appNamespace": self._settings.kubernetes.app_namespace,
+                "portForward": dict(sorted(self._forwards.items()))}
 
     def operator_url(self, port: Port) -> str | None:
         # The `kubectl port-forward` of the portForward output binds the same local port.
@@ -144,7 +172,7 @@ class KubernetesTarget:
         )
 
     def deploy(self, workload: Workload, parent: pulumi.Resource) -> DeployedWorkload:
-        workload = kubernetes_ha.with_cluster_args(workload, self.namespace)
+        workload = kubernetes_ha.with_cluster_args(workload)
         name = workload.name
         labels = self._labels(name)
         opts = pulumi.ResourceOptions(parent=parent, provider=self.provider)
@@ -253,7 +281,8 @@ class KubernetesTarget:
                 opts=opts,
             ))
         created += kubernetes_ha.extras(self, workload, labels, opts)
-        fqdn = f"{name}.{self.namespace}.svc.cluster.local"
+        # The Service's name in the cluster's DNS domain: what a pod in any namespace reaches it by.
+        fqdn = f"{name}.{self.namespace}.svc.{self._settings.kubernetes.cluster_domain}"
         endpoints = {}
         for p in workload.ports:
             public = None
@@ -399,8 +428,9 @@ class KubernetesTarget:
         # namespace (QuikApp's) may be read by the monitoring stacks of several namespaces.
         namespaces = sorted({r.namespace for r in workload.namespace_rules})
         for namespace in namespaces:
-            # The stack's own namespace by reference, so the Role waits for the Namespace it creates.
-            ns: pulumi.Input[str] = self._ns_name if namespace == self.namespace else namespace
+            # The namespaces by reference, so the Role waits for the Namespace the stack creates.
+            known = {self.namespace: self._ns_name, self._settings.kubernetes.app_namespace: self._app_ns_name}
+            ns: pulumi.Input[str] = known.get(namespace, namespace)
             meta = ObjectMetaArgs(name=scoped, namespace=ns, labels=labels)
             ns_role = Role(f"{name}-role-{namespace}", metadata=meta, opts=opts,
                            rules=_policy_rules(r for r in workload.namespace_rules if r.namespace == namespace))

@@ -16,8 +16,15 @@ Choices, each for a reason:
   data outlives the StatefulSet (also the API server's default where the feature is on; written
   so a cluster without it and a reader see the same).
 - A headless Service `<name>-headless` (`publishNotReadyAddresses`): DNS names
-  `<name>-<i>.<name>-headless.<namespace>.svc.cluster.local` for every replica, including the
-  ones not yet Ready, so cluster members find each other while they start.
+  `<name>-<i>.<name>-headless.<namespace>.svc.<cluster domain>` for every replica, including the
+  ones not yet Ready, so cluster members find each other while they start. Members name each other
+  in the short form `<name>-<i>.<name>-headless`, which the pod's resolver completes with its own
+  namespace and the cluster's domain (the kubelet's search list `<namespace>.svc.<domain>
+  svc.<domain> <domain>` with `ndots:5`: kubernetes/kubernetes pkg/kubelet/network/dns/dns.go
+  generateSearchesForDNSClusterFirst, indexed at 04791b49), so they find each other whatever the
+  cluster's DNS domain. The prometheus-community alertmanager chart does the same
+  (prometheus-community/helm-charts alertmanager-1.42.0 charts/alertmanager/templates/statefulset.yaml:
+  `--cluster.peer={{ $fullName }}-{{ $i }}.{{ $fullName }}-headless:{{ $svcClusterPort }}`).
 - PodDisruptionBudget `maxUnavailable` from the workload (1): a drain never takes the last
   Prometheus or more than one of the three Alertmanagers. `unhealthyPodEvictionPolicy:
   AlwaysAllow` lets a drain evict a replica that is not Ready anyway (a crash-looping pod must
@@ -73,9 +80,10 @@ def headless_name(name: str) -> str:
     return f"{name}-headless"
 
 
-def replica_host(name: str, ordinal: int, namespace: str) -> str:
-    """The stable DNS name of one StatefulSet replica (through its headless Service)."""
-    return f"{name}-{ordinal}.{headless_name(name)}.{namespace}.svc.cluster.local"
+def replica_host(name: str, ordinal: int) -> str:
+    """The stable DNS name of one StatefulSet replica (through its headless Service), short form:
+    resolved through the pod's search list in its own namespace and the cluster's domain."""
+    return f"{name}-{ordinal}.{headless_name(name)}"
 
 
 def replicated(workload: Workload) -> bool:
@@ -87,7 +95,7 @@ def claims_per_replica(workload: Workload) -> bool:
     return replicated(workload) and workload.replication is not None and workload.replication.stable_identity
 
 
-def with_cluster_args(workload: Workload, namespace: str) -> Workload:
+def with_cluster_args(workload: Workload) -> Workload:
     """The workload with its cluster flags filled in: listen and advertise on the pod's own IP
     (env POD_IP from the downward API; `[...]` keeps an IPv6 address parseable by Go's
     net.SplitHostPort, which also accepts it around IPv4), one peer flag per member's stable name.
@@ -97,7 +105,7 @@ def with_cluster_args(workload: Workload, namespace: str) -> Workload:
         return workload
     cluster, replicas = workload.replication.cluster, workload.replication.replicas
     own = f"[$(POD_IP)]:{cluster.port.container_port}"  # $(VAR): Kubernetes expands env in args
-    peers = tuple(f"{cluster.peer_flag}={replica_host(workload.name, i, namespace)}:{cluster.port.container_port}"
+    peers = tuple(f"{cluster.peer_flag}={replica_host(workload.name, i)}:{cluster.port.container_port}"
                   for i in range(replicas))
     field_env = workload.field_env if any(k == "POD_IP" for k, _ in workload.field_env) else (
         *workload.field_env, ("POD_IP", "status.podIP"))

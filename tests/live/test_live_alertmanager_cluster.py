@@ -41,7 +41,6 @@ from tools import require
 MEMBERS = 3
 PEER_TIMEOUT = 2.0  # seconds (see the module docstring)
 RESEND_DELAY = "5s"  # Prometheus' --rules.alert.resend-delay (default 1m), see below
-NAMESPACE = "monitoring"
 
 
 @dataclass
@@ -120,7 +119,7 @@ def cluster_args(settings: Settings) -> list[str]:
     from components.alertmanager import alertmanager_workload
     from components.targets.kubernetes_ha import with_cluster_args
 
-    workload = with_cluster_args(alertmanager_workload(settings, _Target()), NAMESPACE)  # type: ignore[arg-type]
+    workload = with_cluster_args(alertmanager_workload(settings, _Target()))  # type: ignore[arg-type]
     return list(workload.args)
 
 
@@ -131,8 +130,8 @@ def loopback_args(args: list[str], member: int, http: list[int], gossip: list[in
     for arg in args:
         flag, _, value = arg.partition("=")
         if flag == "--cluster.peer":
-            ordinal = int(re.fullmatch(r"alertmanager-(\d+)\.alertmanager-headless\." + NAMESPACE
-                                       + r"\.svc\.cluster\.local:9094", value).group(1))  # type: ignore[union-attr]
+            ordinal = int(re.fullmatch(r"alertmanager-(\d+)\.alertmanager-headless:9094",
+                                       value).group(1))  # type: ignore[union-attr]
             out.append(f"{flag}={LOOPBACK}:{gossip[ordinal]}")
         elif flag in ("--cluster.listen-address", "--cluster.advertise-address"):
             assert value == "[$(POD_IP)]:9094", arg  # the rendered style: the pod's own IP, bracketed
@@ -188,7 +187,7 @@ def cluster(webhook: Webhook) -> Iterator[Cluster]:
 
 def send_from_both_prometheus_replicas(cluster: Cluster, members: list[int], alertname: str) -> None:
     """What two Prometheus replicas do with one firing alert: each POSTs it to every member.
-    The labels are the same from both (the `replica` external label is dropped for Alertmanager)."""
+    The labels are the same from both (the replica external label is dropped for Alertmanager)."""
     now = datetime.now(UTC)
     for replica in ("prometheus-0", "prometheus-1"):
         alert = [{"labels": {"alertname": alertname, "service": "auth-service", "severity": "critical",
@@ -276,7 +275,8 @@ def pair_config(settings: Settings, cluster: Cluster, rules: Path, *, drop_repli
     from components.catalog import load_catalog
     from components.render.prometheus import render_prometheus_config
 
-    config: dict[str, Any] = yaml.safe_load(render_prometheus_config(settings, load_catalog(), lambda s: s))
+    config: dict[str, Any] = yaml.safe_load(render_prometheus_config(settings, load_catalog(), lambda s: s,
+                                                                     stack="prod"))
     (managers,) = config["alerting"]["alertmanagers"]
     assert managers["relabel_configs"][0]["regex"] == "alertmanager;9093"  # every member, not the Service
     config["alerting"]["alertmanagers"] = [{"static_configs": [{"targets": [
@@ -316,7 +316,8 @@ def test_two_prometheus_replicas_and_three_members_notify_once(webhook: Webhook,
         cluster.servers.wait_http(server, f"http://{LOOPBACK}:{port}/-/ready", timeout=60)
         # The replica's own name, expanded from the downward-API variable the pod gets.
         loaded = yaml.safe_load(get_json(f"http://{LOOPBACK}:{port}/api/v1/status/config")["data"]["yaml"])
-        assert loaded["global"]["external_labels"] == {"environment": "prod", "replica": f"prometheus-{replica}"}
+        assert loaded["global"]["external_labels"] == {"environment": "prod", "cluster": "prod",
+                                                       "__replica__": f"prometheus-{replica}"}
     # Both replicas have sent the alert to every member before the counts below are read.
     for port in ports:
         # An alert that fires before the members are discovered (the discovery's first update can
@@ -329,10 +330,11 @@ def test_two_prometheus_replicas_and_three_members_notify_once(webhook: Webhook,
     notification = exactly_one_notification(webhook, cluster, "HAPair", MEMBERS)
     alerts = get_json(f"{cluster.url(0)}/api/v2/alerts", filter=['alertname="HAPair"'])
     if drop_replica:
-        # One alert from both replicas: no `replica` label, the other external label kept.
+        # One alert from both replicas: no replica label, the other external labels kept.
         assert len(notification["alerts"]) == 1 and len(alerts) == 1
-        assert alerts[0]["labels"]["environment"] == "prod" and "replica" not in alerts[0]["labels"]
+        assert alerts[0]["labels"]["environment"] == "prod" and "__replica__" not in alerts[0]["labels"]
+        assert alerts[0]["labels"]["cluster"] == "prod"
     else:
         # Two alerts (one per replica) in the same group: what the labeldrop prevents.
         assert len(alerts) == 2
-        assert sorted(a["labels"]["replica"] for a in alerts) == ["prometheus-0", "prometheus-1"]
+        assert sorted(a["labels"]["__replica__"] for a in alerts) == ["prometheus-0", "prometheus-1"]

@@ -30,6 +30,7 @@ from live_servers import LOOPBACK, Server, free_ports, servers_in_tempdir, start
 from components.catalog import load_catalog
 from components.render.prometheus import remote_write_secrets, render_prometheus_config
 from components.settings import parse_settings
+from tools import require
 
 pytestmark = pytest.mark.live
 
@@ -221,3 +222,77 @@ def test_a_changed_password_file_is_used_without_a_restart(live: Live) -> None:
                60, alive=live.prometheus.check_alive)
     assert live.prometheus.process.pid == pid and live.prometheus.process.poll() is None
 
+
+
+# --- highAvailability: the pair's labels, as a deduplicating store needs them ----------------------------
+
+STACK = "prod"  # the stack's name: the default value of the pair's cluster label
+
+
+@dataclass
+class Pair:
+    receiver: Receiver
+    replicas: list[str]
+
+
+@pytest.fixture(scope="module")
+def ha_pair() -> Iterator[Pair]:
+    """Both replicas of a highAvailability stack, each running the rendered `global` (external labels)
+    and `remote_write` with POD_NAME set as the pod's downward API sets it, writing to one receiver."""
+    prom_ports, (recv_port,) = free_ports(2), free_ports(1)
+    settings = parse_settings({"target": "kubernetes", "grafana": {"adminPassword": "live-admin-pw"},
+                               "exporters": {"postgres": {"enabled": False}},
+                               "prometheus": {"externalLabels": {"environment": "live"}, "remoteWrite": [
+                                   {"url": f"http://{LOOPBACK}:{recv_port}/ha", "name": "store",
+                                    "queue": {"batchSendDeadline": "1s"}}]}},
+                              {"grafana"})
+    rendered = yaml.safe_load(render_prometheus_config(settings, load_catalog(), lambda s: s, stack=STACK))
+    receiver = Receiver({"/ha": ""})
+    server = ThreadingHTTPServer((LOOPBACK, recv_port), receiver.handler())
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    replicas = [f"prometheus-{i}" for i in range(len(prom_ports))]
+    try:
+        with servers_in_tempdir("quikapp-remote-write-ha-") as servers:
+            for replica, port in zip(replicas, prom_ports, strict=True):
+                base = servers.root / replica
+                (base / "data").mkdir(parents=True)
+                # Both scrape the same target, as the two replicas of a pair do.
+                config = {"global": {**rendered["global"], "scrape_interval": "1s"},
+                          "scrape_configs": [{"job_name": "prometheus",
+                                              "static_configs": [{"targets": [f"{LOOPBACK}:{prom_ports[0]}"]}]}],
+                          "remote_write": rendered["remote_write"]}
+                (base / "prometheus.yml").write_text(yaml.safe_dump(config))
+                started = servers.start(replica, [
+                    require("prometheus"), f"--config.file={base / 'prometheus.yml'}",
+                    f"--storage.tsdb.path={base / 'data'}", f"--web.listen-address={LOOPBACK}:{port}"],
+                    env={"POD_NAME": replica}, cwd=base)
+                servers.wait_http(started, f"http://{LOOPBACK}:{port}/-/ready", timeout=60)
+            yield Pair(receiver, replicas)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_both_replicas_send_the_cluster_and_their_own_replica_label(ha_pair: Pair) -> None:
+    """What Cortex, Mimir and Amazon Managed Service for Prometheus deduplicate on: `cluster` the same
+    from both replicas, `__replica__` each one's own (cortexproject/cortex@v1.21.1 findHALabels reads
+    exactly these two names by default). Without them the store keeps both replicas' copies."""
+
+    def per_replica() -> dict[str, list[dict[str, str]]] | None:
+        with ha_pair.receiver.lock:
+            series = [labels for r in ha_pair.receiver.received for labels, _ in r.series]
+        found = {replica: [s for s in series if s.get("__replica__") == replica] for replica in ha_pair.replicas}
+        return found if all(found.values()) else None
+
+    found = wait_until("series from both replicas", per_replica, 60)
+    with ha_pair.receiver.lock:
+        every = [labels for r in ha_pair.receiver.received for labels, _ in r.series]
+    # Every series carries both labels; the old single `replica` label is gone.
+    assert all(s.get("cluster") == STACK and s.get("__replica__") in ha_pair.replicas for s in every)
+    assert not [s for s in every if "replica" in s]
+    # The same series from the two replicas differ in __replica__ only: one series once it is dropped.
+    up = {replica: {tuple(sorted((k, v) for k, v in s.items() if k != "__replica__"))
+                    for s in series if s["__name__"] == "up"} for replica, series in found.items()}
+    first, second = (up[r] for r in ha_pair.replicas)
+    assert first and first == second, up

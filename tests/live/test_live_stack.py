@@ -38,6 +38,7 @@ from live_servers import (
 
 from components.catalog import load_catalog
 from components.render.prometheus import RULES_DIR, render_prometheus_config, rule_files, scrape_jobs
+from components.render.runbooks import absolute_runbooks
 from components.settings import Settings, parse_settings
 from harness import stack_config, with_secrets
 
@@ -90,9 +91,11 @@ def all_targets(config: dict[str, Any]) -> list[str]:
 
 
 def shipped_rule_files(settings: Settings) -> dict[str, str]:
-    """The rule files the stack ships: its own and the mixins of the jobs it scrapes."""
+    """The rule files the stack ships: its own and the mixins of the jobs it scrapes, their runbook
+    links behind alertmanager.runbookBaseUrl (as components/prometheus.py delivers them)."""
     text = render_prometheus_config(settings, load_catalog(), lambda service: service)
-    return rule_files(settings.target, scrape_jobs(text))
+    return {path: absolute_runbooks(rules, settings.alertmanager.runbook_base_url)
+            for path, rules in rule_files(settings.target, scrape_jobs(text)).items()}
 
 
 def alert_rules() -> dict[str, dict[str, Any]]:
@@ -318,9 +321,9 @@ def test_service_down_goes_pending_then_firing_for_a_stopped_exporter(
         "job": "nginx", "service": "nginx", "instance": outage.nginx_exporter,
     }
     assert outage.firing["annotations"] == {
-        "summary": "Service nginx is down",
-        "description": f"{outage.nginx_exporter} has been down for more than 1 minute",
-        "runbook_url": "docs/runbooks.md#servicedown",
+        "summary": f"Service nginx: {outage.nginx_exporter} is down",
+        "description": f"{outage.nginx_exporter} of service nginx (job nginx) has been down for more than 1 minute",
+        "runbook_url": live_settings().alertmanager.runbook_base_url + "docs/runbooks.md#servicedown",
     }
     # The exporters that still run raise nothing.
     alerts = get_json(f"{live.prometheus}/api/v1/alerts")["data"]["alerts"]
@@ -343,8 +346,25 @@ def test_prometheus_delivers_the_firing_alert_to_alertmanager(live: Live, nginx_
     }
     assert external == {"environment": STACK}
     assert alert["annotations"] == nginx_exporter_outage.firing["annotations"]
-    assert alert["status"]["state"] == "active", alert["status"]
     receivers = [r["name"] for r in yaml.safe_load(live.alertmanager_config)["receivers"]]
     assert [r["name"] for r in alert["receivers"]] == [yaml.safe_load(live.alertmanager_config)["route"]["receiver"]]
     assert alert["receivers"][0]["name"] in receivers
     assert alert["generatorURL"] == f"{live.prometheus}/graph?g0.expr=up+%3D%3D+0&g0.tab=1"
+
+
+def test_the_whole_service_down_pages_once(live: Live, nginx_exporter_outage: Outage) -> None:
+    """nginx's one target down is the whole service down: ServiceAllTargetsDown fires with ServiceDown
+    (both `for: 1m`) and the rendered inhibit rules mute ServiceDown by it in Alertmanager, so the
+    outage notifies once (tests/live/test_live_alert_routing.py covers a service with replicas)."""
+    def both() -> dict[str, dict[str, Any]] | None:
+        found = {a["labels"]["alertname"]: a for a in get_json(f"{live.alertmanager}/api/v2/alerts",
+                                                                 filter=['service="nginx"'])}
+        muted = found.get("ServiceDown", {}).get("status", {}).get("state") == "suppressed"
+        return found if muted and "ServiceAllTargetsDown" in found else None
+
+    found = wait_until("ServiceDown{job=\"nginx\"} muted by ServiceAllTargetsDown", both, timeout=30)
+    whole = found["ServiceAllTargetsDown"]
+    assert whole["labels"] == {"alertname": "ServiceAllTargetsDown", "severity": "critical", "job": "nginx",
+                               "service": "nginx", **live.rendered["global"].get("external_labels", {})}
+    assert whole["status"]["state"] == "active", whole["status"]
+    assert found["ServiceDown"]["status"]["inhibitedBy"] == [whole["fingerprint"]]
