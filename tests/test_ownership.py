@@ -51,7 +51,8 @@ def settings(stack: str, alertmanager: dict[str, Any] | None = None) -> Any:
 
 
 def render(stack: str, catalog: dict[str, Any]) -> dict[str, Any]:
-    return dict(yaml.safe_load(render_prometheus_config(settings(stack), parse_catalog(catalog), lambda n: n)))
+    return dict(yaml.safe_load(render_prometheus_config(settings(stack), parse_catalog(catalog), lambda n: n,
+                                                        stack=stack)))
 
 
 # --- series: target relabeling -------------------------------------------------------------------------------
@@ -118,7 +119,7 @@ def test_alerts_get_the_team_of_their_service_before_the_replica_label_is_droppe
               "replacement": "payments"},
              {"source_labels": ["service"], "regex": "backend", "target_label": "team", "replacement": "web"}]
     # prod runs Prometheus as a pair: the replica label is dropped after (tests/test_ha.py).
-    tail = [{"action": "labeldrop", "regex": "replica"}] if stack == "prod" else []
+    tail = [{"action": "labeldrop", "regex": "__replica__"}] if stack == "prod" else []
     assert alerting["alert_relabel_configs"] == teams + tail
 
 
