@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from components.catalog import CONFIGS, load_catalog
+from components.catalog import CONFIGS, load_catalog, parse_catalog
 from components.render.alertmanager import (
     CONFIG_FILE,
     PER_TARGET_DOWN_ALERT,
@@ -27,7 +27,8 @@ from components.render.alertmanager import (
     render_alertmanager_config,
     render_alertmanager_template,
 )
-from components.render.prometheus import render_catalog_rules, rule_files, rule_scopes
+from components.render.prometheus import RULE_FEATURES, render_catalog_rules, rule_files, rule_scopes
+from components.render.slo import render_slo_rules
 from components.settings import SettingsError, TargetKind, parse_settings
 from conftest import stack_run
 from harness import STACKS, run_program, stack_config, with_secrets
@@ -234,15 +235,23 @@ TWO_SEVERITY_ALERTS = {
     "KubeletClientCertificateExpiration": {"instance", "node"},
     "KubeletServerCertificateExpiration": {"instance", "node"},
     "AlertmanagerClusterFailedToSendAlerts": {"job", "service", "integration"},
+    # One series per objective of a service (render/slo.py: the SLI records carry service and slo).
+    "ErrorBudgetBurn": {"service", "slo"},
 }
+# A catalog with both kinds of objective, for the rule file rendered from the catalog (slo.yml).
+SLO_CATALOG = {"jobs": {"shop": {"services": {"checkout": {
+    "port": 6010, "slo": {"availability": 99.9, "latency": {"threshold": 0.25, "target": 99}}}}}}}
 
 
 def _every_shippable_alert() -> dict[str, set[str]]:
-    """{alert name: its severities} over every rule file any stack can ship."""
+    """{alert name: its severities} over every rule file any stack can ship: the files of every job and
+    feature, and those rendered from a catalog (its ServiceHasNoTargets, its SLOs)."""
     jobs = {job for scope in rule_scopes().values() for job in scope.jobs}
+    catalog = parse_catalog(SLO_CATALOG)
+    rendered = [render_catalog_rules(catalog), render_slo_rules(catalog) or ""]
     severities: dict[str, set[str]] = {}
     for target in TargetKind:
-        for text in rule_files(target, jobs).values():
+        for text in [*rule_files(target, jobs, features=RULE_FEATURES).values(), *rendered]:
             for group in yaml.safe_load(text)["groups"]:
                 for rule in group["rules"]:
                     if "alert" in rule:

@@ -70,12 +70,14 @@ PER_TARGET_DOWN_ALERT = "ServiceDown"
 # (tests/test_alertmanager_routing.py lists them and fails on a new one) is told apart by these:
 # node-mixin's filesystem alerts by instance + mountpoint + device, its file-descriptor alert by
 # instance; KubePersistentVolumeFillingUp by namespace + persistentvolumeclaim (instance is the
-# node's kubelet); AlertmanagerClusterFailedToSendAlerts by integration. namespace/pod/container name
+# node's kubelet); AlertmanagerClusterFailedToSendAlerts by integration; the catalog's ErrorBudgetBurn
+# (render/slo.py) by service + slo, so one objective's page does not mute another objective's ticket
+# (availability and latency of one service). namespace/pod/container name
 # a Kubernetes object, `cluster` the cluster (kubernetes-mixin's clusterLabel). A label absent on
 # both sides compares equal (prometheus/alertmanager@v0.35.0 inhibit/cache.go fingerprintEquals), which is
 # right here: both sides are the same rule.
 SAME_ALERT_LABELS = ("alertname", "service", "job", "instance", "namespace", "pod", "container", "node", "cluster",
-                     "persistentvolumeclaim", "mountpoint", "device", "integration")
+                     "persistentvolumeclaim", "mountpoint", "device", "integration", "slo")
 
 
 def _tmpl(name: str, arg: str = ".") -> str:
