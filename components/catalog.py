@@ -1,4 +1,5 @@
-"""The service catalog (`configs/services.yaml`): which QuikApp services exist and how to scrape them.
+"""The service catalog (`configs/services.yaml`): which QuikApp services exist, how to scrape them,
+which team owns each one and which service level objectives (SLOs) it keeps.
 
 Parsed and validated once per program run. Every problem is reported at once, one line each,
 in the settings' style: the file, the entry's path, the bad value and what is allowed.
@@ -41,7 +42,7 @@ EMPTY_CATALOG_WARNING = ("configs/services.yaml lists no service: Prometheus scr
                          "until a service is added (docs/SERVICE-TEAMS.md)")
 
 _METRICS_PATH = re.compile(r"/[\w./-]*")
-_JOB_KEYS = ("metrics_path", "services")
+_JOB_KEYS = ("metrics_path", "team", "services")
 
 
 class CatalogError(SettingsError):
@@ -50,15 +51,43 @@ class CatalogError(SettingsError):
 
 
 @dataclass(frozen=True)
+class LatencyObjective:
+    threshold: float  # seconds: a bucket boundary (`le`) of http_request_duration_seconds
+    target: float  # percent of requests answered within `threshold`
+
+
+@dataclass(frozen=True)
+class ServiceSlo:
+    """A service's objectives over the SLO period (components/render/slo.py renders them)."""
+
+    availability: float | None = None  # percent of requests not answered with a 5xx
+    latency: LatencyObjective | None = None
+
+
+@dataclass(frozen=True)
 class ServiceJob:
     name: str
     metrics_path: str
     services: tuple[tuple[str, int], ...]  # (DNS name, metrics port), in catalog order
+    # (service, team) for every service that has an owner: its own `team`, else its job's.
+    owners: tuple[tuple[str, str], ...] = ()
+    slos: tuple[tuple[str, ServiceSlo], ...] = ()  # (service, objectives) of the services that have some
+
+    def team_of(self, service: str) -> str | None:
+        return dict(self.owners).get(service)
 
 
 @dataclass(frozen=True)
 class Catalog:
     jobs: tuple[ServiceJob, ...]
+
+    def teams(self) -> dict[str, tuple[str, ...]]:
+        """Team → its services, teams sorted by name, services in catalog order."""
+        owned: dict[str, list[str]] = {}
+        for job in self.jobs:
+            for service, team in job.owners:
+                owned.setdefault(team, []).append(service)
+        return {team: tuple(owned[team]) for team in sorted(owned)}
 
 
 def _shown(value: Any) -> str:
@@ -74,6 +103,80 @@ def _shown(value: Any) -> str:
 def _entry_value(value: Any) -> str:
     # The entry as written in the file (`prometheus: 6007`), a mapping or list by its kind.
     return str(value) if isinstance(value, (int, str)) and not isinstance(value, bool) else _shown(value)
+
+
+_SERVICE_KEYS = ("port", "team", "slo")
+_SLO_KEYS = ("availability", "latency")
+_LATENCY_KEYS = ("threshold", "target")
+# The fastest page of the multiwindow, multi-burn-rate alerts fires above 14.4 times the error budget
+# (components/render/slo.py): at an objective of 93.06 % or lower that is more than every request failing.
+_FASTEST_BURN = 14.4
+_OBJECTIVE_RULE = ("a percentage above 93.06 and below 100, such as 99.9, without quotes (a lower objective "
+                   "would need more than every request to fail before the fastest burn-rate page fires)")
+_THRESHOLD_RULE = ("seconds from 0.001 to 60, such as 0.25, without quotes: a bucket boundary (`le`) of the "
+                   "service's http_request_duration_seconds histogram")
+TEAM_RULE = "a team name: " + DNS_LABEL_RULE
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_team(where: str, team: Any) -> list[str]:
+    if isinstance(team, str) and re.fullmatch(DNS_LABEL, team):
+        return []
+    return [f"{where}: {_shown(team)} is not valid (allowed: {TEAM_RULE})"]
+
+
+def _check_objective(where: str, value: Any) -> list[str]:
+    if _is_number(value) and 0 < value < 100 and _FASTEST_BURN * (100 - value) < 100:
+        return []
+    return [f"{where}: {_shown(value)} is not valid (allowed: {_OBJECTIVE_RULE})"]
+
+
+def _unknown(where: str, entry: dict[Any, Any], allowed: tuple[str, ...]) -> list[str]:
+    return [f"{where}.{key}: unknown key (allowed here: {', '.join(allowed)})" for key in entry if key not in allowed]
+
+
+def _check_latency(where: str, latency: Any) -> list[str]:
+    if not isinstance(latency, dict):
+        return [f"{where}: {_shown(latency)} is not valid (allowed: a mapping with threshold and target)"]
+    problems = _unknown(where, latency, _LATENCY_KEYS)
+    for key in _LATENCY_KEYS:
+        if key not in latency:
+            problems.append(f"{where}.{key}: required, but not set")
+    if "threshold" in latency:
+        threshold: Any = latency["threshold"]
+        if not (_is_number(threshold) and 0.001 <= threshold <= 60):
+            problems.append(f"{where}.threshold: {_shown(threshold)} is not valid (allowed: {_THRESHOLD_RULE})")
+    if "target" in latency:
+        problems += _check_objective(f"{where}.target", latency["target"])
+    return problems
+
+
+def _check_slo(where: str, slo: Any) -> list[str]:
+    if not isinstance(slo, dict) or not slo:
+        return [f"{where}: {_shown(slo)} is not valid (allowed: a mapping with availability, latency or both)"]
+    problems = _unknown(where, slo, _SLO_KEYS)
+    if "availability" in slo:
+        problems += _check_objective(f"{where}.availability", slo["availability"])
+    if "latency" in slo:
+        problems += _check_latency(f"{where}.latency", slo["latency"])
+    return problems
+
+
+def _check_service_entry(where: str, entry: dict[Any, Any]) -> list[str]:
+    """The long form of a service: a mapping with its port and, optionally, its team and SLOs."""
+    problems = _unknown(where, entry, _SERVICE_KEYS)
+    if "port" not in entry:
+        problems.append(f"{where}.port: required, but not set")
+    elif not is_port(entry["port"]):
+        problems.append(f"{where}.port: {_shown(entry['port'])} is not valid (allowed: {PORT_RULE})")
+    if "team" in entry:
+        problems += _check_team(f"{where}.team", entry["team"])
+    if "slo" in entry:
+        problems += _check_slo(f"{where}.slo", entry["slo"])
+    return problems
 
 
 def _check_services(job: str, services: Any, seen: dict[str, str]) -> list[str]:
@@ -93,7 +196,9 @@ def _check_services(job: str, services: Any, seen: dict[str, str]) -> list[str]:
                             "(allowed: each service under one job)")
         else:
             seen[name] = job
-        if not is_port(port):  # the stack file's port rule (settings.base.Port): no quoted numbers either
+        if isinstance(port, dict):
+            problems += _check_service_entry(f"{where}.{name}", port)
+        elif not is_port(port):  # the stack file's port rule (settings.base.Port): no quoted numbers either
             problems.append(f"{where}.{name}: {_shown(port)} is not valid (allowed: {PORT_RULE})")
     return problems
 
@@ -108,13 +213,15 @@ def _check_job(name: Any, job: Any, seen: dict[str, str]) -> list[str]:
                         f"(allowed: any other name; reserved: {', '.join(sorted(RESERVED_JOBS))})")
     if not isinstance(job, dict):
         return [*problems, f"{where}: {_shown(job)} is not valid "
-                           "(allowed: a mapping with services and, optionally, metrics_path)"]
+                           "(allowed: a mapping with services and, optionally, metrics_path and team)"]
     problems += [f"{where}.{key}: unknown key (allowed here: {', '.join(_JOB_KEYS)})"
                  for key in job if key not in _JOB_KEYS]
     path = job.get("metrics_path", "/metrics")
     if not isinstance(path, str) or not _METRICS_PATH.fullmatch(path):
         problems.append(f"{where}.metrics_path: {_shown(path)} is not valid "
                         "(allowed: a URL path such as /metrics or /actuator/prometheus)")
+    if "team" in job:
+        problems += _check_team(f"{where}.team", job["team"])
     if "services" not in job:
         problems.append(f"{where}.services: required, but not set")
     else:
@@ -153,10 +260,28 @@ def parse_catalog(data: object, source: str = "configs/services.yaml") -> Catalo
     if problems:
         raise CatalogError(_report(source, problems))
     assert isinstance(data, dict)
-    return Catalog(jobs=tuple(
-        ServiceJob(name=name, metrics_path=job.get("metrics_path", "/metrics"), services=tuple(job["services"].items()))
-        for name, job in (data["jobs"] or {}).items()
-    ))
+    return Catalog(jobs=tuple(_job(name, job) for name, job in (data["jobs"] or {}).items()))
+
+
+def _job(name: str, job: dict[str, Any]) -> ServiceJob:
+    """A checked job: the long form of a service (a mapping) next to the short one (`name: port`)."""
+    entries = {service: entry if isinstance(entry, dict) else {"port": entry}
+               for service, entry in job["services"].items()}
+    owners = []
+    slos = []
+    for service, entry in entries.items():
+        # The service's own team overrides its job's.
+        team = entry.get("team", job.get("team"))
+        if team is not None:
+            owners.append((service, team))
+        if "slo" in entry:
+            latency = entry["slo"].get("latency")
+            slos.append((service, ServiceSlo(
+                availability=entry["slo"].get("availability"),
+                latency=None if latency is None else LatencyObjective(latency["threshold"], latency["target"]))))
+    return ServiceJob(name=name, metrics_path=job.get("metrics_path", "/metrics"),
+                      services=tuple((service, entry["port"]) for service, entry in entries.items()),
+                      owners=tuple(owners), slos=tuple(slos))
 
 
 def _twice(path: tuple[str, ...], key: str, first: yaml.Node, again: yaml.Node) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pulumi
 
 from .catalog import EMPTY_CATALOG_WARNING, load_catalog
+from .ownership import check_team_receivers
 from .settings import load_settings
 from .stack import MonitoringStack
 
@@ -19,6 +20,7 @@ def deploy() -> None:
     catalog = load_catalog()
     if not catalog.jobs:
         pulumi.log.warn(EMPTY_CATALOG_WARNING)
+    check_team_receivers(settings, catalog)  # receivers for a team the catalog does not name
     stack = MonitoringStack("quikapp-monitoring", settings, catalog)
     for key, value in stack.outputs.items():
         if value is not None:

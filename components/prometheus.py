@@ -10,6 +10,7 @@ from .render.prometheus import (
     CATALOG_RULES_FILE,
     CONFIG_DIR,
     REPLICA_ENV,
+    RULES_DIR,
     infrastructure_jobs,
     remote_write_secrets,
     render_catalog_rules,
@@ -19,6 +20,7 @@ from .render.prometheus import (
     scrapes_kubelets,
 )
 from .render.runbooks import absolute_runbooks
+from .render.slo import SLO_RULES_PATH, render_slo_rules
 from .settings import Settings, TargetKind
 from .targets import Target
 from .tool import ToolComponent
@@ -79,6 +81,10 @@ def prometheus_workload(settings: Settings, catalog: Catalog, target: Target) ->
               for path, text in rule_files(target.kind, infrastructure_jobs(settings),
                                            features=rule_features(settings)).items()]
     files.append(File(CATALOG_RULES_FILE, absolute_runbooks(render_catalog_rules(catalog), runbook_base), live=True))
+    # The catalog's service level objectives: only when some service has one.
+    slo_rules = render_slo_rules(catalog)
+    if slo_rules is not None:
+        files.append(File(f"{RULES_DIR}/{SLO_RULES_PATH}", absolute_runbooks(slo_rules, runbook_base), live=True))
     # Remote-write credentials: secret files prometheus.yml points at (password_file, credentials_file).
     # Live too: Prometheus reads them at each request, so a rotated one is used without a restart
     # (they sit in the live /etc/prometheus, from the fixed-name Secret on Kubernetes).

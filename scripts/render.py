@@ -30,7 +30,17 @@ import pulumi  # noqa: E402
 import yaml  # noqa: E402
 
 from components.yaml_errors import describe_yaml_error  # noqa: E402
-from harness import PLACEHOLDERS, PROJECT, STACKS, Run, node_at, run_program, secret_needed  # noqa: E402
+from harness import (  # noqa: E402
+    ANY_KEY,
+    PLACEHOLDERS,
+    PROJECT,
+    STACKS,
+    Run,
+    node_at,
+    placeholder,
+    run_program,
+    secret_needed,
+)
 from manifests import is_kubernetes_object, manifest, plain, without_secrets  # noqa: E402
 from rendered import workload_files  # noqa: E402
 
@@ -80,13 +90,23 @@ def _is_secure(node: Any) -> bool:
 def _replace_secure(node: Any, path: tuple[str | int, ...], found: list[tuple[str | int, ...]]) -> Any:
     if _is_secure(node):
         found.append(path)
-        return PLACEHOLDERS.get(tuple(path[1:]) if path[0] == PROJECT else (),
-                                f"redacted-{'-'.join(str(p) for p in path)}")
+        return (placeholder(tuple(path[1:])) if path[0] == PROJECT else None) or \
+            f"redacted-{'-'.join(str(p) for p in path)}"
     if isinstance(node, dict):
         return {k: _replace_secure(v, (*path, k), found) for k, v in node.items()}
     if isinstance(node, list):
         return [_replace_secure(v, (*path, i), found) for i, v in enumerate(node)]
     return node
+
+
+def _concrete(path: tuple[str | int, ...], values: dict[str, Any]) -> list[tuple[str | int, ...]]:
+    """A PLACEHOLDERS path with each ANY_KEY replaced by the keys `values` has there (a team's name)."""
+    if ANY_KEY not in path:
+        return [path]
+    at = path.index(ANY_KEY)
+    found, node = node_at(values, path[:at])
+    keys = sorted(node) if found and isinstance(node, dict) else []
+    return [p for key in keys for p in _concrete((*path[:at], key, *path[at + 1:]), values)]
 
 
 def stack_file_config(stack: str, root: Path = ROOT) -> tuple[dict[str, str], set[str], list[str]]:
@@ -121,7 +141,7 @@ def stack_file_config(stack: str, root: Path = ROOT) -> tuple[dict[str, str], se
     # Required secrets the file does not hold (the repository's stack files hold none).
     prefix = PROJECT + ":"
     ours = {k[len(prefix):]: v for k, v in config.items() if k.startswith(prefix)}
-    for path in sorted(PLACEHOLDERS):
+    for path in sorted(p for known in PLACEHOLDERS for p in _concrete(known, ours)):
         if node_at(ours, path)[0] or not secret_needed(ours, path):
             continue
         node = ours
@@ -131,7 +151,7 @@ def stack_file_config(stack: str, root: Path = ROOT) -> tuple[dict[str, str], se
             if not isinstance(node, dict):
                 break  # a malformed stack value: the settings will name it
         else:
-            node[path[-1]] = PLACEHOLDERS[path]
+            node[path[-1]] = placeholder(path)
             config[prefix + path[0]] = ours[path[0]]
             secret_keys.add(prefix + path[0])
             notes.append(f"{prefix}{_dotted(path)}: secret not set in {name}, rendered as a placeholder")

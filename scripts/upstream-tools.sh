@@ -3,7 +3,7 @@
 #
 #   scripts/upstream-tools.sh [GROUP...]   (needs ./venv: `make venv`; Go from PATH or /usr/local/go/bin)
 #
-# GROUP: prometheus, alertmanager, jaeger, config-reloader, actionlint, exporters; none: all of them
+# GROUP: prometheus, alertmanager, jaeger, config-reloader, actionlint, exporters, sloth; none: all of them
 # (`make check` asks only for prometheus and alertmanager, the two it runs).
 #
 # The versions are not written here: they are read from the one version table, the image defaults
@@ -52,6 +52,10 @@
 #                          (403 "This module version is not available"); the newest tag it serves is built
 #                          instead, declared once in tests/tools.py PROXY_SKEW (deployed tag -> built tag), which
 #                          this script reads and tests/test_upstream_tools.py holds the binaries to.
+#   sloth                 github.com/slok/sloth (Apache-2.0), not deployed: the oracle tests/test_slo_sloth.py
+#                         compares the rendered SLO alerts with (`sloth generate`). Pinned here (SLOTH_VERSION),
+#                         not in the image table; a plain `go install` (no replace directives, its UI assets
+#                         are in the module zip).
 # Not built, on purpose:
 #   loki, promtail   github.com/grafana/loki/v3 is AGPL, and this workplace's registry notes say not to
 #                    use that module. (It would also need the wrapper-module treatment above: Loki's go.mod
@@ -272,7 +276,19 @@ build_exporters() {
   build_exporter nginx-prometheus-exporter github.com/nginx/nginx-prometheus-exporter . "$common"
 }
 
-TOOL_GROUPS=(prometheus alertmanager jaeger config-reloader actionlint exporters)
+# The SLO generator the rendered burn-rate alerts are checked against (components/render/slo.py).
+SLOTH_VERSION=v0.16.0
+
+build_sloth() {
+  local module="github.com/slok/sloth@$SLOTH_VERSION"
+  needs_build sloth "$SLOTH_VERSION" "$module" sloth || return 0
+  GOBIN="$BIN" "$GO" install "${JOBS[@]}" \
+    -ldflags "-s -w -X github.com/slok/sloth/internal/info.Version=$SLOTH_VERSION" \
+    "github.com/slok/sloth/cmd/sloth@$SLOTH_VERSION"
+  echo "$STAMP" > "$STAMPS/sloth"
+}
+
+TOOL_GROUPS=(prometheus alertmanager jaeger config-reloader actionlint exporters sloth)
 wanted=("$@")
 [ ${#wanted[@]} -gt 0 ] || wanted=("${TOOL_GROUPS[@]}")
 for group in "${wanted[@]}"; do

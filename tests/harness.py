@@ -70,7 +70,24 @@ PLACEHOLDERS = {
     ("prometheus", "remoteWrite", 1, "bearerToken"): "redacted-remote-write-bearer-token",
     ("loki", "s3", "secretAccessKey"): "redacted-s3-secret-access-key",
     ("grafana", "database", "password"): "redacted-grafana-database-password",
+    # A team's receivers (alertmanager.teams.<team>): ANY_KEY stands for the team's name.
+    ("alertmanager", "teams", "*", "slack", "apiUrl"): "https://redacted.invalid/alertmanager/teams/slack/apiUrl",
+    ("alertmanager", "teams", "*", "webhook", "url"): "https://redacted.invalid/alertmanager/teams/webhook/url",
+    ("alertmanager", "teams", "*", "email", "authPassword"): "redacted-team-smtp-password",
+    ("alertmanager", "teams", "*", "pagerduty", "routingKey"): "redacted-team-pagerduty-routing-key",
+    ("alertmanager", "teams", "*", "opsgenie", "apiKey"): "redacted-team-opsgenie-api-key",
+    ("alertmanager", "teams", "*", "msteams", "webhookUrl"):
+        "https://redacted.invalid/alertmanager/teams/msteams/webhookUrl",
 }
+ANY_KEY = "*"  # in a PLACEHOLDERS path: any key of a map of objects (a team's name)
+
+
+def placeholder(path: tuple[str | int, ...]) -> str | None:
+    """The placeholder for the secret at `path` (keys without the namespace), ANY_KEY matching any map key."""
+    for known, value in PLACEHOLDERS.items():
+        if len(known) == len(path) and all(k in (p, ANY_KEY) for k, p in zip(known, path, strict=True)):
+            return value
+    return None
 
 
 def node_at(values: dict[str, Any], path: tuple[str | int, ...]) -> tuple[bool, Any]:

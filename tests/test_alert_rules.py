@@ -100,7 +100,8 @@ def test_promtool_unit_tests_pass(test_file: Path) -> None:
 @pytest.mark.parametrize("test_file", TEST_FILES, ids=lambda p: str(p.relative_to(RULE_TESTS)))
 def test_unit_tests_load_the_rule_files_from_configs(test_file: Path) -> None:
     """Each test file exercises the deployed rules, not a copy (paths are relative to the test file);
-    a test of alerts.yml loads every rule file every stack ships (micrometer.yml feeds its alerts)."""
+    a test of alerts.yml loads every rule file every stack ships (micrometer.yml and opentelemetry.yml feed
+    its alerts)."""
     rule_files = _load(test_file)["rule_files"]
     resolved = {(test_file.parent / p).resolve() for p in rule_files}
     assert resolved <= {p.resolve() for p in RULES_DIR.glob("*.yml")}, rule_files

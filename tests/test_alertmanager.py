@@ -94,7 +94,7 @@ def test_critical_inhibits_only_the_warning_of_the_same_alert_and_target() -> No
     Behaviour: tests/live/test_live_alert_routing.py; the labels: tests/test_alertmanager_routing.py."""
     config = yaml.safe_load(render_alertmanager_config(settings_with()))
     same = ["alertname", "service", "job", "instance", "namespace", "pod", "container", "node", "cluster",
-            "persistentvolumeclaim", "mountpoint", "device", "integration"]
+            "persistentvolumeclaim", "mountpoint", "device", "integration", "slo"]
     assert config["inhibit_rules"][:2] == [
         {"source_matchers": ['severity="critical"'], "target_matchers": ['severity=~"warning|info"'], "equal": same},
         {"source_matchers": ['severity="warning"'], "target_matchers": ['severity="info"'], "equal": same},

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from components.catalog import CONFIGS, load_catalog
+from components.catalog import CONFIGS, load_catalog, parse_catalog
 from components.render.alertmanager import (
     CONFIG_FILE,
     PER_TARGET_DOWN_ALERT,
@@ -27,7 +27,8 @@ from components.render.alertmanager import (
     render_alertmanager_config,
     render_alertmanager_template,
 )
-from components.render.prometheus import render_catalog_rules, rule_files, rule_scopes
+from components.render.prometheus import RULE_FEATURES, render_catalog_rules, rule_files, rule_scopes
+from components.render.slo import render_slo_rules
 from components.settings import SettingsError, TargetKind, parse_settings
 from conftest import stack_run
 from harness import STACKS, run_program, stack_config, with_secrets
@@ -234,15 +235,23 @@ TWO_SEVERITY_ALERTS = {
     "KubeletClientCertificateExpiration": {"instance", "node"},
     "KubeletServerCertificateExpiration": {"instance", "node"},
     "AlertmanagerClusterFailedToSendAlerts": {"job", "service", "integration"},
+    # One series per objective of a service (render/slo.py: the SLI records carry service and slo).
+    "ErrorBudgetBurn": {"service", "slo"},
 }
+# A catalog with both kinds of objective, for the rule file rendered from the catalog (slo.yml).
+SLO_CATALOG = {"jobs": {"shop": {"services": {"checkout": {
+    "port": 6010, "slo": {"availability": 99.9, "latency": {"threshold": 0.25, "target": 99}}}}}}}
 
 
 def _every_shippable_alert() -> dict[str, set[str]]:
-    """{alert name: its severities} over every rule file any stack can ship."""
+    """{alert name: its severities} over every rule file any stack can ship: the files of every job and
+    feature, and those rendered from a catalog (its ServiceHasNoTargets, its SLOs)."""
     jobs = {job for scope in rule_scopes().values() for job in scope.jobs}
+    catalog = parse_catalog(SLO_CATALOG)
+    rendered = [render_catalog_rules(catalog), render_slo_rules(catalog) or ""]
     severities: dict[str, set[str]] = {}
     for target in TargetKind:
-        for text in rule_files(target, jobs).values():
+        for text in [*rule_files(target, jobs, features=RULE_FEATURES).values(), *rendered]:
             for group in yaml.safe_load(text)["groups"]:
                 for rule in group["rules"]:
                     if "alert" in rule:
@@ -291,7 +300,7 @@ BASE_URL = "https://git.quikapp.test/monitoring/blob/main/"
 # As the shipped rules carry it (render/runbooks.py puts alertmanager.runbookBaseUrl in front).
 SHIPPED_RUNBOOK = BASE_URL + RELATIVE_RUNBOOK
 ABSOLUTE_RUNBOOK = "https://runbooks.prometheus-operator.dev/runbooks/node/noderaiddegraded"
-GRAFANA_LINK = "http://grafana.quikapp.test:3030/d/quikapp-services-overview?var-service=auth"
+GRAFANA_LINK = "http://grafana.quikapp.test:3030/d/quikapp-service?var-service=auth"
 
 
 def template_data(runbook: str = SHIPPED_RUNBOOK, service: str = "auth", **extra: str) -> dict[str, Any]:
@@ -411,10 +420,14 @@ def test_alerts_without_a_service_or_runbook(tmp_path: Path) -> None:
     assert "grafana: http://grafana.quikapp.test:3030/d/quikapp-services-overview\n" in text
 
 
-def test_the_grafana_link_opens_a_dashboard_with_a_service_variable() -> None:
-    dashboard = json.loads((CONFIGS / "grafana" / "dashboards" / "services-overview.json").read_text())
+def test_the_grafana_link_opens_the_service_dashboard_with_its_service_variable() -> None:
+    """The link lands on "QuikApp Service" (one service: single-valued variable), shipped on every stack."""
+    dashboard = json.loads((CONFIGS / "grafana" / "dashboards" / "service.json").read_text())
     assert dashboard["uid"] == re.search(r"/d/([\w-]+)", GRAFANA_LINK).group(1)  # type: ignore[union-attr]
-    assert "service" in [v["name"] for v in dashboard["templating"]["list"]]
+    (variable,) = [v for v in dashboard["templating"]["list"] if v["name"] == "service"]
+    assert not variable["multi"] and not variable["includeAll"]
+    for stack in STACKS:
+        assert "/etc/grafana/dashboards/quikapp/service.json" in workload_files(stack_run(stack))["grafana"]
 
 
 @pytest.mark.parametrize("stack", STACKS)

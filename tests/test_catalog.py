@@ -74,10 +74,10 @@ def test_the_repository_catalog_loads() -> None:
      "jobs.kubelet: job name 'kubelet' is reserved for the monitoring stack (allowed: any other name; reserved: "
      f"{', '.join(sorted(RESERVED_JOBS))})"),
     ({"jobs": {"go": {"services": {"a": 1}, "port": 3}}},
-     "jobs.go.port: unknown key (allowed here: metrics_path, services)"),
+     "jobs.go.port: unknown key (allowed here: metrics_path, team, services)"),
     ({"jobs": {"go": {"metrics_path": "/metrics"}}}, "jobs.go.services: required, but not set"),
     ({"jobs": {"go": None}}, "jobs.go: an empty value is not valid (allowed: a mapping with services and, "
-                             "optionally, metrics_path)"),
+                             "optionally, metrics_path and team)"),
     ({"jobs": []}, "jobs: an empty list is not valid (allowed: a mapping of job name to its services, or empty)"),
     ({"jobs": {"go": {"services": {"loki": 6006}}}},
      "jobs.go.services.loki: 'loki: 6006' names a workload of the monitoring stack itself (allowed: any other "

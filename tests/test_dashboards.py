@@ -29,7 +29,7 @@ import yaml
 from guarantees import with_changes
 from test_grafana import panels, substitute
 
-from components.catalog import load_catalog
+from components.catalog import load_catalog, parse_catalog
 from components.render.grafana import (
     DASHBOARD_SCOPES,
     DASHBOARDS_DIR,
@@ -37,6 +37,7 @@ from components.render.grafana import (
     load_dashboards,
 )
 from components.render.prometheus import RULES_DIR, infrastructure_jobs, scrape_jobs
+from components.render.slo import render_slo_rules
 from components.settings import TargetKind, parse_settings
 from conftest import stack_run
 from harness import STACKS, run_program, stack_config, with_secrets
@@ -44,6 +45,9 @@ from rendered import workload_files
 from tools import require
 
 FIXTURES = Path(__file__).parent / "fixtures" / "metrics"
+PROMETHEUS_DS = {"type": "prometheus", "uid": "prometheus"}
+LOKI_DS = {"type": "loki", "uid": "loki"}
+JAEGER_DS = {"type": "jaeger", "uid": "jaeger"}
 PROMETHEUS_YML = "/etc/prometheus/prometheus.yml"
 
 # Series Prometheus writes for every target and for alerting rules, whatever the job
@@ -219,7 +223,18 @@ def stack_facts(run: Any) -> tuple[dict[str, dict[str, Any]], frozenset[str], fr
     recorded = frozenset(rule["record"] for path, text in prometheus_files.items()
                          if path.startswith(RULES_DIR + "/")
                          for group in yaml.safe_load(text)["groups"] for rule in group["rules"] if "record" in rule)
-    return shipped, jobs, recorded
+    return shipped, jobs, recorded | slo_records()
+
+
+def slo_records() -> frozenset[str]:
+    """The names the SLO rules record once any service of the catalog has an objective (the committed
+    catalog has none yet; the service dashboard reads them): rendered for a catalog that has both kinds."""
+    catalog = parse_catalog({"jobs": {"go": {"services": {"a": {"port": 1, "slo": {
+        "availability": 99.9, "latency": {"threshold": 0.25, "target": 99}}}}}}})
+    text = render_slo_rules(catalog)
+    assert text is not None
+    return frozenset(rule["record"] for group in yaml.safe_load(text)["groups"] for rule in group["rules"]
+                     if "record" in rule)
 
 
 # --- the check ---------------------------------------------------------------------------------------------------
@@ -321,6 +336,7 @@ def test_every_dashboard_is_scoped_or_an_app_dashboard() -> None:
     files = {p.name for p in DASHBOARDS_SOURCE.glob("*.json")}
     assert set(DASHBOARD_SCOPES) <= files
     assert files - set(DASHBOARD_SCOPES) == {"services-overview.json", "key-metrics-by-service.json"}
+    assert DASHBOARD_SCOPES["service.json"].jobs == frozenset()  # the alerts' link target: on every stack
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -329,7 +345,8 @@ def test_dashboards_follow_the_target(stack: str) -> None:
     docker = stack_config(stack)["target"] == "docker"
     assert ("containers-docker.json" in names) is docker
     assert ("kubernetes-pods.json" in names) is not docker
-    assert {"node.json", "prometheus.json", "loki.json", "jaeger.json", "services-overview.json"} <= names
+    assert {"node.json", "prometheus.json", "loki.json", "jaeger.json", "services-overview.json",
+            "service.json"} <= names
 
 
 def test_a_disabled_exporter_or_collector_takes_its_dashboard_along() -> None:
@@ -365,7 +382,9 @@ def test_each_dashboard_names_its_source_and_keeps_the_conventions() -> None:
                 assert window in {"$__rate_interval", "$__range"}, f"{name} {where}: [{window}]"
         for panel in panels(dashboard):
             for target in panel.get("targets", []):
-                assert target["datasource"] == {"type": "prometheus", "uid": "prometheus"}, f"{name} {panel['title']}"
+                # Metrics from Prometheus; only a logs panel reads Loki and only a table Jaeger's search.
+                expected = {"logs": LOKI_DS, "table": JAEGER_DS}.get(panel["type"], PROMETHEUS_DS)
+                assert target["datasource"] == expected == panel["datasource"], f"{name} {panel['title']}"
 
 
 def test_fixtures_name_their_source() -> None:

@@ -281,10 +281,10 @@ def _names(files: dict[str, str]) -> list[str]:
 def test_a_mixin_ships_only_where_every_job_it_reads_is_scraped() -> None:
     base = {"prometheus", "monitoring", "redis"}
     assert _names(rule_files(TargetKind.DOCKER, base)) == [
-        "alertmanager-mixin.yml", "alerts.yml", "micrometer.yml", "prometheus-mixin.yml", "redis-mixin.yml",
-        "redis.yml"]
+        "alertmanager-mixin.yml", "alerts.yml", "micrometer.yml", "opentelemetry.yml", "prometheus-mixin.yml",
+        "redis-mixin.yml", "redis.yml"]
     assert "node-mixin.yml" in _names(rule_files(TargetKind.KUBERNETES, base | {"node-exporter"}))
-    assert _names(rule_files(TargetKind.DOCKER, set())) == ["alerts.yml", "micrometer.yml"]
+    assert _names(rule_files(TargetKind.DOCKER, set())) == ["alerts.yml", "micrometer.yml", "opentelemetry.yml"]
     every_job = {job for scope in rule_scopes().values() for job in scope.jobs}
     assert "containers.yml" in _names(rule_files(TargetKind.DOCKER, every_job))
     assert "kubernetes-mixin.yml" not in _names(rule_files(TargetKind.DOCKER, every_job))
@@ -342,7 +342,8 @@ def test_the_stacks_ship_the_mixins_of_the_jobs_they_scrape(stack: str) -> None:
     for name, scope in rule_scopes().items():
         expected = settings.target in scope.targets and scope.jobs <= jobs and scope.requires <= features
         assert (name in shipped) == expected, name
-    assert {"alerts.yml", "micrometer.yml", "prometheus-mixin.yml", "alertmanager-mixin.yml"} <= shipped
+    assert {"alerts.yml", "micrometer.yml", "opentelemetry.yml", "prometheus-mixin.yml",
+            "alertmanager-mixin.yml"} <= shipped
 
 
 # --- every alert: a runbook and a severity -------------------------------------------------

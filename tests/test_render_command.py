@@ -15,7 +15,7 @@ from checkout import checkout, make
 from pydantic import BaseModel, SecretStr
 
 from conftest import stack_run
-from harness import PLACEHOLDERS, ROOT, SENTINELS, STACKS
+from harness import ANY_KEY, PLACEHOLDERS, ROOT, SENTINELS, STACKS
 from sd_fixture import promtool_with_kubernetes_sd
 from tools import require
 
@@ -172,6 +172,8 @@ def _secret_fields(model: type[BaseModel], path: tuple[str, ...] = ()) -> list[t
     found: list[tuple[str, ...]] = []
     for name, field in model.model_fields.items():
         here = (*path, field.alias or name)
+        if typing.get_origin(field.annotation) is dict:
+            here = (*here, ANY_KEY)  # a map of objects (alertmanager.teams): any key
         kinds = (field.annotation, *typing.get_args(field.annotation))
         if SecretStr in kinds:
             found.append(here)

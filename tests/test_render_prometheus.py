@@ -69,6 +69,17 @@ def test_application_jobs_fall_back_to_the_text_format(target: str) -> None:
         assert job.get("fallback_scrape_protocol") == expected, job["job_name"]
 
 
+@pytest.mark.parametrize("target", ["docker", "kubernetes"])
+def test_application_jobs_ask_for_underscore_names(target: str) -> None:
+    """Prometheus 3 invites UTF-8 names; the rules and dashboards read the underscore ones
+    (what Prometheus then stores: tests/live/test_live_service_dashboard.py)."""
+    config = render(target=target)
+    apps = {job.name for job in load_catalog().jobs}
+    for job in config["scrape_configs"]:
+        expected = "underscores" if job["job_name"] in apps else None
+        assert job.get("metric_name_escaping_scheme") == expected, job["job_name"]
+
+
 def test_every_target_carries_its_service_label() -> None:
     config = render()
     for job in config["scrape_configs"]:
@@ -133,7 +144,7 @@ def test_rule_files_are_mounted_under_etc_prometheus_rules() -> None:
     # node-exporter and cadvisor bring the node mixin and the container rules, each exporter its alerts.
     assert list(files) == [f"/etc/prometheus/rules/{name}" for name in (
         "alertmanager-mixin.yml", "alerts.yml", "containers.yml", "kafka.yml", "micrometer.yml", "nginx.yml",
-        "node-mixin.yml", "postgres.yml", "prometheus-mixin.yml", "redis-mixin.yml", "redis.yml")]
+        "node-mixin.yml", "opentelemetry.yml", "postgres.yml", "prometheus-mixin.yml", "redis-mixin.yml", "redis.yml")]
 
 
 def test_the_seeds_seven_alerts_are_present_with_their_labels() -> None:

@@ -1,6 +1,6 @@
 """Runbook links: every alert a stack ships carries an absolute `runbook_url` that opens a section of
-docs/runbooks.md (or the upstream runbook site), behind `alertmanager.runbookBaseUrl`; prod refuses an
-empty base with one line.
+docs/runbooks.md (or the upstream runbook site, or a mixin's runbook at its pinned tag), behind
+`alertmanager.runbookBaseUrl`, the catalog's SLO alerts too; prod refuses an empty base with one line.
 """
 
 from __future__ import annotations
@@ -12,9 +12,11 @@ from typing import Any
 import pulumi
 import pytest
 import yaml
+from guarantees import program_copy
 
 from components.render.prometheus import CATALOG_RULES_FILE, RULES_DIR
 from components.render.runbooks import absolute_runbooks, runbook_urls
+from components.render.slo import SLO_RULES_PATH
 from components.settings import SettingsError, parse_settings
 from components.settings.model import DEFAULT_RUNBOOK_BASE_URL
 from conftest import stack_run
@@ -25,6 +27,11 @@ ROOT = Path(__file__).resolve().parent.parent
 RUNBOOKS = ROOT / "docs" / "runbooks.md"
 # prometheus-operator/runbooks@a685d14c: content/runbooks/<component>/<Alert>.md, served lower-cased.
 UPSTREAM_RUNBOOKS = "https://runbooks.prometheus-operator.dev/runbooks/"
+# A mixin's own runbook at its pinned tag, for its alerts without a prometheus-operator page: the
+# `runbookURLPattern` its entry in mixins.yaml sets (kubernetes-mixin), `%s` the lower-cased alert name.
+MIXIN_RUNBOOKS = {entry["output"]: entry["config"]["runbookURLPattern"]
+                  for entry in yaml.safe_load((ROOT / "configs" / "prometheus" / "rules" / "mixins.yaml").read_text())[
+                      "mixins"] if "runbookURLPattern" in entry.get("config", {})}
 
 
 def anchors(markdown: str) -> set[str]:
@@ -42,11 +49,10 @@ def shipped_alerts(run: Run) -> list[tuple[str, dict[str, Any]]]:
             for group in yaml.safe_load(text)["groups"] for rule in group["rules"] if "alert" in rule]
 
 
-@pytest.mark.parametrize("stack", STACKS)
-def test_every_shipped_runbook_link_is_absolute_and_opens_a_section(stack: str) -> None:
+def ours_absolute(alerts: list[tuple[str, dict[str, Any]]]) -> int:
+    """How many of `alerts` link a section of docs/runbooks.md behind the default base (each one must
+    exist); every other link must be an upstream runbook page, or its mixin's own pinned runbook."""
     sections = anchors(RUNBOOKS.read_text())
-    alerts = shipped_alerts(stack_run(stack))
-    assert {rule["alert"] for _, rule in alerts} >= {"ServiceDown", "ServiceAllTargetsDown", "ServiceHasNoTargets"}
     ours = 0
     for name, rule in alerts:
         url = rule["annotations"]["runbook_url"]
@@ -54,9 +60,31 @@ def test_every_shipped_runbook_link_is_absolute_and_opens_a_section(stack: str) 
             path, _, anchor = url.removeprefix(DEFAULT_RUNBOOK_BASE_URL).partition("#")
             assert path == "docs/runbooks.md" and anchor in sections, f"{name} {rule['alert']}: {url}"
             ours += 1
+        elif name in MIXIN_RUNBOOKS and url == MIXIN_RUNBOOKS[name] % rule["alert"].lower():
+            assert "/blob/version-" in url  # a pinned tag, never the moving default branch
         else:
             assert url.startswith(UPSTREAM_RUNBOOKS) and url.endswith("/" + rule["alert"].lower()), (name, url)
-    assert ours >= 10  # the project's own alerts and the mixins' fallback sections
+    return ours
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_shipped_runbook_link_is_absolute_and_opens_a_section(stack: str) -> None:
+    alerts = shipped_alerts(stack_run(stack))
+    assert {rule["alert"] for _, rule in alerts} >= {"ServiceDown", "ServiceAllTargetsDown", "ServiceHasNoTargets"}
+    assert ours_absolute(alerts) >= 10  # the project's own alerts and the mixins' fallback sections
+
+
+# A catalog service with both objectives and an owner: the rule file rendered from its SLOs ships too.
+SLO_EDIT = {"configs/services.yaml": ("      workspace: 6001\n", "      workspace:\n        port: 6001\n"
+                                      "        team: core\n        slo:\n          availability: 99.9\n"
+                                      "          latency: {threshold: 0.25, target: 99}\n")}
+
+
+def test_the_slo_alerts_links_are_absolute_and_open_their_sections(tmp_path: Path) -> None:
+    alerts = shipped_alerts(run_program("dev", program=program_copy(tmp_path, SLO_EDIT)))
+    slo = [(name, rule) for name, rule in alerts if name == SLO_RULES_PATH]
+    assert {rule["alert"] for _, rule in slo} == {"ErrorBudgetBurn", "SLOLatencyBucketMissing"}
+    assert ours_absolute(slo) == len(slo)
 
 
 def test_a_runbook_base_url_of_the_stack_is_used(tmp_path: Path) -> None:

@@ -147,7 +147,7 @@ def test_bootstrap_reports_a_broken_catalog_before_running_pulumi(tmp_path: Path
 
 def test_make_check_builds_only_the_tools_it_runs(tmp_path: Path) -> None:
     """`make check` runs promtool and amtool: it asks scripts/upstream-tools.sh for those two groups,
-    and the script then looks at nothing else (Jaeger, the exporters, actionlint stay unbuilt)."""
+    and the script then looks at nothing else (Jaeger, the exporters, actionlint, Sloth stay unbuilt)."""
     dry = subprocess.run(["make", "-n", "check", "STACK=prod"], cwd=ROOT, capture_output=True, text=True,
                          env={k: v for k, v in os.environ.items() if not k.startswith("MAKE")}, timeout=60)
     calls = [line.split() for line in dry.stdout.splitlines() if "upstream-tools.sh" in line]
@@ -175,4 +175,4 @@ def test_make_check_builds_only_the_tools_it_runs(tmp_path: Path) -> None:
                          text=True, timeout=60, env={**os.environ, "UPSTREAM_TOOLS_DIR": str(tools)})
     assert bad.returncode == 2
     assert bad.stderr.strip() == ("unknown tool group 'grafana' (allowed: prometheus alertmanager jaeger "
-                                  "config-reloader actionlint exporters)")
+                                  "config-reloader actionlint exporters sloth)")

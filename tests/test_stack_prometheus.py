@@ -64,7 +64,7 @@ def test_docker_prometheus_container() -> None:
     assert sorted(u["file"] for u in copier["uploads"]) == ["/staging/0/prometheus.yml"] + [
         f"/staging/0/rules/{name}" for name in (
             "alertmanager-mixin.yml", "alerts.yml", "catalog.yml", "containers.yml", "kafka.yml", "micrometer.yml",
-            "nginx.yml", "node-mixin.yml", "prometheus-mixin.yml", "redis-mixin.yml", "redis.yml")]
+            "nginx.yml", "node-mixin.yml", "opentelemetry.yml", "prometheus-mixin.yml", "redis-mixin.yml", "redis.yml")]
     assert copier["volumes"] == [{"volumeName": "prometheus_config", "containerPath": "/config/0"}]
     assert record.delete_before_replace is True
     assert "healthcheck" in record.replace_on_changes

@@ -20,8 +20,9 @@ GO_BUILT = {"prometheus": "prometheus", "promtool": "prometheus", "alertmanager"
             "node_exporter": "node_exporter", "redis_exporter": "redis_exporter",
             "postgres_exporter": "postgres_exporter", "nginx-prometheus-exporter": "nginx_exporter"}
 # Go-built too, at a version pinned in scripts/upstream-tools.sh itself (not a deployed image):
-# never taken from PATH either (PyPI's actionlint packages ship other builds, even a fork).
-GO_BUILT_PINNED = {"actionlint"}
+# never taken from PATH either (PyPI's actionlint packages ship other builds, even a fork). Sloth is
+# the SLO oracle of tests/test_slo_sloth.py.
+GO_BUILT_PINNED = {"actionlint", "sloth"}
 # Built at another version than deployed, tool -> (deployed, built), the one place this is declared
 # (scripts/upstream-tools.sh builds the second, tests/test_upstream_tools.py holds the binaries to it):
 # the Go module proxy refuses the deployed tags with 403 "This module version is not available"

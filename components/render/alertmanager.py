@@ -9,6 +9,13 @@ Routing (docs/OPERATIONS.md "Alert routing" has the table):
 - every alert but the Watchdog → `quikapp` (e-mail, webhook), the root's receiver.
 A route is rendered only when its receiver has an integration, so what `amtool config routes test`
 prints is who is notified: a critical alert without a pager goes to chat, without chat to `quikapp`.
+
+Teams (`alertmanager.teams.<team>`, docs/SERVICE-TEAMS.md): an alert with `team="<team>"` (the label the
+catalog's owned services carry, components/render/prometheus.py) takes the team's route, right after the
+Watchdog's, and the same severity routing to the team's own receivers `team.<team>.pager`,
+`team.<team>.chat` and `team.<team>`. The team route does not `continue`: the team's alerts reach the
+team, not the stack's receivers. Alerts without a team, or of a team without receivers here, fall
+through to the severity routes above.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ from typing import Any
 
 from ..catalog import CONFIGS
 from ..settings import Settings
-from ..settings.model import RouteTimings
+from ..settings.model import AlertmanagerSettings, RouteTimings, TeamReceivers
 from .yamltext import dump_yaml
 
 CONFIG_DIR = "/etc/alertmanager"
@@ -38,6 +45,9 @@ CHAT_RECEIVER = "chat"
 # The Watchdog alert always fires (configs/prometheus/rules/alerts.yml): it goes to its own
 # receiver, never to the people on call, and proves the pipeline alive to a dead man's switch.
 HEARTBEAT_RECEIVER = "heartbeat"
+
+# Whose integrations a receiver gets: the stack's (`alertmanager.*`) or a team's (`alertmanager.teams.<team>`).
+Integrations = AlertmanagerSettings | TeamReceivers
 
 # "The whole service is down": every target of a catalog service or exporter is down
 # (ServiceAllTargetsDown, configs/prometheus/rules/alerts.yml) or none is discovered at all
@@ -60,12 +70,14 @@ PER_TARGET_DOWN_ALERT = "ServiceDown"
 # (tests/test_alertmanager_routing.py lists them and fails on a new one) is told apart by these:
 # node-mixin's filesystem alerts by instance + mountpoint + device, its file-descriptor alert by
 # instance; KubePersistentVolumeFillingUp by namespace + persistentvolumeclaim (instance is the
-# node's kubelet); AlertmanagerClusterFailedToSendAlerts by integration. namespace/pod/container name
+# node's kubelet); AlertmanagerClusterFailedToSendAlerts by integration; the catalog's ErrorBudgetBurn
+# (render/slo.py) by service + slo, so one objective's page does not mute another objective's ticket
+# (availability and latency of one service). namespace/pod/container name
 # a Kubernetes object, `cluster` the cluster (kubernetes-mixin's clusterLabel). A label absent on
 # both sides compares equal (prometheus/alertmanager@v0.35.0 inhibit/cache.go fingerprintEquals), which is
 # right here: both sides are the same rule.
 SAME_ALERT_LABELS = ("alertname", "service", "job", "instance", "namespace", "pod", "container", "node", "cluster",
-                     "persistentvolumeclaim", "mountpoint", "device", "integration")
+                     "persistentvolumeclaim", "mountpoint", "device", "integration", "slo")
 
 
 def _tmpl(name: str, arg: str = ".") -> str:
@@ -84,16 +96,16 @@ TEXT = _tmpl("text")
 DETAILS = {"service": SERVICE, "runbook": RUNBOOK, "grafana": GRAFANA}
 
 
-def _slack(settings: Settings) -> list[dict[str, Any]]:
-    slack = settings.alertmanager.slack
+def _slack(settings: Settings, of: Integrations | None = None) -> list[dict[str, Any]]:
+    slack = (of or settings.alertmanager).slack
     if slack is None:
         return []
     return [{"api_url": slack.api_url.get_secret_value(), "channel": slack.channel, "send_resolved": True,
              "title": TITLE, "title_link": GRAFANA, "text": TEXT}]
 
 
-def _msteams(settings: Settings) -> list[dict[str, Any]]:
-    teams = settings.alertmanager.msteams
+def _msteams(settings: Settings, of: Integrations | None = None) -> list[dict[str, Any]]:
+    teams = (of or settings.alertmanager).msteams
     if teams is None:
         return []
     # msteamsv2_configs: webhook_url, title, text (prometheus/alertmanager@v0.35.0 notify/msteamsv2/config.go).
@@ -101,8 +113,8 @@ def _msteams(settings: Settings) -> list[dict[str, Any]]:
              "title": TITLE, "text": TEXT}]
 
 
-def _pagerduty(settings: Settings) -> list[dict[str, Any]]:
-    pd = settings.alertmanager.pagerduty
+def _pagerduty(settings: Settings, of: Integrations | None = None) -> list[dict[str, Any]]:
+    pd = (of or settings.alertmanager).pagerduty
     if pd is None:
         return []
     # prometheus/alertmanager@v0.35.0 notify/pagerduty/config.go: routing_key (Events API v2), url,
@@ -127,8 +139,8 @@ def _pagerduty(settings: Settings) -> list[dict[str, Any]]:
     return [config]
 
 
-def _opsgenie(settings: Settings) -> list[dict[str, Any]]:
-    og = settings.alertmanager.opsgenie
+def _opsgenie(settings: Settings, of: Integrations | None = None) -> list[dict[str, Any]]:
+    og = (of or settings.alertmanager).opsgenie
     if og is None:
         return []
     # prometheus/alertmanager@v0.35.0 notify/opsgenie/config.go: api_key, api_url (the notifier
@@ -148,8 +160,8 @@ def _opsgenie(settings: Settings) -> list[dict[str, Any]]:
     return [config]
 
 
-def _email(settings: Settings) -> list[dict[str, Any]]:
-    em = settings.alertmanager.email
+def _email(settings: Settings, of: Integrations | None = None) -> list[dict[str, Any]]:
+    em = (of or settings.alertmanager).email
     if em is None:
         return []
     email: dict[str, Any] = {"to": em.to, "from": em.sender, "smarthost": em.smarthost,
@@ -162,8 +174,8 @@ def _email(settings: Settings) -> list[dict[str, Any]]:
     return [email]
 
 
-def _webhook(settings: Settings) -> list[dict[str, Any]]:
-    hook = settings.alertmanager.webhook
+def _webhook(settings: Settings, of: Integrations | None = None) -> list[dict[str, Any]]:
+    hook = (of or settings.alertmanager).webhook
     # The JSON payload carries every label and annotation (service, runbook_url) and the externalURL.
     return [] if hook is None else [{"url": hook.url.get_secret_value(), "send_resolved": True}]
 
@@ -174,13 +186,28 @@ def _receiver(name: str, **integrations: list[dict[str, Any]]) -> dict[str, Any]
 
 
 def _receivers(settings: Settings) -> list[dict[str, Any]]:
-    """Every receiver, including those without integrations (the root's and the heartbeat always exist)."""
-    return [
+    """Every receiver, including those without integrations (the root's and the heartbeat always exist),
+    then each team's three."""
+    receivers = [
         _receiver(RECEIVER, email=_email(settings), webhook=_webhook(settings)),
         _receiver(PAGER_RECEIVER, pagerduty=_pagerduty(settings), opsgenie=_opsgenie(settings)),
         _receiver(CHAT_RECEIVER, slack=_slack(settings), msteamsv2=_msteams(settings)),
         _heartbeat_receiver(settings),
     ]
+    for team, of in sorted(settings.alertmanager.teams.items()):
+        default, pager, chat = team_receivers(team)
+        receivers += [
+            _receiver(default, email=_email(settings, of), webhook=_webhook(settings, of)),
+            _receiver(pager, pagerduty=_pagerduty(settings, of), opsgenie=_opsgenie(settings, of)),
+            _receiver(chat, slack=_slack(settings, of), msteamsv2=_msteams(settings, of)),
+        ]
+    return receivers
+
+
+def team_receivers(team: str) -> tuple[str, str, str]:
+    """A team's (default, pager, chat) receiver names. A team name is a DNS label, without dots, so these
+    never equal another team's or the stack's own names."""
+    return f"team.{team}", f"team.{team}.pager", f"team.{team}.chat"
 
 
 def _timings(timings: RouteTimings) -> dict[str, Any]:
@@ -211,24 +238,46 @@ def _heartbeat_receiver(settings: Settings) -> dict[str, Any]:
     return receiver
 
 
-def _routes(settings: Settings, receivers: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The child routes, first match first. `continue: true` lets a critical alert reach the pager,
-    then chat, then `quikapp`; each route keeps its own groups and timers (pages repeat sooner)."""
-    notifies = {r["name"] for r in receivers if len(r) > 1}
-    routes = [_heartbeat_route(settings)]  # first and final: the Watchdog reaches nobody else
+def _severity_routes(settings: Settings, notifies: set[str], default: str, pager: str,
+                     chat: str) -> list[dict[str, Any]]:
+    """Pager, chat, then the default receiver, each only when its receiver has an integration.
+    `continue: true` lets a critical alert reach the pager, then chat, then the default; each route
+    keeps its own groups and timers (pages repeat sooner)."""
     severities = settings.alertmanager.routes
-    if PAGER_RECEIVER in notifies:
-        routes.append({"matchers": ['severity="critical"'], "receiver": PAGER_RECEIVER,
+    routes: list[dict[str, Any]] = []
+    if pager in notifies:
+        routes.append({"matchers": ['severity="critical"'], "receiver": pager,
                        **_timings(severities.pager), "continue": True})
-    if CHAT_RECEIVER in notifies:
-        routes.append({"matchers": ['severity=~"critical|warning"'], "receiver": CHAT_RECEIVER,
+    if chat in notifies:
+        routes.append({"matchers": ['severity=~"critical|warning"'], "receiver": chat,
                        **_timings(severities.chat), "continue": True})
-    if RECEIVER in notifies and len(routes) > 1:
-        # A route above matched, so the root's receiver would no longer be chosen by itself
+    if default in notifies and routes:
+        # A route above matched, so the parent's receiver would no longer be chosen by itself
         # (prometheus/alertmanager@v0.35.0 dispatch/route.go Match: the node itself matches only
         # when no child did): e-mail and webhook get every alert, as before severity routing.
-        routes.append({"receiver": RECEIVER})
+        routes.append({"receiver": default})
     return routes
+
+
+def _team_route(settings: Settings, team: str, notifies: set[str]) -> dict[str, Any]:
+    """The team's alerts, routed by severity to its own receivers. No `continue`: a matching team
+    route ends the search (dispatch/route.go Match), so the stack's pager, chat and e-mail never get
+    them; the node's own receiver takes what no child does (an `info` alert, or everything when the
+    team has only e-mail or a webhook)."""
+    default, pager, chat = team_receivers(team)
+    route: dict[str, Any] = {"matchers": [f'team="{team}"'], "receiver": default}
+    children = _severity_routes(settings, notifies, default, pager, chat)
+    if children:
+        route["routes"] = children
+    return route
+
+
+def _routes(settings: Settings, receivers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The child routes, first match first: the Watchdog, each team's, then the stack's severity routes."""
+    notifies = {r["name"] for r in receivers if len(r) > 1}
+    routes = [_heartbeat_route(settings)]  # first and final: the Watchdog reaches nobody else
+    routes += [_team_route(settings, team, notifies) for team in sorted(settings.alertmanager.teams)]
+    return routes + _severity_routes(settings, notifies, RECEIVER, PAGER_RECEIVER, CHAT_RECEIVER)
 
 
 def _alternatives(names: tuple[str, ...]) -> str:

@@ -189,6 +189,9 @@ DASHBOARD_SCOPES: dict[str, DashboardScope] = {
     "prometheus.json": DashboardScope(_BOTH, frozenset({"prometheus"})),
     "loki.json": DashboardScope(_BOTH, frozenset({"monitoring"})),
     "jaeger.json": DashboardScope(_BOTH, frozenset({"monitoring"})),
+    # One service at a time: where every alert's Grafana link lands (configs/alertmanager/quikapp.tmpl),
+    # exporters' and the stack's own alerts included, so on every stack whatever it scrapes.
+    "service.json": DashboardScope(_BOTH, frozenset()),
 }
 
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..catalog import CONFIGS, Catalog
+from ..catalog import CONFIGS, Catalog, ServiceJob
 from ..settings import Settings, TargetKind
 from .jaeger import METRICS_PORT as JAEGER_METRICS_PORT
 from .yamltext import dump_yaml, load_yaml
@@ -130,8 +130,8 @@ def render_prometheus_config(settings: Settings, catalog: Catalog, app_host: Cal
     stack that does not set that label in `prometheus.externalLabels`.
     """
     if settings.target is TargetKind.KUBERNETES:
-        return _render(settings, _kubernetes_jobs(settings, catalog), stack)
-    return _render(settings, _docker_jobs(settings, catalog, app_host), stack)
+        return _render(settings, catalog, _kubernetes_jobs(settings, catalog), stack)
+    return _render(settings, catalog, _docker_jobs(settings, catalog, app_host), stack)
 
 
 def ha_external_labels(settings: Settings, stack: str | None) -> dict[str, str]:
@@ -155,7 +155,7 @@ def ha_external_labels(settings: Settings, stack: str | None) -> dict[str, str]:
     return {names.cluster: cluster, names.replica: f"${{{REPLICA_ENV}}}"}
 
 
-def _render(settings: Settings, jobs: list[dict[str, object]], stack: str | None) -> str:
+def _render(settings: Settings, catalog: Catalog, jobs: list[dict[str, object]], stack: str | None) -> str:
     prom = settings.prometheus
     global_: dict[str, object] = {
         "scrape_interval": prom.scrape_interval,
@@ -166,7 +166,7 @@ def _render(settings: Settings, jobs: list[dict[str, object]], stack: str | None
         global_["external_labels"] = dict(sorted(external_labels.items()))
     config: dict[str, object] = {
         "global": global_,
-        "alerting": _alerting(settings),
+        "alerting": _alerting(settings, catalog),
         "rule_files": [f"{RULES_DIR}/*.yml"],
         "scrape_configs": jobs,
     }
@@ -232,7 +232,40 @@ def remote_write_section(settings: Settings) -> dict[str, object]:
     return {"remote_write": entries} if entries else {}
 
 
-def _alerting(settings: Settings) -> dict[str, object]:
+# --- ownership: the catalog's `team` on series and on alerts -------------------------------------------
+
+
+def _team_rules(owners: dict[str, list[str]]) -> list[dict[str, object]]:
+    # One rule per team, keyed on the `service` label; relabel regexes are fully anchored and a
+    # service name (a DNS label) holds no regex metacharacter, so `a|b` matches exactly those two.
+    return [{"source_labels": ["service"], "regex": "|".join(services), "target_label": "team", "replacement": team}
+            for team, services in sorted(owners.items())]
+
+
+def team_relabeling(job: ServiceJob) -> list[dict[str, object]]:
+    """Target relabeling that puts the catalog's `team` on every series of the job's owned services.
+
+    It reads the target's `service` label, which exists by then on both targets (a static label on
+    Docker, set from the Service's name earlier in the same relabel_configs on Kubernetes), so the
+    rules are the same text everywhere."""
+    owners: dict[str, list[str]] = {}
+    for service, team in job.owners:
+        owners.setdefault(team, []).append(service)
+    return _team_rules(owners)
+
+
+def alert_team_relabeling(catalog: Catalog) -> list[dict[str, object]]:
+    """The same `team` on every alert about an owned service, applied as Prometheus sends the alert.
+
+    Series carry `team` from the scrape, but a rule that aggregates (`sum(...) by (service)`, as
+    HighErrorRate, HighLatency and the SLO alerts do) drops it; routing must not depend on every
+    rule keeping it. Alert relabeling runs on each alert sent (after the external labels,
+    prometheus/prometheus@v3.16.0 notifier/alert.go relabelAlerts), so Alertmanager's team routes
+    see `team` whenever the alert names an owned `service`."""
+    return _team_rules({team: list(services) for team, services in catalog.teams().items()})
+
+
+def _alerting(settings: Settings, catalog: Catalog) -> dict[str, object]:
     """Where alerts go. One Alertmanager: its name. High availability: every member, each by its
     pod address (discovered from the EndpointSlices of the `alertmanager` Service), never through
     the Service's load balancing: "Do not load balance traffic between Prometheus and its
@@ -240,13 +273,17 @@ def _alerting(settings: Settings) -> dict[str, object]:
     (prometheus/alertmanager@v0.34.0 README.md, High Availability). The replica label is dropped
     from the alerts (external labels are added first, then alert_relabel_configs run:
     prometheus/prometheus@v3.16.0 notifier/alert.go relabelAlerts), so both replicas send the same
-    alert and Alertmanager deduplicates it as one. The cluster label, the same on both, stays."""
+    alert and Alertmanager deduplicates it as one. The cluster label, the same on both, stays.
+    The team relabeling (alert_team_relabeling) runs before it."""
+    teams = alert_team_relabeling(catalog)
     if not settings.ha:
-        return {"alertmanagers": [{"static_configs": [{"targets": [ALERTMANAGER]}]}]}
+        single: dict[str, object] = {"alert_relabel_configs": teams} if teams else {}
+        single["alertmanagers"] = [{"static_configs": [{"targets": [ALERTMANAGER]}]}]
+        return single
     host, port = ALERTMANAGER.split(":")
     return {
         # A label name is [a-zA-Z_][a-zA-Z0-9_]* (LabelName): nothing in it is special in a regex.
-        "alert_relabel_configs": [{"action": "labeldrop", "regex": settings.prometheus.ha_labels.replica}],
+        "alert_relabel_configs": [*teams, {"action": "labeldrop", "regex": settings.prometheus.ha_labels.replica}],
         "alertmanagers": [{
             "kubernetes_sd_configs": [{"role": "endpointslice",
                                        "namespaces": {"names": [settings.kubernetes.namespace]}}],
@@ -262,6 +299,12 @@ def _alerting(settings: Settings) -> dict[str, object]:
 # (prometheus/prometheus@v3.14.0 docs/migration.md, "Scrape protocols"). QuikApp's own services are
 # not ours to check: their jobs parse such a response as 2.x did rather than lose the target.
 APP_FALLBACK_PROTOCOL = "PrometheusText0.0.4"
+# Prometheus 3 asks targets for UTF-8 names by default (`escaping=allow-utf-8` in the Accept header),
+# and an OpenTelemetry exporter that follows the content negotiation may then send
+# `http.server.request.duration` instead of `http_server_request_duration_seconds`. The stack's rules,
+# alerts and dashboards read the underscore names, so the app jobs ask for those
+# (prometheus/prometheus@v3.16.0 scrape/scrape.go acceptHeader, config/config.go; docs/UPSTREAM-FACTS.md).
+APP_NAME_ESCAPING = "underscores"
 
 
 def _docker_jobs(settings: Settings, catalog: Catalog, app_host: Callable[[str], str]) -> list[dict[str, object]]:
@@ -269,12 +312,16 @@ def _docker_jobs(settings: Settings, catalog: Catalog, app_host: Callable[[str],
         {"job_name": "prometheus", "static_configs": [_static(f"localhost:{PROMETHEUS_PORT}", "prometheus")]},
     ]
     for job in catalog.jobs:
-        jobs.append({
+        app_job: dict[str, object] = {
             "job_name": job.name,
             "metrics_path": job.metrics_path,
             "fallback_scrape_protocol": APP_FALLBACK_PROTOCOL,
+            "metric_name_escaping_scheme": APP_NAME_ESCAPING,
             "static_configs": [_static(f"{app_host(name)}:{port}", name) for name, port in job.services],
-        })
+        }
+        if job.owners:
+            app_job["relabel_configs"] = team_relabeling(job)
+        jobs.append(app_job)
     for exporter in enabled_exporters(settings):
         jobs.append({
             "job_name": exporter.job,
@@ -304,7 +351,9 @@ def _docker_jobs(settings: Settings, catalog: Catalog, app_host: Callable[[str],
 def _endpointslice_job(job: str, namespace: str, services: list[tuple[str, int]], *,
                        service_label: str | None = None, metrics_path: str | None = None,
                        pod_labels: bool = True, node_label: bool = False,
-                       honor_labels: bool = False, fallback_protocol: str | None = None) -> dict[str, object]:
+                       honor_labels: bool = False, fallback_protocol: str | None = None,
+                       name_escaping: str | None = None,
+                       more_relabeling: list[dict[str, object]] | None = None) -> dict[str, object]:
     """A job whose targets are the pods behind `services` (Service name, pod port) in `namespace`.
 
     Every endpoint address and port of a listed Service's EndpointSlices is a candidate (one per pod
@@ -328,6 +377,7 @@ def _endpointslice_job(job: str, namespace: str, services: list[tuple[str, int]]
         ]
     if node_label:
         relabel.append({"source_labels": ["__meta_kubernetes_pod_node_name"], "target_label": "node"})
+    relabel += more_relabeling or []
     out: dict[str, object] = {"job_name": job}
     if honor_labels:
         out["honor_labels"] = True
@@ -335,6 +385,8 @@ def _endpointslice_job(job: str, namespace: str, services: list[tuple[str, int]]
         out["metrics_path"] = metrics_path
     if fallback_protocol is not None:
         out["fallback_scrape_protocol"] = fallback_protocol
+    if name_escaping is not None:
+        out["metric_name_escaping_scheme"] = name_escaping
     out["kubernetes_sd_configs"] = [{"role": "endpointslice", "namespaces": {"names": [namespace]}}]
     out["relabel_configs"] = relabel
     return out
@@ -369,7 +421,8 @@ def _kubernetes_jobs(settings: Settings, catalog: Catalog) -> list[dict[str, obj
     jobs = [_endpointslice_job("prometheus", stack_ns, [("prometheus", PROMETHEUS_PORT)])]
     for job in catalog.jobs:
         jobs.append(_endpointslice_job(job.name, kube.app_namespace, list(job.services),
-                                       metrics_path=job.metrics_path, fallback_protocol=APP_FALLBACK_PROTOCOL))
+                                       metrics_path=job.metrics_path, fallback_protocol=APP_FALLBACK_PROTOCOL,
+                                       name_escaping=APP_NAME_ESCAPING, more_relabeling=team_relabeling(job)))
     for exporter in enabled_exporters(settings):
         # `service` stays the job's name, as on Docker (the exporter alerts are written against it).
         jobs.append(_endpointslice_job(exporter.job, stack_ns, [(exporter.host, exporter.port)],

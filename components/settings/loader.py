@@ -207,7 +207,8 @@ def _describe(error: dict[str, Any], values: Any = None) -> str:
 
 def _values(model: BaseModel, path: tuple[str | int, ...] = ()) -> Iterator[tuple[tuple[str | int, ...], Any]]:
     """(camelCase path, value) of every field, nested models first as a whole, then their fields;
-    a list of models (prometheus.remoteWrite) as its items, by index."""
+    a list of models (prometheus.remoteWrite) as its items, by index; a map of models
+    (alertmanager.teams) as its values, by key."""
     for name, field in type(model).model_fields.items():
         value = getattr(model, name)
         here = (*path, field.alias or name)
@@ -218,6 +219,10 @@ def _values(model: BaseModel, path: tuple[str | int, ...] = ()) -> Iterator[tupl
             for index, item in enumerate(value):
                 if isinstance(item, BaseModel):
                     yield from _values(item, (*here, index))
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if isinstance(item, BaseModel):
+                    yield from _values(item, (*here, key))
 
 
 def secret_paths(model: BaseModel) -> list[tuple[str | int, ...]]:

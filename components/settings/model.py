@@ -293,6 +293,29 @@ class SeverityRoutes(Model):
     chat: RouteTimings = RouteTimings()
 
 
+class TeamReceivers(Model):
+    """A team's own receivers (`alertmanager.teams.<team>`): the same integrations as the stack's, for
+    the alerts of the services configs/services.yaml gives that team (`team` label, render/alertmanager.py)."""
+
+    # Pager (severity critical).
+    pagerduty: PagerDutyReceiver | None = None
+    opsgenie: OpsgenieReceiver | None = None
+    # Chat (severity critical and warning).
+    slack: SlackReceiver | None = None
+    msteams: MsTeamsReceiver | None = None
+    # Every alert of the team.
+    webhook: WebhookReceiver | None = None
+    email: EmailReceiver | None = None
+
+    @model_validator(mode="after")
+    def _some_integration(self) -> TeamReceivers:
+        if not any((self.pagerduty, self.opsgenie, self.slack, self.msteams, self.webhook, self.email)):
+            # The team's route takes its alerts away from the stack's receivers: with nothing here
+            # they would reach nobody.
+            raise ValueError("at least one of pagerduty, opsgenie, slack, msteams, webhook, email")
+        return self
+
+
 # The repository on its git host (GitHub's blob view renders docs/runbooks.md with its heading
 # anchors). A fork or mirror sets alertmanager.runbookBaseUrl to its own.
 DEFAULT_RUNBOOK_BASE_URL = "https://github.com/quikapp/quikapp-monitoring/blob/main/"
@@ -331,6 +354,9 @@ class AlertmanagerSettings(Model):
     webhook: WebhookReceiver | None = None
     email: EmailReceiver | None = None
     heartbeat: HeartbeatReceiver | None = None
+    # Per team (a `team` of configs/services.yaml): its own receivers, which get the team's alerts
+    # instead of the ones above.
+    teams: dict[DnsLabel, TeamReceivers] = {}
     # Where this repository's files open in a browser: the rules' repository-relative runbook links
     # (docs/runbooks.md#servicedown) are shipped as <runbookBaseUrl>docs/runbooks.md#servicedown, so
     # they open from Slack, PagerDuty, e-mail, the webhook's JSON and Prometheus' UI alike. "" keeps

@@ -40,7 +40,7 @@ pytestmark = pytest.mark.live
 
 GRAFANA = "http://grafana.quikapp.test:3030"
 RUNBOOKS = "https://git.quikapp.test/monitoring/blob/main/"
-GRAFANA_AUTH = f"{GRAFANA}/d/quikapp-services-overview?var-service=auth"
+GRAFANA_AUTH = f"{GRAFANA}/d/quikapp-service?var-service=auth"
 QUIET = 5.0  # seconds without a further notification (every group_wait here is 1s)
 
 
@@ -234,10 +234,19 @@ ALERTS = [
           **SEARCH_ON_NODE_A),
     alert("auth-memory", "ContainerMemoryNearLimit", "warning", shipped("containermemorynearlimit"), **AUTH_ON_NODE_B),
     alert("watchdog", "Watchdog", "none", "https://runbooks.prometheus-operator.dev/runbooks/general/watchdog"),
+    # The catalog's SLO alerts (render/slo.py): an objective's page mutes its own ticket, not the ticket
+    # of the service's other objective.
+    alert("checkout-availability-page", "ErrorBudgetBurn", "critical", shipped("errorbudgetburn"),
+          service="checkout", slo="availability"),
+    alert("checkout-availability-ticket", "ErrorBudgetBurn", "warning", shipped("errorbudgetburn"),
+          service="checkout", slo="availability"),
+    alert("checkout-latency-ticket", "ErrorBudgetBurn", "warning", shipped("errorbudgetburn"),
+          service="checkout", slo="latency"),
 ]
 # Muted alert -> the alert that mutes it.
 MUTED = {"payments-replica-down": "payments-all-down", "payments-latency": "payments-all-down",
-         "payments-error-rate": "payments-all-down", "root-fs-warning": "root-fs-critical"}
+         "payments-error-rate": "payments-all-down", "root-fs-warning": "root-fs-critical",
+         "checkout-availability-ticket": "checkout-availability-page"}
 
 
 def post_alerts(url: str, alerts: list[dict[str, Any]]) -> None:
@@ -326,6 +335,16 @@ def test_the_whole_service_down_mutes_its_rates_and_its_targets(
     assert pages == ["[FIRING:1] ServiceAllTargetsDown - service payments: ServiceAllTargetsDown on payments"]
 
 
+def test_an_slo_page_mutes_its_own_ticket_not_the_other_objectives(
+        states: dict[str, tuple[str, list[str]]], delivered: Recorder) -> None:
+    """The availability budget of checkout burns fast (page) and its latency budget slowly (ticket): the
+    page mutes the availability ticket only; the latency ticket still reaches chat."""
+    assert states["checkout-availability-ticket"] == ("suppressed", ["checkout-availability-page"])
+    assert states["checkout-latency-ticket"] == ("active", [])
+    webhook = [c for body in delivered.bodies("/webhook") for c in cases_in(body)]
+    assert "checkout-latency-ticket" in webhook and "checkout-availability-ticket" not in webhook
+
+
 def test_a_critical_prometheus_alert_leaves_its_other_warnings(states: dict[str, tuple[str, list[str]]]) -> None:
     assert states["prometheus-no-alertmanager"] == ("active", [])
 
@@ -399,7 +418,8 @@ def test_chat_and_email_carry_the_links_too(delivered: Recorder) -> None:
 
 def test_routes_by_severity(delivered: Recorder) -> None:
     """critical → pager, chat, e-mail/webhook; a warning → chat, e-mail/webhook, never the pager."""
-    pages = ["[FIRING:1] NodeFilesystemAlmostOutOfSpace - service node-exporter, node-a:9100",
+    pages = ["[FIRING:1] ErrorBudgetBurn - service checkout",
+             "[FIRING:1] NodeFilesystemAlmostOutOfSpace - service node-exporter, node-a:9100",
              "[FIRING:1] PrometheusBadConfig - service prometheus, localhost:9090",
              "[FIRING:1] ServiceAllTargetsDown - service payments", AUTH_TITLE]
     assert sorted(b["payload"]["summary"].split(": ")[0] for b in delivered.bodies("/pagerduty")) == pages
@@ -412,7 +432,9 @@ def test_routes_by_severity(delivered: Recorder) -> None:
         "[FIRING:1] PrometheusBadConfig - service prometheus, localhost:9090",
         "[FIRING:1] PrometheusNotConnectedToAlertmanagers - service prometheus, localhost:9090",
         "[FIRING:1] ContainerMemoryNearLimit - service cadvisor, pod quikapp/search-7d9f8b6c4-x2v9k",
-        "[FIRING:1] ContainerMemoryNearLimit - service cadvisor, pod quikapp/auth-6b7c8d9e0-bbbbb"])
+        "[FIRING:1] ContainerMemoryNearLimit - service cadvisor, pod quikapp/auth-6b7c8d9e0-bbbbb",
+        # The page of one objective and the ticket of the other: one group (alertname, service).
+        "[FIRING:2] ErrorBudgetBurn - service checkout"])
     assert sorted(a["title"] for b in delivered.bodies("/slack") for a in b["attachments"]) == titles
     assert sorted(str(email.message_from_string(m, policy=email.policy.default)["Subject"])
                   for m in delivered.mails) == titles
