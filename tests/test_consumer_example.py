@@ -213,7 +213,7 @@ def discovered() -> Iterator[dict[str, Any]]:
     (sd,) = job["kubernetes_sd_configs"]
     declared = example_objects(run_example("staging", REPLICAS))
     with servers_in_tempdir("quikapp-example-discovery-") as servers:
-        jobs = []
+        jobs, written = [], {}
         for variant, change in VARIANTS.items():
             targets = [(a, labels) for ns, a, labels in endpointslice_targets(cluster_objects(change(declared)))
                        if ns in sd["namespaces"]["names"]]
@@ -223,6 +223,7 @@ def discovered() -> Iterator[dict[str, Any]]:
             copy_ = {k: v for k, v in copy.deepcopy(job).items() if k != "kubernetes_sd_configs"}
             copy_.update(job_name=f"{job_name}--{variant}", file_sd_configs=[{"files": [str(path)]}])
             jobs.append(copy_)
+            written[copy_["job_name"]] = len(groups)
         config = {"global": {**rendered["global"], "scrape_interval": "1h"}, "scrape_configs": jobs}
         path = servers.root / "prometheus.yml"
         path.write_text(yaml.safe_dump(config, sort_keys=False))
@@ -231,14 +232,15 @@ def discovered() -> Iterator[dict[str, Any]]:
         names = {j["job_name"] for j in jobs}
 
         def synced() -> dict[str, Any] | None:
-            # Every job's discovery has delivered its count (0 for an empty file) and the scrape
-            # manager holds that many targets, kept or dropped: the targets are final.
+            # Every job's discovery has delivered what its file holds and the scrape manager holds that
+            # many targets, kept or dropped: the targets are final. (The gauge starts at 0 for every job
+            # before the files are read, so "equal to what was written", not "present", is the test.)
             _, metrics = http_get(f"http://{LOOPBACK}:{port}/metrics")
             counted = {job: int(float(n)) for job, n in re.findall(
                 r'^prometheus_sd_discovered_targets\{config="([^"]+)",name="scrape"\} (\S+)$', metrics, re.M)}
             data = get_json(f"http://{LOOPBACK}:{port}/api/v1/targets")["data"]
             held = [t["discoveredLabels"]["job"] for t in data["activeTargets"] + data["droppedTargets"]]
-            return data if names <= counted.keys() and all(held.count(j) == counted[j] for j in names) else None
+            return data if all(counted.get(j) == n == held.count(j) for j, n in written.items()) else None
 
         data = wait_until("discovery of every variant", synced, timeout=60, alive=server.check_alive)
         assert {t["labels"]["job"] for t in data["activeTargets"]} <= names
