@@ -211,12 +211,15 @@ def redis_exporter_families(ev: Evidence, args: list[str]) -> frozenset[str]:
     return frozenset(found)
 
 
-def start_redis_cluster_node(servers: Servers, port: int) -> None:
+def start_redis_cluster_node(servers: Servers, port: int, bus_port: int) -> None:
     data = servers.root / "redis-cluster"
     data.mkdir()
+    # The cluster bus port is given: by default it is port + 10000, which a free port above 55535
+    # (half of Linux's ephemeral range) pushes past 65535, and Redis then refuses to start.
     server = servers.start("redis-cluster", [
-        require("redis-server"), "--bind", LOOPBACK, "--port", str(port), "--dir", str(data), "--save", "",
-        "--appendonly", "no", "--cluster-enabled", "yes", "--cluster-config-file", str(data / "nodes.conf")])
+        require("redis-server"), "--bind", LOOPBACK, "--port", str(port), "--cluster-port", str(bus_port),
+        "--dir", str(data), "--save", "", "--appendonly", "no", "--cluster-enabled", "yes",
+        "--cluster-config-file", str(data / "nodes.conf")])
     servers.wait_port(server, port)
 
 
@@ -284,7 +287,7 @@ def evidence() -> Iterator[Evidence]:
         ev = Evidence(servers, ports=iter(free_ports(40)))
         ev.backends = {"redis": ev.port(), "redis-cluster": ev.port(), "postgres": ev.port(), "nginx": ev.port()}
         start_redis(servers, ev.backends["redis"])
-        start_redis_cluster_node(servers, ev.backends["redis-cluster"])
+        start_redis_cluster_node(servers, ev.backends["redis-cluster"], ev.port())
         start_postgres(servers, ev.backends["postgres"])
         start_nginx(servers, ev.backends["nginx"])
 
