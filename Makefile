@@ -27,7 +27,7 @@ e2e-tools: venv
 test: venv
 	$(BIN)/ruff check .
 	$(BIN)/mypy components
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 	scripts/e2e.sh -q
 
 ## A local control plane on 127.0.0.1 with simulated nodes; kubeconfig at build/e2e/kubeconfig.
