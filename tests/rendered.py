@@ -2,9 +2,9 @@
 
 Docker: the container's `uploads`, plus what its config copier (`<name>-config`) uploads into the
 config volumes the container mounts. Kubernetes: the ConfigMap/Secret keys the workload mounts with
-subPath or as items of a projected directory volume. Both give {workload: {in-container path:
-text}}, so the same checks (promtool, amtool, parity) run on exactly what a container would read,
-on every stack.
+subPath or in a projected directory volume (its items, or without items every key). Both give
+{workload: {in-container path: text}}, so the same checks (promtool, amtool, parity) run on exactly
+what a container would read, on every stack.
 """
 
 from __future__ import annotations
@@ -43,15 +43,16 @@ def _docker_files(run: Run) -> dict[str, dict[str, str]]:
 
 
 def _kubernetes_files(run: Run) -> dict[str, dict[str, str]]:
-    by_name: dict[str, dict[str, str]] = {}
+    # (kind, name) -> data: a live directory's ConfigMap and Secret share a name.
+    by_name: dict[tuple[str, str], dict[str, str]] = {}
     for cm in run.of_type("kubernetes:core/v1:ConfigMap"):
         body = plain(cm.inputs)
-        by_name[body["metadata"]["name"]] = body.get("data", {})
+        by_name[("configMap", body["metadata"]["name"])] = body.get("data", {})
     for secret in run.of_type("kubernetes:core/v1:Secret"):
         body = plain(secret.inputs)
         data = {k: base64.b64decode(v).decode() for k, v in body.get("data", {}).items()}
         data.update(body.get("stringData", {}))
-        by_name[body["metadata"]["name"]] = data
+        by_name[("secret", body["metadata"]["name"])] = data
     files: dict[str, dict[str, str]] = {}
     for workload in (r for t in WORKLOAD_TYPES for r in run.of_type(t)):
         body = plain(workload.inputs)
@@ -59,13 +60,18 @@ def _kubernetes_files(run: Run) -> dict[str, dict[str, str]]:
         sources = {}
         projected: dict[str, dict[str, str]] = {}  # volume -> {relative path: content}
         for volume in pod.get("volumes", []):
-            source = volume.get("configMap", {}).get("name") or volume.get("secret", {}).get("secretName")
-            if source:
-                sources[volume["name"]] = by_name[source]
+            if "configMap" in volume:
+                sources[volume["name"]] = by_name[("configMap", volume["configMap"]["name"])]
+            if "secret" in volume:
+                sources[volume["name"]] = by_name[("secret", volume["secret"]["secretName"])]
             for part in volume.get("projected", {}).get("sources", []):
-                ref = part.get("configMap") or part.get("secret")
-                for item in ref["items"]:
-                    projected.setdefault(volume["name"], {})[item["path"]] = by_name[ref["name"]][item["key"]]
+                kind = "configMap" if "configMap" in part else "secret"
+                ref = part[kind]
+                data = by_name[(kind, ref["name"])]
+                # Without items the kubelet writes every key as a file of that name.
+                items = ref.get("items") or [{"key": key, "path": key} for key in data]
+                for item in items:
+                    projected.setdefault(volume["name"], {})[item["path"]] = data[item["key"]]
         mine: dict[str, str] = {}
         # The tool's own container (the first); sidecars see the same volumes.
         for mount in pod["containers"][0].get("volumeMounts", []):

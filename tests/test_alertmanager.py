@@ -276,9 +276,10 @@ def test_kubernetes_alertmanager_objects(stack: str, ha: bool) -> None:
     # from the ConfigMap (with credentials: the config from a Secret, tested below).
     assert mounts["/etc/alertmanager"] == "config-0"
     (volume,) = [v for v in pod["volumes"] if v["name"] == "config-0"]
-    assert volume["projected"]["sources"] == [{"configMap": {"name": "alertmanager-config", "items": [
-        {"key": "etc_alertmanager_alertmanager.yml", "path": "alertmanager.yml"},
-        {"key": "etc_alertmanager_quikapp.tmpl", "path": "quikapp.tmpl"}]}}]
+    # The directory's ConfigMap whole: its keys are the file names, none is listed in the pod.
+    assert volume["projected"]["sources"] == [{"configMap": {"name": "alertmanager-live-etc-alertmanager"}}]
+    config_map = plain(run.one("kubernetes:core/v1:ConfigMap", "alertmanager-live-etc-alertmanager").inputs)
+    assert sorted(config_map["data"]) == ["alertmanager.yml", "quikapp.tmpl"]
     # With highAvailability the single-instance PVC stays declared (retained) until released.
     pvc = plain(run.one("kubernetes:core/v1:PersistentVolumeClaim", "alertmanager-alertmanager-data").inputs)
     assert pvc["metadata"]["name"] == "alertmanager-data"
@@ -345,15 +346,15 @@ def test_receiver_credentials_stay_secret(stack: str) -> None:
     assert not any(s in repr(run.outputs) for s in AM_SENTINELS)
     if kubernetes:  # with credentials the config moves from the ConfigMap to a Secret; the template stays
         config_maps = [c for c in run.of_type("kubernetes:core/v1:ConfigMap") if c.name.startswith("alertmanager")]
-        assert [sorted(plain(c.inputs)["data"]) for c in config_maps] == [["etc_alertmanager_quikapp.tmpl"]]
+        assert [sorted(plain(c.inputs)["data"]) for c in config_maps] == [["quikapp.tmpl"]]
+        secret = run.one("kubernetes:core/v1:Secret", "alertmanager-live-etc-alertmanager")
+        assert sorted(plain(secret.inputs)["stringData"]) == ["alertmanager.yml"]
         pod = k8s_workload(run, "alertmanager")["spec"]["template"]["spec"]
         (volume,) = [v for v in pod["volumes"] if v["name"] == "config-0"]
-        # One directory, both sources: the kubelet projects them together and updates them in place.
+        # One directory, both sources whole: the kubelet projects them together and updates them in place.
         assert volume["projected"]["sources"] == [
-            {"configMap": {"name": "alertmanager-config",
-                           "items": [{"key": "etc_alertmanager_quikapp.tmpl", "path": "quikapp.tmpl"}]}},
-            {"secret": {"name": "alertmanager-config-secret",
-                        "items": [{"key": "etc_alertmanager_alertmanager.yml", "path": "alertmanager.yml"}]}}]
+            {"configMap": {"name": "alertmanager-live-etc-alertmanager"}},
+            {"secret": {"name": "alertmanager-live-etc-alertmanager"}}]
 
 
 def test_receiver_secrets_must_be_set_as_secrets() -> None:

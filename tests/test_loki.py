@@ -288,7 +288,10 @@ def test_kubernetes_loki_objects(stack: str) -> None:
     objects = {(m["kind"], m["metadata"].get("name", "")): m
                for m in (manifest(r) for r in children(run, "quikapp:monitoring:Loki"))}
     kinds = sorted(kind for kind, _ in objects)
-    assert kinds == ["ConfigMap", "Deployment", "NetworkPolicy", "PersistentVolumeClaim", "Service"]
+    # Two ConfigMaps: loki-config (read at start) and the runtime-config directory's (live).
+    assert kinds == ["ConfigMap", "ConfigMap", "Deployment", "NetworkPolicy", "PersistentVolumeClaim", "Service"]
+    assert sorted(objects[("ConfigMap", "loki-config")]["data"]) == ["etc_loki_loki-config.yml"]
+    assert sorted(objects[("ConfigMap", "loki-live-etc-loki-runtime-config")]["data"]) == ["runtime-config.yml"]
     for obj in objects.values():
         kubernetes_validate.validate(obj, "1.30", strict=True)
     deployment = objects[("Deployment", "loki")]

@@ -12,6 +12,7 @@ ConfigMap replaced on a data change shows up where it matters: in the pod templa
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -111,11 +112,13 @@ def _workloads(run: Run) -> list[Registered]:
                     or plain(r.inputs).get("restart") == "unless-stopped"]
 
 
-def _carriers(tool: str, kubernetes: bool) -> set[Key]:
+def _carriers(tool: str, kubernetes: bool, keys: Iterable[Key]) -> set[Key]:
+    """Those of `keys` that carry the tool's live files: on Kubernetes the ConfigMaps and Secrets of
+    its live directories (`<tool>-live-<directory>`), on Docker its config copier."""
     if kubernetes:
-        return {("kubernetes:core/v1:ConfigMap", f"{tool}-config"),
-                ("kubernetes:core/v1:Secret", f"{tool}-config-secret")}
-    return {(CONTAINER, f"{tool}-config")}
+        return {(type_, name) for type_, name in keys if name.startswith(f"{tool}-live-")
+                and type_ in ("kubernetes:core/v1:ConfigMap", "kubernetes:core/v1:Secret")}
+    return {key for key in keys if key == (CONTAINER, f"{tool}-config")}
 
 
 # (what, tool, settings change, file edits {relpath: (old, new)})
@@ -144,15 +147,58 @@ def test_a_config_change_restarts_nothing(stack: str, what: str, tool: str, sett
     touched = {key: [f"{'replace' if c.replace else 'update'} {c.path}" for c in found]
                for key, found in changes.items() if key in workloads}
     assert touched == {}, f"{what} would restart workloads:\n" + "\n".join(f"{k}: {v}" for k, v in touched.items())
-    carried = {key: found for key, found in changes.items() if key in _carriers(tool, kubernetes)}
+    _only_carriers_change(what, tool, kubernetes, changes)
+
+
+def _only_carriers_change(what: str, tool: str, kubernetes: bool, changes: dict[Key, list[Change]]) -> None:
+    carried = {key: found for key, found in changes.items() if key in _carriers(tool, kubernetes, changes)}
     assert carried, f"{what}: nothing carries the change to {tool}: {sorted(changes)}"
     if kubernetes:
         # Patched in place: a replacement would be a new object, and an auto-named one a new name.
         replaced = [str(c) for found in carried.values() for c in found if c.replace]
         assert replaced == [], replaced
     # Nothing else changes but what carries config.
-    others = set(changes) - _carriers(tool, kubernetes)
+    others = set(changes) - _carriers(tool, kubernetes, changes)
     assert others == set(), sorted(others)
+
+
+# A live file that a release adds or removes: (what, tool, relpath, text). Both are shipped by every
+# stack (no scope: configs/prometheus/rules/mixins.yaml, components/render/grafana.py DASHBOARD_SCOPES).
+NEW_FILES: list[tuple[str, str, str, str]] = [
+    ("a rule file", "prometheus", "configs/prometheus/rules/added.yml",
+     "groups:\n  - name: added\n    rules:\n      - alert: AddedNeverFires\n        expr: vector(0) > 1\n"),
+    ("a dashboard", "grafana", "configs/grafana/dashboards/added.json",
+     '{"panels": [], "title": "Added", "uid": "quikapp-added"}\n'),
+]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("direction", ["added", "removed"])
+@pytest.mark.parametrize(("what", "tool", "rel", "text"), NEW_FILES, ids=[f[0] for f in NEW_FILES])
+def test_a_live_file_added_or_removed_restarts_nothing(stack: str, direction: str, what: str, tool: str, rel: str,
+                                                       text: str, tmp_path: Path) -> None:
+    """A new live file (a rule file, a dashboard) and the same file dropped again: only the objects
+    carrying the tool's live files change, and no pod template (Kubernetes: the file names are the
+    keys of the directory's ConfigMap, never items of the pod's volume)."""
+    with_file = program_copy(tmp_path, {})
+    (with_file / rel).write_text(text)
+    if direction == "added":
+        changes = plan(stack, None, program=with_file)
+    else:
+        changes = plan(stack, None, program=harness.ROOT, deployed=with_file)
+    kubernetes = stack_config(stack)["target"] == "kubernetes"
+    baseline = run_program(stack, *with_changes(stack, {}))
+    workloads = {(r.type, r.name) for r in _workloads(baseline)}
+    touched = {key: [f"{'replace' if c.replace else 'update'} {c.path}" for c in found]
+               for key, found in changes.items() if key in workloads}
+    assert touched == {}, f"{what} {direction} would restart workloads:\n" + "\n".join(
+        f"{k}: {v}" for k, v in touched.items())
+    _only_carriers_change(f"{what} {direction}", tool, kubernetes, changes)
+    if kubernetes:
+        # The file itself is what changed: a key of the carrier's data, added or dropped.
+        name = rel.rsplit("/", 1)[1]
+        paths = [c.path for found in changes.values() for c in found]
+        assert any(name in p for p in paths), paths
 
 
 @pytest.mark.parametrize("stack", STACKS)

@@ -181,6 +181,18 @@ def _journey(deployment: Deployment, name: str) -> None:
 
 JOURNEYS = ("rule", "scrape", "route", "dashboard", "loki-limit", "secret-receiver")
 
+# A live file a release adds and later removes: journey -> (path in the program tree, the ConfigMap
+# of its directory, its text). Neither has a scope, so every stack ships it.
+LIVE_FILES = {
+    "rule-file": ("configs/prometheus/rules/e2e-journey.yml", "prometheus-live-etc-prometheus-rules",
+                  "groups:\n  - name: e2e-journey-file\n    rules:\n      - alert: E2EJourneyFileNeverFires\n"
+                  "        expr: vector(0) > 1\n        labels:\n          severity: info\n"
+                  "        annotations:\n          summary: \"Added by the e2e rule-file journey\"\n"
+                  "          runbook_url: docs/runbooks.md#servicedown\n"),
+    "dashboard-file": ("configs/grafana/dashboards/e2e-journey.json", "grafana-live-etc-grafana-dashboards-quikapp",
+                       json.dumps({"panels": [], "title": "E2E journey", "uid": "quikapp-e2e-journey"}) + "\n"),
+}
+
 
 class TestConfigJourneys:
     @pytest.mark.parametrize("journey", JOURNEYS)
@@ -197,6 +209,31 @@ class TestConfigJourneys:
         assert kinds and set(kinds) <= CONFIG_KINDS, (journey, kinds)
         assert all(s["op"] == "update" for s in result.changed()), result.changed()
         assert restarts == {"pods": [], "workloads": []}, (journey, restarts)
+
+    @pytest.mark.parametrize("live_file", LIVE_FILES)
+    def test_a_live_file_added_and_removed_restarts_nothing(self, deployment: Deployment, live_file: str,
+                                                            summary: dict[str, Any]) -> None:
+        """A new rule file / dashboard file, then the same file removed: each `up` patches the
+        directory's ConfigMap (a key added, then dropped) and no pod template changes."""
+        rel, config_map, text = LIVE_FILES[live_file]
+        path = deployment.tree / rel
+        key = path.name
+        before = deployment.wait_settled(live_file)
+        for step in ("added", "removed"):
+            if step == "added":
+                path.write_text(text)
+            else:
+                path.unlink()
+            result = deployment.up(f"journey_{live_file}_{step}")
+            after = deployment.wait_settled(f"{live_file} {step}")
+            restarts = before.restarts(after)
+            stack_summary(summary, deployment.stack)["restarts"][f"{live_file}-{step}"] = (
+                len(restarts["pods"]) + len(restarts["workloads"]))
+            assert [(s["op"], s["type"], s["urn"].rsplit("::", 1)[-1]) for s in result.changed()] == [
+                ("update", "kubernetes:core/v1:ConfigMap", config_map)], (live_file, step, result.changed())
+            assert restarts == {"pods": [], "workloads": []}, (live_file, step, restarts)
+            data = deployment.cluster.get("configmap", config_map, "-n", deployment.namespace)["data"]
+            assert (key in data) == (step == "added"), (live_file, step, sorted(data))
 
     def test_image_bump_rolls_that_workload_only(self, deployment: Deployment, summary: dict[str, Any]) -> None:
         before = deployment.wait_settled("image")
@@ -377,8 +414,8 @@ class TestDiscovery:
 
         # The scrape config the stack deployed, read back from the cluster; Prometheus discovers
         # with the token of its own service account, so its RBAC is what lets it see anything.
-        data = cluster.get("configmap", "prometheus-config", "-n", deployment.namespace)["data"]
-        (live,) = [text for key, text in data.items() if key.endswith("prometheus.yml")]
+        data = cluster.get("configmap", "prometheus-live-etc-prometheus", "-n", deployment.namespace)["data"]
+        live = data["prometheus.yml"]
         token = cluster.kubectl("create", "token", "prometheus", "-n", deployment.namespace).stdout.strip()
         server = yaml.safe_load(cluster.kubeconfig.read_text())["clusters"][0]["cluster"]
         sd_kubeconfig = tmp_path / "prometheus-sa.kubeconfig"
