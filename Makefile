@@ -4,7 +4,7 @@ VENV    ?= venv
 BIN     := $(VENV)/bin
 STACK   ?= dev
 
-.PHONY: venv tools e2e-tools test lint typecheck up preview render check bench bench-doc capacity cluster cluster-down e2e
+.PHONY: venv tools e2e-tools test lint typecheck up preview render check config-doc bench bench-doc capacity cluster cluster-down e2e
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -64,6 +64,10 @@ render: venv
 check: render
 	scripts/upstream-tools.sh prometheus alertmanager
 	$(BIN)/python scripts/check.py $(STACK)
+
+## Write docs/CONFIGURATION.md from the settings model (components/settings/) and docs/CONFIGURATION.md.tmpl.
+config-doc: venv
+	$(BIN)/python scripts/configuration-doc.py
 
 ## Benchmark program cost vs the SDK floor, critical path, catalog scaling; writes build/BENCHMARKS.md.
 bench: venv

@@ -29,18 +29,10 @@ sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
 import pulumi  # noqa: E402
 import yaml  # noqa: E402
 
+from components.settings.model import Settings  # noqa: E402
+from components.settings.secrets import missing_secrets  # noqa: E402
 from components.yaml_errors import describe_yaml_error  # noqa: E402
-from harness import (  # noqa: E402
-    ANY_KEY,
-    PLACEHOLDERS,
-    PROJECT,
-    STACKS,
-    Run,
-    node_at,
-    placeholder,
-    run_program,
-    secret_needed,
-)
+from harness import PROJECT, STACKS, Run, node_at, placeholder, run_program  # noqa: E402
 from manifests import is_kubernetes_object, manifest, plain, without_secrets  # noqa: E402
 from rendered import workload_files  # noqa: E402
 
@@ -87,26 +79,22 @@ def _is_secure(node: Any) -> bool:
     return isinstance(node, dict) and list(node) == ["secure"] and isinstance(node["secure"], str)
 
 
+def _placeholder(path: tuple[str | int, ...]) -> str:
+    """What stands in for the secret at `path` (namespace first): tests/harness.py PLACEHOLDERS has one its
+    checker accepts for each secret of this project."""
+    return (placeholder(tuple(path[1:])) if path[0] == PROJECT else None) or \
+        f"redacted-{'-'.join(str(p) for p in path)}"
+
+
 def _replace_secure(node: Any, path: tuple[str | int, ...], found: list[tuple[str | int, ...]]) -> Any:
     if _is_secure(node):
         found.append(path)
-        return (placeholder(tuple(path[1:])) if path[0] == PROJECT else None) or \
-            f"redacted-{'-'.join(str(p) for p in path)}"
+        return _placeholder(path)
     if isinstance(node, dict):
         return {k: _replace_secure(v, (*path, k), found) for k, v in node.items()}
     if isinstance(node, list):
         return [_replace_secure(v, (*path, i), found) for i, v in enumerate(node)]
     return node
-
-
-def _concrete(path: tuple[str | int, ...], values: dict[str, Any]) -> list[tuple[str | int, ...]]:
-    """A PLACEHOLDERS path with each ANY_KEY replaced by the keys `values` has there (a team's name)."""
-    if ANY_KEY not in path:
-        return [path]
-    at = path.index(ANY_KEY)
-    found, node = node_at(values, path[:at])
-    keys = sorted(node) if found and isinstance(node, dict) else []
-    return [p for key in keys for p in _concrete((*path[:at], key, *path[at + 1:]), values)]
 
 
 def stack_file_config(stack: str, root: Path = ROOT) -> tuple[dict[str, str], set[str], list[str]]:
@@ -138,20 +126,21 @@ def stack_file_config(stack: str, root: Path = ROOT) -> tuple[dict[str, str], se
             secret_keys.add(str(key))
         notes += [f"{namespace}:{_dotted(p[1:])}: secure value (not decrypted) rendered as a placeholder"
                   for p in found]
-    # Required secrets the file does not hold (the repository's stack files hold none).
+    # Required secrets the file does not hold (the repository's stack files hold none), as the settings
+    # find them (components/settings/secrets.py).
     prefix = PROJECT + ":"
     ours = {k[len(prefix):]: v for k, v in config.items() if k.startswith(prefix)}
-    for path in sorted(p for known in PLACEHOLDERS for p in _concrete(known, ours)):
-        if node_at(ours, path)[0] or not secret_needed(ours, path):
-            continue
-        node = ours
+    for path in sorted(missing_secrets(Settings, ours), key=_dotted):
+        if node_at(ours, path)[0]:
+            continue  # set to null in the file: refused as preview refuses it
+        node: Any = ours
         for part in path[:-1]:
-            # An int steps into a list item (prometheus.remoteWrite[0]), which secret_needed found.
+            # An int steps into a list item (prometheus.remoteWrite[0]), which the settings found.
             node = node[part] if isinstance(part, int) else node.setdefault(part, {})
-            if not isinstance(node, dict):
+            if not isinstance(node, (dict, list)):
                 break  # a malformed stack value: the settings will name it
         else:
-            node[path[-1]] = placeholder(path)
+            node[path[-1]] = _placeholder((PROJECT, *path))
             config[prefix + path[0]] = ours[path[0]]
             secret_keys.add(prefix + path[0])
             notes.append(f"{prefix}{_dotted(path)}: secret not set in {name}, rendered as a placeholder")

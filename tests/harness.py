@@ -105,20 +105,19 @@ def node_at(values: dict[str, Any], path: tuple[str | int, ...]) -> tuple[bool, 
 
 
 def secret_needed(values: dict[str, Any], path: tuple[str | int, ...]) -> bool:
-    """Whether the program requires the secret at `path` (as the loader decides): the tests and
-    `make render` fill a stand-in there, and only there."""
-    if path == ("grafana", "adminPassword"):
-        return True
-    if path[:2] == ("exporters", "postgres"):
-        _, postgres = node_at(values, ("exporters", "postgres"))
-        return not isinstance(postgres, dict) or postgres.get("enabled", True) is not False
-    # The other secrets belong to an optional object: only where that object is configured.
+    """Whether the tests fill a stand-in for the secret at `path`: wherever the program requires one (the
+    settings decide: components/settings/secrets.py), and, so that every secret is exercised, wherever an
+    object the values configure takes an optional one (an SMTP password, a remote-write bearer token)."""
+    # Imported here, not at the top: run_program re-imports `components` for every run.
+    from components.settings.model import Settings
+    from components.settings.secrets import secret_slots
+
+    slot = next((s for s in secret_slots(Settings, values) if s.path == path), None)
+    if slot is None or not slot.optional:
+        return slot is not None and slot.required
     found, parent = node_at(values, path[:-1])
     if path[:2] == ("prometheus", "remoteWrite") and isinstance(parent, dict):
-        # Basic auth (a username) or a bearer token, never both: each only where the endpoint asks.
-        return "username" in parent if path[-1] == "password" else "username" not in parent
-    if path[:2] == ("loki", "s3") and isinstance(parent, dict):
-        return "accessKeyId" in parent  # without keys Loki uses the AWS credential chain
+        return "username" not in parent  # basic auth or a bearer token, never both
     return found and isinstance(parent, dict)
 
 

@@ -7,13 +7,17 @@ lives in docs/ (docs/CONFIGURATION.md for the settings).
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import typing
 from pathlib import Path
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
+from components.settings.base import Number
 from components.settings.model import Settings
+from components.settings.reference import ConfigurationDocError, write
 from conftest import stack_run
 from harness import ROOT, STACKS
 
@@ -23,32 +27,73 @@ CONFIGURATION = (ROOT / "docs" / "CONFIGURATION.md").read_text()
 README_BUDGET = 10_000
 
 
-# A map of objects keyed by a name the operator picks: its rows name the key as a placeholder.
+# A map of objects keyed by a name the operator picks: its rows name the key as a placeholder; a list of
+# objects names its items [<i>].
 MAP_KEYS = {"teams": "<team>"}
 
 
-def _leaf_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
-    keys = []
+def _keys(model: type[BaseModel], prefix: str = "") -> tuple[list[str], list[str]]:
+    """(leaf keys, object keys) of the model, as the reference names them."""
+    leaves: list[str] = []
+    objects: list[str] = []
     for name, field in model.model_fields.items():
         key = prefix + (field.alias or name)
         nested = next((c for c in (field.annotation, *typing.get_args(field.annotation))
                        if isinstance(c, type) and issubclass(c, BaseModel)), None)
-        if nested and typing.get_origin(field.annotation) is dict:
+        if nested is None:
+            leaves.append(key)
+            continue
+        objects.append(key)
+        if typing.get_origin(field.annotation) is dict:
             key += "." + MAP_KEYS[name]
-        keys += _leaf_keys(nested, key + ".") if nested else [key]
-    return keys
+        elif typing.get_origin(field.annotation) is list:
+            key += "[<i>]"
+        inner_leaves, inner_objects = _keys(nested, key + ".")
+        leaves += inner_leaves
+        objects += inner_objects
+    return leaves, objects
 
 
-@pytest.mark.parametrize("key", _leaf_keys(Settings))
+@pytest.mark.parametrize("key", _keys(Settings)[0])
 def test_every_settings_key_is_in_the_config_reference(key: str) -> None:
     assert f"| `{key}` |" in CONFIGURATION, f"docs/CONFIGURATION.md lacks a row for `{key}`"
 
 
 def test_documented_keys_exist() -> None:
     """No stale rows: every key in a reference table is a real settings key."""
-    keys = set(_leaf_keys(Settings))
-    rows = re.findall(r"^\| `([a-zA-Z.<>]+)` \|", CONFIGURATION, flags=re.M)
-    assert rows and sorted(set(rows) - keys) == []
+    leaves, objects = _keys(Settings)
+    rows = re.findall(r"^\| `([a-zA-Z.<>\[\]]+)` \|", CONFIGURATION, flags=re.M)
+    assert rows and sorted(set(rows) - {*leaves, *objects}) == []
+
+
+def test_the_config_reference_is_written_from_the_settings_model() -> None:
+    """docs/CONFIGURATION.md is what scripts/configuration-doc.py writes from the model and the template:
+    a description changed in the model, or a key added, without `make config-doc` fails here."""
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "configuration-doc.py"), "--check"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr
+
+
+class _Described(BaseModel):
+    size: Number = Field(1, description="How many.")
+    colour: str = Field("blue", description="Which.")
+
+
+class _Undescribed(BaseModel):
+    size: Number = Field(1, description="How many.")
+    colour: str = "blue"
+
+
+def test_the_config_reference_needs_a_description_and_a_table_for_every_key() -> None:
+    text = write("intro\n<!-- keys: size colour -->\n<!-- value types -->\n", _Described)
+    assert "| `size` | number | `1` |  | How many. |\n| `colour` | text | `blue` |  | Which. |\n" in text
+    assert text.endswith("- **number**: a whole number, without quotes\n")
+    with pytest.raises(ConfigurationDocError, match="colour has no description"):
+        write("<!-- keys: size colour -->\n", _Undescribed)
+    with pytest.raises(ConfigurationDocError, match="in none: colour"):
+        write("<!-- keys: size -->\n", _Described)
+    with pytest.raises(ConfigurationDocError, match="in two: size"):
+        write("<!-- keys: size colour -->\n<!-- keys: size -->\n", _Described)
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -91,7 +136,8 @@ MARKDOWN = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 def test_every_relative_link_and_anchor_resolves(page: Path) -> None:
     """Moving text between pages must not leave links to old places (`docs/docs/…`, lost anchors)."""
     broken = []
-    for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text()):
+    # Code spans hold no links (a pattern such as `([-a-z0-9]*[a-z0-9])` only looks like one).
+    for target in re.findall(r"\]\(([^)\s]+)\)", re.sub(r"`[^`]*`", "", page.read_text())):
         if re.match(r"[a-z]+:", target):
             continue  # external URL
         path, _, anchor = target.partition("#")

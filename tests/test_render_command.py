@@ -186,9 +186,48 @@ def _secret_fields(model: type[BaseModel], path: tuple[str, ...] = ()) -> list[t
 def test_every_secret_setting_has_a_render_placeholder() -> None:
     """A secure value wherever a secret belongs renders as a value its checker accepts."""
     from components.settings import Settings
+    from components.settings.secrets import secret_slots
 
     # A list's items (prometheus.remoteWrite[i]) have one field per secret: the index is not part of it.
     assert sorted(_secret_fields(Settings)) == sorted({tuple(p for p in k if isinstance(p, str)) for k in PLACEHOLDERS})
+    # The walk the loader and `make render` use finds the same secrets (an index there is any item, as a team is).
+    assert sorted(slot.path for slot in secret_slots(Settings)) == \
+        sorted({tuple(ANY_KEY if isinstance(p, int) else p for p in k) for k in PLACEHOLDERS})
+
+
+def test_render_fills_exactly_the_secrets_the_settings_require(tmp_path: Path) -> None:
+    """`make render` stands in for every secret the stack must hold and its file lacks, by the settings' own
+    rule (the one behind "required secret, not set"), and for no other: not an optional one (a bearer token,
+    an SMTP password), not one whose condition does not hold (Elasticsearch's password while storage is badger)."""
+    from components.settings import parse_config
+
+    (tmp_path / "Pulumi.x.yaml").write_text(
+        "config:\n  quikapp-monitoring:target: kubernetes\n"
+        "  quikapp-monitoring:prometheus:\n    remoteWrite:\n"
+        + "".join(f"      - url: https://rw{i}.example/push\n        username: u{i}\n" for i in range(3))
+        + "      - url: https://rw3.example/push\n"
+        "  quikapp-monitoring:grafana:\n    database: {type: postgres, host: 'pg:5432', name: g, user: g}\n"
+        "  quikapp-monitoring:alertmanager:\n    email: {to: a@b.c, from: d@e.f, smarthost: 'smtp:25'}\n"
+        "    teams:\n      payments:\n        webhook: {}\n"
+        "  quikapp-monitoring:jaeger:\n    elasticsearch: {username: jaeger}\n"
+        "  quikapp-monitoring:loki:\n    storage: s3\n    s3: {since: '2027-02-01', bucket: logs, accessKeyId: AKIA}\n")
+    config, secret_keys, notes = render.stack_file_config("x", tmp_path)
+    said = "secret not set in Pulumi.x.yaml, rendered as a placeholder"
+    assert notes == [f"quikapp-monitoring:{key}: {said}" for key in [
+        "alertmanager.teams.payments.webhook.url",
+        "exporters.postgres.dsn",
+        "grafana.adminPassword",
+        "grafana.database.password",
+        "loki.s3.secretAccessKey",
+        "prometheus.remoteWrite[0].password",
+        "prometheus.remoteWrite[1].password",
+        "prometheus.remoteWrite[2].password",
+    ]]
+    # Nothing more is needed: the stack loads as preview would load it with those secrets set.
+    settings = parse_config(config, secret_keys, stack="x")
+    assert settings.prometheus.remote_write[2].password is not None
+    assert settings.prometheus.remote_write[3].bearer_token is None and settings.alertmanager.email is not None
+    assert settings.alertmanager.email.auth_password is None and settings.jaeger.elasticsearch.password is None
 
 
 @pytest.mark.parametrize(("stanza", "lines"), [

@@ -10,8 +10,10 @@ from typing import Any
 import pulumi
 import pytest
 from guarantees import program_copy
+from pydantic import ValidationError
 
 from components.settings import Settings, SettingsError, TargetKind, parse_config, parse_settings
+from components.settings.model import Source
 from conftest import stack_run
 from harness import ROOT, STACKS, run_program, stack_config, with_secrets
 
@@ -157,6 +159,21 @@ def test_postgres_dsn_required_only_when_exporter_enabled() -> None:
     parse_settings(values, SECRET_KEYS)
     values = valid(exporters={})
     assert "exporters.postgres.dsn: required secret" in error_for(values)
+
+
+def test_the_rules_across_settings_are_the_models_own() -> None:
+    """The model itself refuses what no single value shows, validated alone as any consumer may validate it:
+    each problem on the key it names, in the words the loader prints after that key."""
+    values = valid(highAvailability=True, grafana={}, exporters={"postgres": {"enabled": False}})
+    with pytest.raises(ValidationError) as caught:
+        Settings.model_validate(values, context=Source(stack="dev", secret_keys=frozenset({"grafana"})))
+    assert sorted((e["loc"], e["msg"]) for e in caught.value.errors()) == [
+        (("grafana", "adminPassword"), "required secret, not set (set it with `pulumi config set --stack dev "
+                                       "--secret --path grafana.adminPassword`, which prompts for the value without "
+                                       "echo or reads it from stdin)"),
+        (("highAvailability",), "true is not valid on a docker stack (allowed: false or unset; Docker runs one "
+                                "container per tool, replicas need target kubernetes)"),
+    ]
 
 
 def test_secret_in_plain_text_is_refused_without_echoing_it() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from dataclasses import dataclass
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, SecretStr, Strict
@@ -23,6 +24,20 @@ class Model(BaseModel):
         extra="forbid",
         frozen=True,
     )
+
+
+@dataclass(frozen=True)
+class TypeDoc:
+    """How the configuration reference names a settings type, and what the type allows (the words of
+    its error messages, so the reference and a refusal say the same)."""
+
+    name: str
+    allowed: str
+    plural: str = ""  # "list of <plural>"; unset: the name and "s"
+
+    @property
+    def names(self) -> str:
+        return self.plural or f"{self.name}s"
 
 
 def _matcher(pattern: str, allowed: str) -> AfterValidator:
@@ -46,45 +61,59 @@ def _nonzero(value: str) -> str:
     return value
 
 
+DURATION_RULE = "a duration such as 30s, 5m, 12h, 15d or 1w2d (units y w d h m s ms, largest first)"
 Duration = Annotated[
     str,
-    _matcher(_DURATION, "a duration such as 30s, 5m, 12h, 15d or 1w2d (units y w d h m s ms, largest first)"),
+    _matcher(_DURATION, DURATION_RULE),
     AfterValidator(_nonzero),
+    TypeDoc("duration", f"{DURATION_RULE}, longer than zero"),
 ]
 
 # Kubernetes resource quantity for storage sizes; binary or decimal suffix, no negative numbers.
+QUANTITY_RULE = "a storage size such as 512Mi, 20Gi or 1Ti"
 Quantity = Annotated[
     str,
-    _matcher(r"[1-9]\d*(\.\d+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?", "a storage size such as 512Mi, 20Gi or 1Ti"),
+    _matcher(r"[1-9]\d*(\.\d+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?", QUANTITY_RULE),
+    TypeDoc("storage size", f"{QUANTITY_RULE} (a Kubernetes quantity: Ki Mi Gi Ti Pi Ei or k M G T P E)"),
 ]
 
-CpuQuantity = Annotated[str, _matcher(r"\d+m|\d+(\.\d+)?", "a CPU quantity such as 100m, 0.5 or 2")]
+CPU_RULE = "a CPU quantity such as 100m, 0.5 or 2"
+CpuQuantity = Annotated[str, _matcher(r"\d+m|\d+(\.\d+)?", CPU_RULE),
+                        TypeDoc("CPU", f"{CPU_RULE} (m: thousandths of a core)")]
+MEMORY_RULE = "a memory size such as 128Mi or 2Gi"
 MemoryQuantity = Annotated[
-    str, _matcher(r"[1-9]\d*(\.\d+)?(Ki|Mi|Gi|Ti|k|M|G|T)?", "a memory size such as 128Mi or 2Gi")
+    str, _matcher(r"[1-9]\d*(\.\d+)?(Ki|Mi|Gi|Ti|k|M|G|T)?", MEMORY_RULE),
+    TypeDoc("memory", f"{MEMORY_RULE} (Ki Mi Gi Ti or k M G T)"),
 ]
 
 # RFC 1123 label: what Kubernetes requires of namespace and Service names (also the catalog's
 # service and job names, which become Service names and DNS names).
 DNS_LABEL = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
 DNS_LABEL_RULE = "a DNS label: lowercase letters, digits and '-', at most 63"
-DnsLabel = Annotated[str, _matcher(DNS_LABEL, DNS_LABEL_RULE)]
+DnsLabel = Annotated[str, _matcher(DNS_LABEL, DNS_LABEL_RULE), TypeDoc("DNS label", f"{DNS_LABEL_RULE} characters")]
 
 # A DNS name of one or more RFC 1123 labels (a cluster's DNS domain), at most 253 characters.
-DnsDomain = Annotated[str, _matcher(r"(?=.{1,253}$)" + DNS_LABEL + r"(\." + DNS_LABEL + r")*",
-                                    "a DNS domain such as cluster.local (lowercase labels separated by dots)")]
+DNS_DOMAIN_RULE = "a DNS domain such as cluster.local (lowercase labels separated by dots)"
+DnsDomain = Annotated[str, _matcher(r"(?=.{1,253}$)" + DNS_LABEL + r"(\." + DNS_LABEL + r")*", DNS_DOMAIN_RULE),
+                      TypeDoc("DNS domain", f"{DNS_DOMAIN_RULE}, at most 253 characters")]
 
-LabelName = Annotated[str, _matcher(r"[a-zA-Z_][a-zA-Z0-9_]*", "a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*)")]
+LABEL_NAME_RULE = "a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*)"
+LabelName = Annotated[str, _matcher(r"[a-zA-Z_][a-zA-Z0-9_]*", LABEL_NAME_RULE), TypeDoc("label name", LABEL_NAME_RULE)]
 
+DOCKER_NAME_RULE = "a Docker object name ([a-zA-Z0-9][a-zA-Z0-9_.-]*)"
 DockerName = Annotated[
-    str, _matcher(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*", "a Docker object name ([a-zA-Z0-9][a-zA-Z0-9_.-]*)")
+    str, _matcher(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*", DOCKER_NAME_RULE), TypeDoc("Docker name", DOCKER_NAME_RULE)
 ]
 
+HOST_AND_PORT_RULE = "host:port, for example redis:6379"
 HostAndPort = Annotated[
     str,
-    _matcher(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?:\d{1,5}", "host:port, for example redis:6379"),
+    _matcher(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?:\d{1,5}", HOST_AND_PORT_RULE),
+    TypeDoc("host:port", HOST_AND_PORT_RULE, plural="host:port pairs"),
 ]
 
-HttpUrl = Annotated[str, _matcher(r"https?://[^\s/]+(/\S*)?", "an http:// or https:// URL")]
+URL_RULE = "an http:// or https:// URL"
+HttpUrl = Annotated[str, _matcher(r"https?://[^\s/]+(/\S*)?", URL_RULE), TypeDoc("URL", URL_RULE)]
 
 # Numbers are written as YAML numbers, in the stack file as in the service catalog (components/catalog.py
 # uses the port rule below): `publishPort: 3030`, never `"3030"`. A quoted number is a string in YAML and
@@ -92,8 +121,8 @@ HttpUrl = Annotated[str, _matcher(r"https?://[^\s/]+(/\S*)?", "an http:// or htt
 # " 3030", "3030.0", 3030.0, and `true` as the port 1. `pulumi config set --path` writes a number unquoted
 # (pulumi/pulumi sdk/v3@v3.272.0 go/common/resource/config/object.go, `coerce`), so only a hand edit or
 # `--type string` makes a quoted one. (Top-level keys always reach the program as text; none is a number.)
-Number = Annotated[int, Strict()]
 NUMBER_RULE = "a whole number, without quotes"
+Number = Annotated[int, Strict(), TypeDoc("number", NUMBER_RULE)]
 
 PORT_RULE = "a port number from 1 to 65535, without quotes"
 
@@ -109,7 +138,7 @@ def _check_port(value: object) -> object:
     return value
 
 
-Port = Annotated[int, BeforeValidator(_check_port)]
+Port = Annotated[int, BeforeValidator(_check_port), TypeDoc("port", PORT_RULE)]
 
 
 def _check_image(value: str) -> str:
@@ -129,18 +158,23 @@ def _check_image(value: str) -> str:
     return value
 
 
-Image = Annotated[str, AfterValidator(_check_image)]
+Image = Annotated[str, AfterValidator(_check_image), TypeDoc(
+    "image", "an image reference such as grafana/grafana:10.1.0, pinned: a version tag or an @sha256 digest, "
+             "never :latest")]
+
+
+IP_RULE = "an IP address such as 127.0.0.1 (loopback) or 0.0.0.0 (all interfaces)"
 
 
 def _check_ip(value: str) -> str:
     try:
         ipaddress.ip_address(value)
     except ValueError:
-        raise ValueError("an IP address such as 127.0.0.1 (loopback) or 0.0.0.0 (all interfaces)") from None
+        raise ValueError(IP_RULE) from None
     return value
 
 
-IpAddress = Annotated[str, AfterValidator(_check_ip)]
+IpAddress = Annotated[str, AfterValidator(_check_ip), TypeDoc("IP address", IP_RULE)]
 
 # Secrets are pydantic SecretStr so they never show up in a repr or an error message; the loader
 # also insists that the Pulumi config key holding them was set with `--secret`.

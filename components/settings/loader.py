@@ -1,24 +1,27 @@
 """Reads the stack's config once and turns it into a validated `Settings`, or one clear error.
 
-`parse_settings` is pure (raw values in, model out) so tests can drive it without an engine;
-`load_settings` is the only place in the program that reads Pulumi config.
+Every rule is the model's (components/settings/model.py, the rules across settings included); the loader
+decodes what the engine passes, tells the model the stack and the keys that arrived as secrets, and words
+each of pydantic's errors as one line naming the key, the value and what is allowed. `parse_settings` is
+pure (raw values in, model out) so tests can drive it without an engine; `load_settings` is the only place
+in the program that reads Pulumi config.
 """
 
 from __future__ import annotations
 
 import difflib
 import json
-import shlex
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any, get_origin
 
 import pulumi
 import pulumi.runtime.config as runtime_config
 from pydantic import BaseModel, SecretStr, ValidationError
 
-from ..docker_units import cpus
 from .base import NUMBER_RULE
-from .model import Resources, Settings
+from .fields import dotted, types_in
+from .model import RULE, Settings, Source
+from .secrets import ANY_STACK, secret_names
 
 NAMESPACE = "quikapp-monitoring"
 
@@ -80,25 +83,6 @@ def _allowed_keys(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[st
     return sorted(f.alias or n for n, f in current.model_fields.items())
 
 
-def _models_in(annotation: Any) -> Iterator[Any]:
-    """Every type named in an annotation (`list[X] | None` gives list, X, None)."""
-    yield annotation
-    for arg in getattr(annotation, "__args__", ()):
-        yield from _models_in(arg)
-
-
-def _secret_keys_of(model: Any) -> set[str]:
-    """camelCase names of the secret fields of a settings model, at any depth."""
-    names: set[str] = set()
-    for name, field in model.model_fields.items():
-        for kind in _models_in(field.annotation):
-            if kind is SecretStr:
-                names.add(field.alias or name)
-            elif isinstance(kind, type) and issubclass(kind, BaseModel):
-                names |= _secret_keys_of(kind)
-    return names
-
-
 def _mentions(value: Any, keys: set[str]) -> bool:
     if isinstance(value, dict):
         return any(k in keys or _mentions(v, keys) for k, v in value.items())
@@ -116,7 +100,7 @@ def _kinds_at(loc: tuple[int | str, ...]) -> list[Any]:
         field = next((f for n, f in model.model_fields.items() if part in (n, f.alias)), None)
         if field is None:
             return []
-        kinds = list(_models_in(field.annotation))
+        kinds = list(types_in(field.annotation))
     return kinds
 
 
@@ -130,7 +114,7 @@ def _is_secret(loc: tuple[int | str, ...], value: Any) -> bool:
     if isinstance(value, SecretStr) or SecretStr in kinds:
         return True
     model = next((k for k in kinds if isinstance(k, type) and issubclass(k, BaseModel)), None)
-    secrets = _secret_keys_of(model) if model is not None else set()
+    secrets = secret_names(model) if model is not None else set()
     if not secrets:
         return False
     # An object holding a secret (a rule across its fields, such as "username with password", fails on
@@ -139,13 +123,6 @@ def _is_secret(loc: tuple[int | str, ...], value: Any) -> bool:
     if isinstance(value, dict) or (isinstance(value, list) and any(get_origin(k) is list for k in kinds)):
         return _mentions(value, secrets)
     return True
-
-
-def _dotted(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
 
 
 def _not_a_key(part: int | str) -> bool:
@@ -177,8 +154,11 @@ def _key_path(loc: tuple[int | str, ...], values: Any) -> tuple[int | str, ...]:
 
 
 def _describe(error: dict[str, Any], values: Any = None) -> str:
+    if error["type"] == RULE:
+        # A rule across settings (components/settings/model.py) names its key and says the rest itself.
+        return f"{NAMESPACE}:{dotted(tuple(error['loc']))}: {error['ctx']['text']}"
     loc = _key_path(tuple(error["loc"]), values)
-    key = f"{NAMESPACE}:{_dotted(loc)}" if loc else NAMESPACE
+    key = f"{NAMESPACE}:{dotted(loc)}" if loc else NAMESPACE
     kind = error["type"]
     if kind == "extra_forbidden":
         allowed = ", ".join(_allowed_keys(Settings, loc[:-1]))
@@ -203,110 +183,6 @@ def _describe(error: dict[str, Any], values: Any = None) -> str:
         rule = str(error["msg"]).removeprefix("Input should be ").removeprefix("Value should have ")
     message = f"allowed: {rule}"
     return f"{key}: {shown} is not valid ({message})"
-
-
-def _values(model: BaseModel, path: tuple[str | int, ...] = ()) -> Iterator[tuple[tuple[str | int, ...], Any]]:
-    """(camelCase path, value) of every field, nested models first as a whole, then their fields;
-    a list of models (prometheus.remoteWrite) as its items, by index; a map of models
-    (alertmanager.teams) as its values, by key."""
-    for name, field in type(model).model_fields.items():
-        value = getattr(model, name)
-        here = (*path, field.alias or name)
-        yield here, value
-        if isinstance(value, BaseModel):
-            yield from _values(value, here)
-        elif isinstance(value, list):
-            for index, item in enumerate(value):
-                if isinstance(item, BaseModel):
-                    yield from _values(item, (*here, index))
-        elif isinstance(value, dict):
-            for key, item in value.items():
-                if isinstance(item, BaseModel):
-                    yield from _values(item, (*here, key))
-
-
-def secret_paths(model: BaseModel) -> list[tuple[str | int, ...]]:
-    """Paths (camelCase) of every secret value that is set."""
-    return [path for path, value in _values(model) if isinstance(value, SecretStr)]
-
-
-def _cpu_limits(settings: Settings) -> list[tuple[str, str]]:
-    """(dotted camelCase key, value) of every `cpuLimit` in the settings."""
-    return [(_dotted((*path, "cpuLimit")), value.cpu_limit)
-            for path, value in _values(settings) if isinstance(value, Resources)]
-
-
-def _conflicts(settings: Settings) -> list[str]:
-    if settings.grafana.ingress is not None and settings.target.value == "docker":
-        return [f"{NAMESPACE}:grafana.ingress: is set on a docker stack (allowed: only with target kubernetes; "
-                "on Docker Grafana is published on docker.publishAddress:grafana.publishPort)"]
-    problems = []
-    if settings.target.value == "docker":
-        for key, limit in _cpu_limits(settings):
-            try:
-                cpus(limit)
-            except ValueError:
-                # The provider would store another amount than it was sent: a replacement on every up.
-                problems.append(f"{NAMESPACE}:{key}: {limit!r} is not valid on a docker stack (allowed: a limit "
-                                "the Docker provider reads back unchanged, such as 100m, 250m, 500m, 1 or 2)")
-    return problems
-
-
-def _ha_conflicts(settings: Settings) -> list[str]:
-    """High availability: what Docker cannot do, and what Grafana needs to run more than one replica."""
-    problems = []
-    if settings.target.value == "docker" and settings.high_availability:
-        problems.append(f"{NAMESPACE}:highAvailability: true is not valid on a docker stack (allowed: false or "
-                        "unset; Docker runs one container per tool, replicas need target kubernetes)")
-    replica_label = settings.prometheus.ha_labels.replica
-    if settings.ha and replica_label in settings.prometheus.external_labels:
-        problems.append(f"{NAMESPACE}:prometheus.externalLabels.{replica_label}: is set on a highAvailability stack "
-                        f"(allowed: any other label; highAvailability sets {replica_label} to each replica's pod "
-                        "name, prometheus.haLabels.replica)")
-    replicas = settings.grafana.replicas
-    if replicas > 1 and settings.grafana.database is None:
-        problems.append(f"{NAMESPACE}:grafana.replicas: {replicas} is not valid without grafana.database (allowed: 1, "
-                        "or more with an external postgres/mysql database: the default SQLite file is one pod's)")
-    elif replicas > 1 and not settings.ha:
-        problems.append(f"{NAMESPACE}:grafana.replicas: {replicas} is not valid without highAvailability (allowed: 1 "
-                        "on a single-instance stack; Docker runs one container)")
-    return problems
-
-
-# What a suggested command names when the stack is not known (parse_settings without one).
-ANY_STACK = "<stack>"
-
-
-def set_secret_command(path: str, stack: str | None) -> str:
-    """The command that sets the secret at `path`, for a message: it names the stack (the selected one
-    may be another) and takes no value, so the secret never lands in the shell's history or the
-    process list. Without a value the CLI reads stdin when it is not a terminal (`< file`, a pipe) and
-    otherwise prompts for it, without echo for --secret (pulumi/pulumi@v3.259.0
-    pkg/cmd/pulumi/config/config.go, configSetCmd.Run; the same in pkg/v3@v3.274.0: docs/UPSTREAM-FACTS.md)."""
-    return (f"`pulumi config set --stack {stack or ANY_STACK} --secret --path {shlex.quote(path)}`, "
-            "which prompts for the value without echo or reads it from stdin")
-
-
-def _required_secrets(settings: Settings, stack: str | None) -> list[str]:
-    missing = []
-    if settings.grafana.admin_password is None:
-        missing.append("grafana.adminPassword")
-    if settings.exporters.postgres.enabled and settings.exporters.postgres.dsn is None:
-        missing.append("exporters.postgres.dsn")
-    if settings.grafana.database is not None and settings.grafana.database.password is None:
-        missing.append("grafana.database.password")
-    if settings.jaeger.storage == "elasticsearch" and settings.jaeger.elasticsearch.username and (
-        settings.jaeger.elasticsearch.password is None
-    ):
-        missing.append("jaeger.elasticsearch.password")
-    # Basic auth to a remote-write endpoint: the username says a password is meant.
-    missing += [f"prometheus.remoteWrite[{i}].password" for i, endpoint in enumerate(settings.prometheus.remote_write)
-                if endpoint.username is not None and endpoint.password is None]
-    s3 = settings.loki.s3
-    if s3 is not None and s3.access_key_id is not None and s3.secret_access_key is None:
-        missing.append("loki.s3.secretAccessKey")
-    return [f"{NAMESPACE}:{path}: required secret, not set (set it with {set_secret_command(path, stack)})"
-            for path in missing]
 
 
 def _suggest(word: str, choices: Iterable[str]) -> str | None:
@@ -351,33 +227,13 @@ def _report(lines: list[str]) -> str:
     return "invalid stack configuration:\n  " + "\n  ".join(lines)
 
 
-# Stacks whose alerts reach people on call from anywhere (policy/quikapp_policies.py PROTECTED_STACKS
-# names the same one): their runbook links must open from a phone, so they cannot be relative.
-PRODUCTION_STACKS = frozenset({"prod"})
-
-
-def _production_rules(settings: Settings, stack: str | None) -> list[str]:
-    if stack in PRODUCTION_STACKS and not settings.alertmanager.runbook_base_url:
-        return [f"{NAMESPACE}:alertmanager.runbookBaseUrl: '' is not valid in stack {stack} (allowed: an http:// or "
-                "https:// URL where this repository's docs/runbooks.md opens; relative runbook links do not open "
-                "from a page or a chat message)"]
-    return []
-
-
 def _problems(values: dict[str, Any], secret_keys: set[str] | frozenset[str],
               stack: str | None) -> tuple[Settings | None, list[str]]:
     try:
-        settings = Settings.model_validate(values)
+        settings = Settings.model_validate(values, context=Source(stack, frozenset(secret_keys)))
     except ValidationError as exc:
         return None, sorted({_describe(dict(e), values) for e in exc.errors()})
-    problems = (_required_secrets(settings, stack) + _conflicts(settings) + _ha_conflicts(settings)
-                + _production_rules(settings, stack))
-    for path in secret_paths(settings):
-        if path[0] not in secret_keys:
-            dotted = _dotted(path)
-            problems.append(f"{NAMESPACE}:{dotted}: [secret] is stored in plain text (allowed: only a secret; "
-                            f"set it again with {set_secret_command(dotted, stack)})")
-    return settings, sorted(problems)
+    return settings, []
 
 
 def parse_settings(values: dict[str, Any], secret_keys: set[str] | frozenset[str] = frozenset(),
