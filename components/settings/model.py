@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Never, NoReturn
 
 from pydantic import AfterValidator, Field, model_validator
 
@@ -36,6 +36,14 @@ from .base import (
 class TargetKind(StrEnum):
     DOCKER = "docker"
     KUBERNETES = "kubernetes"
+
+
+def unknown_target(kind: Never) -> NoReturn:
+    """The last case of every `match` over TargetKind: mypy refuses the call while some kind has no
+    case of its own above it, so a new kind cannot slip into another kind's branch unnoticed
+    (docs/ARCHITECTURE.md, "Add a target"). Reached anyway (an unchecked build), it stops the program."""
+    raise ValueError(f"target: no case for {str(kind)!r} here; `mypy components` names every match over "
+                     "TargetKind that needs one (docs/ARCHITECTURE.md, Add a target)")
 
 
 class NetworkSettings(Model):
@@ -607,6 +615,13 @@ class Settings(Model):
     @property
     def ha(self) -> bool:
         """Whether this stack runs the highly available layout (highAvailability, or its default)."""
-        if self.high_availability is None:
-            return self.target is TargetKind.KUBERNETES
-        return self.high_availability
+        if self.high_availability is not None:
+            return self.high_availability
+        kind = self.target
+        match kind:  # the default: replicated where the target can run replicas (Docker: one container)
+            case TargetKind.DOCKER:
+                return False
+            case TargetKind.KUBERNETES:
+                return True
+            case _:
+                unknown_target(kind)
