@@ -1,27 +1,25 @@
-"""Alertmanager: groups, inhibits and routes the alerts Prometheus sends to alertmanager:9093."""
+"""Alertmanager: groups, inhibits and routes the alerts Prometheus sends it."""
 
 from __future__ import annotations
 
 import pulumi
 
-from .grafana import HTTP_PORT as GRAFANA_PORT
 from .grafana import grafana_root_url
 from .prometheus import external_url_args
 from .render.alertmanager import (
     CONFIG_DIR,
     CONFIG_FILE,
     DATA_DIR,
-    HTTP_PORT,
     TEMPLATE_FILE,
     render_alertmanager_config,
     render_alertmanager_template,
 )
+from .services import ALERTMANAGER, ALERTMANAGER_CLUSTER_PORT, CONFIG_RELOADER_PORT, GRAFANA
 from .settings import Settings, secret_paths
 from .targets import Target
 from .tool import ToolComponent
 from .workload import Cluster, DataVolume, File, Health, Port, Replication, Resources, Sidecar, Workload
 
-RELOADER_PORT = 8080  # the reloader's /healthz and /metrics (inside the pod / container only)
 RELOADER_WATCH_INTERVAL = "30s"
 
 
@@ -35,9 +33,9 @@ def config_reloader(settings: Settings) -> Sidecar:
     flags are the prometheus-community alertmanager chart's (templates/statefulset.yaml)."""
     def args(host: str) -> tuple[str, ...]:
         return (f"--watched-dir={CONFIG_DIR}",
-                f"--reload-url=http://{host}:{HTTP_PORT}/-/reload",
+                f"--reload-url=http://{host}:{ALERTMANAGER.port}/-/reload",
                 f"--watch-interval={RELOADER_WATCH_INTERVAL}",
-                f"--listen-address=:{RELOADER_PORT}")
+                f"--listen-address=:{CONFIG_RELOADER_PORT}")
 
     return Sidecar(
         name="config-reloader",
@@ -45,8 +43,8 @@ def config_reloader(settings: Settings) -> Sidecar:
         args=args,
         watches=(CONFIG_DIR,),
         # The image is busybox-based (prometheus-operator Dockerfile: quay.io/prometheus/busybox, USER nobody).
-        health=Health("/healthz", RELOADER_PORT,
-                      docker_test=("CMD", "wget", "-q", "--spider", f"http://127.0.0.1:{RELOADER_PORT}/healthz")),
+        health=Health("/healthz", CONFIG_RELOADER_PORT,
+                      docker_test=("CMD", "wget", "-q", "--spider", f"http://127.0.0.1:{CONFIG_RELOADER_PORT}/healthz")),
         resources=Resources(cpu_request="10m", memory_request="16Mi", cpu_limit="100m", memory_limit="64Mi"),
     )
 
@@ -57,14 +55,13 @@ def config_reloader(settings: Settings) -> Sidecar:
 # (prometheus/alertmanager@v0.34.0 notify/notify.go, cluster/cluster.go Position). Three members:
 # one may be down (a drain, a rolling update) while the other two still form a cluster.
 CLUSTER_REPLICAS = 3
-CLUSTER_PORT = 9094  # the --cluster.listen-address default port (cmd/alertmanager/main.go)
 
 
 def alertmanager_workload(settings: Settings, target: Target) -> Workload:
     am = settings.alertmanager
-    http = Port("http", HTTP_PORT, publish=HTTP_PORT)
+    http = Port("http", ALERTMANAGER.port, publish=ALERTMANAGER.port)
     return Workload(
-        name="alertmanager",
+        name=ALERTMANAGER.name,
         image=settings.images.alertmanager,
         args=(
             f"--config.file={CONFIG_FILE}",
@@ -86,13 +83,13 @@ def alertmanager_workload(settings: Settings, target: Target) -> Workload:
         sidecars=(config_reloader(settings),),
         # Silences and the notification log survive restarts.
         volumes=(DataVolume("alertmanager_data", DATA_DIR, am.storage_size),),
-        health=Health("/-/ready", HTTP_PORT, live_path="/-/healthy",
-                      docker_test=("CMD", "wget", "-q", "--spider", f"http://127.0.0.1:{HTTP_PORT}/-/ready")),
+        health=Health("/-/ready", ALERTMANAGER.port, live_path="/-/healthy",
+                      docker_test=("CMD", "wget", "-q", "--spider", f"http://127.0.0.1:{ALERTMANAGER.port}/-/ready")),
         resources=Resources(**am.resources.model_dump()),
         run_as_user=65534,  # `nobody`, the image's user
         replication=Replication(
             CLUSTER_REPLICAS,
-            cluster=Cluster(Port("cluster", CLUSTER_PORT), listen_flag="--cluster.listen-address",
+            cluster=Cluster(Port("cluster", ALERTMANAGER_CLUSTER_PORT), listen_flag="--cluster.listen-address",
                             advertise_flag="--cluster.advertise-address", peer_flag="--cluster.peer"),
             # Silences and the notification log are gossiped: one member's data reaches the others.
             retired_volumes=(DataVolume("alertmanager_data", DATA_DIR, am.storage_size),),
@@ -103,7 +100,7 @@ def alertmanager_workload(settings: Settings, target: Target) -> Workload:
 def grafana_url(settings: Settings, target: Target) -> str | None:
     """Where notification links open Grafana: its root URL, else the operator's published address."""
     return grafana_root_url(settings) or target.operator_url(
-        Port("http", GRAFANA_PORT, publish=settings.grafana.publish_port))
+        Port("http", GRAFANA.port, publish=settings.grafana.publish_port))
 
 
 def has_credentials(settings: Settings) -> bool:

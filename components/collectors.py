@@ -1,19 +1,21 @@
 """Host, container and cluster collectors: node-exporter, cAdvisor and kube-state-metrics.
 
 Each is switchable per stack (`collectors.<name>.enabled`) and runs under the DNS name and port
-of its scrape job (components/render/prometheus.py), so prometheus.yml and the workloads agree.
-On Kubernetes the container metrics come from the kubelets' built-in cAdvisor (no workload here,
-only Prometheus' RBAC, see components/prometheus.py); on Docker a cAdvisor container reads the
-Docker host. kube-state-metrics exists only on Kubernetes. Upstream sources of every fact used
-here are in docs/UPSTREAM-FACTS.md.
+of its scrape job (components/services.py), so prometheus.yml and the workloads agree. Which
+target has which is decided there too (`collectors`): on Kubernetes the container metrics come
+from the kubelets' built-in cAdvisor (no workload here, only Prometheus' RBAC, see
+components/prometheus.py); on Docker a cAdvisor container reads the Docker host. kube-state-metrics
+exists only on Kubernetes. Upstream sources of every fact used here are in docs/UPSTREAM-FACTS.md.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pulumi
 
-from .render.prometheus import CADVISOR, KUBE_STATE_METRICS, NODE_EXPORTER, docker_collectors, kubernetes_collector_jobs
-from .settings import Settings, TargetKind
+from .services import CADVISOR, KSM_TELEMETRY_PORT, KUBE_STATE_METRICS, NODE_EXPORTER, collector_workloads
+from .settings import Settings
 from .targets import Target
 from .tool import ToolComponent
 from .workload import ClusterRule, Health, HostMount, Port, Resources, Workload
@@ -31,11 +33,10 @@ NODE_EXPORTER_ARGS = (
 )
 
 
-def node_exporter_workload(settings: Settings, target: Target) -> Workload:
+def node_exporter_workload(settings: Settings) -> Workload:
     ne = settings.collectors.node_exporter
-    kubernetes = target.kind is TargetKind.KUBERNETES
     return Workload(
-        name=NODE_EXPORTER.host,
+        name=NODE_EXPORTER.name,
         image=settings.images.node_exporter,
         args=NODE_EXPORTER_ARGS,
         ports=(Port("metrics", NODE_EXPORTER.port),),  # not published: only Prometheus scrapes it
@@ -44,20 +45,21 @@ def node_exporter_workload(settings: Settings, target: Target) -> Workload:
             HostMount("/sys", HOST_SYS),
             # HostToContainer as the chart's hostRootFsMount: filesystems mounted on the node
             # after the pod started are seen (and their usage reported) too.
-            HostMount("/", HOST_ROOT, propagation="HostToContainer" if kubernetes else None),
+            HostMount("/", HOST_ROOT, propagation="HostToContainer"),
         ),
         # The chart's probes: GET / on the metrics port. The image is busybox-based (wget).
         health=Health("/", NODE_EXPORTER.port,
                       docker_test=("CMD", "wget", "-q", "--spider", f"http://127.0.0.1:{NODE_EXPORTER.port}/")),
         resources=Resources(**ne.resources.model_dump()),
         run_as_user=65534,  # the image's USER nobody (prometheus/node_exporter@v1.12.1 Dockerfile)
-        # Kubernetes, as the upstream chart (values.yaml hostNetwork: true, hostPID: true): host
-        # network so node_network_* describe the node's interfaces, not the pod's; host PID for the
-        # process collectors. Docker keeps the shared network (Prometheus finds it by name), so
-        # there the network counters are the container's own (as dockprom runs it).
-        per_node=kubernetes,
-        host_network=kubernetes,
-        host_pid=kubernetes,
+        # One per node with the node's network and PID namespaces, as the upstream chart runs it
+        # (values.yaml hostNetwork: true, hostPID: true): node_network_* then describe the node's
+        # interfaces, not the pod's, and the process collectors see the node's processes. Docker
+        # ignores all three (and the mount propagation): one container on the shared network,
+        # where Prometheus finds it by name, its network counters its own (as dockprom runs it).
+        per_node=True,
+        host_network=True,
+        host_pid=True,
     )
 
 
@@ -75,7 +77,7 @@ CADVISOR_ARGS = (
 def cadvisor_workload(settings: Settings) -> Workload:
     ca = settings.collectors.cadvisor
     return Workload(
-        name=CADVISOR.host,
+        name=CADVISOR.name,
         image=settings.images.cadvisor,
         args=CADVISOR_ARGS,
         ports=(Port("http", CADVISOR.port),),
@@ -123,7 +125,6 @@ KSM_RESOURCES: dict[str, tuple[str, ...]] = {
     "policy": ("poddisruptionbudgets",),
     "storage.k8s.io": ("storageclasses", "volumeattachments"),
 }
-KSM_TELEMETRY_PORT = 8081  # its own metrics and /readyz (the image's --telemetry-port=8081)
 # kube_<resource>_labels is exported only for the label keys allowed here ("By default the labels
 # metrics are not exposed": kubernetes/kube-state-metrics@v2.20.0 docs/developer/cli-arguments.md).
 # kubernetes-mixin's storage alerts skip claims labelled excluded-from-alerts=true through
@@ -135,7 +136,7 @@ def kube_state_metrics_workload(settings: Settings) -> Workload:
     ksm = settings.collectors.kube_state_metrics
     resources = sorted(r for group in KSM_RESOURCES.values() for r in group)
     return Workload(
-        name=KUBE_STATE_METRICS.host,
+        name=KUBE_STATE_METRICS.name,
         image=settings.images.kube_state_metrics,
         # The image's entrypoint already sets --port=8080 --telemetry-port=8081.
         args=(f"--resources={','.join(resources)}", f"--metric-labels-allowlist={KSM_LABELS_ALLOWLIST}"),
@@ -155,7 +156,7 @@ class NodeExporter(ToolComponent):
 
     def __init__(self, name: str, settings: Settings, target: Target,
                  opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__(name, node_exporter_workload(settings, target), target, opts)
+        super().__init__(name, node_exporter_workload(settings), target, opts)
 
 
 class Cadvisor(ToolComponent):
@@ -174,18 +175,16 @@ class KubeStateMetrics(ToolComponent):
         super().__init__(name, kube_state_metrics_workload(settings), target, opts)
 
 
+CollectorClass = Callable[[str, Settings, Target, pulumi.ResourceOptions | None], ToolComponent]
+
+COLLECTOR_CLASSES: dict[str, CollectorClass] = {
+    NODE_EXPORTER.job: NodeExporter,
+    CADVISOR.job: Cadvisor,
+    KUBE_STATE_METRICS.job: KubeStateMetrics,
+}
+
+
 def build_collectors(settings: Settings, target: Target,
                      opts: pulumi.ResourceOptions | None = None) -> dict[str, ToolComponent]:
     """The enabled collector workloads of the target, keyed by scrape job."""
-    built: dict[str, ToolComponent] = {}
-    if target.kind is TargetKind.DOCKER:
-        for job in docker_collectors(settings):
-            cls = NodeExporter if job == NODE_EXPORTER else Cadvisor
-            built[job.job] = cls(job.host, settings, target, opts)
-        return built
-    jobs = kubernetes_collector_jobs(settings)
-    if NODE_EXPORTER.job in jobs:
-        built[NODE_EXPORTER.job] = NodeExporter(NODE_EXPORTER.host, settings, target, opts)
-    if KUBE_STATE_METRICS.job in jobs:
-        built[KUBE_STATE_METRICS.job] = KubeStateMetrics(KUBE_STATE_METRICS.host, settings, target, opts)
-    return built
+    return {c.job: COLLECTOR_CLASSES[c.job](c.name, settings, target, opts) for c in collector_workloads(settings)}

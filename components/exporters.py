@@ -1,8 +1,8 @@
 """Infrastructure exporters Prometheus scrapes: Redis, PostgreSQL, Kafka and NGINX.
 
-Each runs under the DNS name and port of its scrape job (`EXPORTER_JOBS`, the single source of
-truth shared with prometheus.yml), only when enabled for the stack, and stays inside the
-network: nothing but Prometheus talks to them.
+Each runs under the DNS name and port of its scrape job (`EXPORTERS` in components/services.py,
+which prometheus.yml reads too), only when enabled for the stack, and stays inside the network:
+nothing but Prometheus talks to them.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import pulumi
 
-from .render.prometheus import EXPORTER_JOBS, ExporterJob, enabled_exporters
+from .services import Service, enabled_exporters, exporter
 from .settings import Settings
 from .settings.model import Resources as ResourceSettings
 from .targets import Target
@@ -19,20 +19,16 @@ from .tool import ToolComponent
 from .workload import Health, Port, Resources, Workload
 
 
-def exporter_job(job: str) -> ExporterJob:
-    return next(j for j in EXPORTER_JOBS if j.job == job)
-
-
-def _wget(job: ExporterJob, path: str) -> tuple[str, ...]:
+def _wget(job: Service, path: str) -> tuple[str, ...]:
     return ("CMD", "wget", "-q", "--spider", f"http://127.0.0.1:{job.port}{path}")
 
 
-def _workload(job: ExporterJob, image: str, resources: Resources, health_path: str, run_as_user: int,
+def _workload(job: Service, image: str, resources: Resources, health_path: str, run_as_user: int,
               docker_healthcheck: bool, args: tuple[str, ...] = (), env: tuple[tuple[str, str], ...] = (),
               secret_env: tuple[tuple[str, pulumi.Input[str]], ...] = (),
               may_wait_for_backend: bool = False) -> Workload:
     return Workload(
-        name=job.host,
+        name=job.name,
         image=image,
         args=args,
         env=env,
@@ -53,7 +49,7 @@ def _resources(settings_resources: ResourceSettings) -> Resources:
 def redis_exporter_workload(settings: Settings) -> Workload:
     redis = settings.exporters.redis
     return _workload(
-        exporter_job("redis"), settings.images.redis_exporter, _resources(redis.resources),
+        exporter("redis"), settings.images.redis_exporter, _resources(redis.resources),
         health_path="/health",
         # The image's USER 59000:59000, FROM scratch: no shell, no HTTP client (the plain tag is the
         # scratch-release target; oliver006/redis_exporter@v1.88.0 Dockerfile, .github/workflows/release.yml).
@@ -72,7 +68,7 @@ def postgres_exporter_workload(settings: Settings) -> Workload:
     if postgres.dsn is None:  # the settings loader requires it for an enabled exporter
         raise ValueError("exporters.postgres.dsn is required when the postgres exporter is enabled")
     return _workload(
-        exporter_job("postgres"), settings.images.postgres_exporter, _resources(postgres.resources),
+        exporter("postgres"), settings.images.postgres_exporter, _resources(postgres.resources),
         health_path="/",
         # The image's USER nobody, on quay.io/prometheus/busybox: busybox wget for the health check
         # (prometheus-community/postgres_exporter@v0.20.1 Dockerfile; DATA_SOURCE_NAME read in
@@ -87,7 +83,7 @@ def postgres_exporter_workload(settings: Settings) -> Workload:
 def kafka_exporter_workload(settings: Settings) -> Workload:
     kafka = settings.exporters.kafka
     return _workload(
-        exporter_job("kafka"), settings.images.kafka_exporter, _resources(kafka.resources),
+        exporter("kafka"), settings.images.kafka_exporter, _resources(kafka.resources),
         health_path="/healthz",
         # The image's USER nobody, on quay.io/prometheus/busybox: busybox wget for the health check
         # (danielqsj/kafka_exporter@v1.9.0 Dockerfile; /healthz in kafka_exporter.go).
@@ -103,7 +99,7 @@ def kafka_exporter_workload(settings: Settings) -> Workload:
 def nginx_exporter_workload(settings: Settings) -> Workload:
     nginx = settings.exporters.nginx
     return _workload(
-        exporter_job("nginx"), settings.images.nginx_exporter, _resources(nginx.resources),
+        exporter("nginx"), settings.images.nginx_exporter, _resources(nginx.resources),
         health_path="/",
         # The image's USER 1001:1001, FROM scratch: no shell, no HTTP client
         # (nginx/nginx-prometheus-exporter@v1.5.3 build/Dockerfile).
@@ -163,5 +159,5 @@ EXPORTER_CLASSES: dict[str, ExporterClass] = {
 def build_exporters(settings: Settings, target: Target,
                     opts: pulumi.ResourceOptions | None = None) -> dict[str, ToolComponent]:
     """The enabled exporters, keyed by scrape job: exactly the jobs prometheus.yml scrapes."""
-    return {job.job: EXPORTER_CLASSES[job.job](job.host, settings, target, opts)
+    return {job.job: EXPORTER_CLASSES[job.job](job.name, settings, target, opts)
             for job in enabled_exporters(settings)}

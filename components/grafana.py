@@ -5,13 +5,13 @@ from __future__ import annotations
 import pulumi
 
 from .render.grafana import DASHBOARDS_DIR, ENTRYPOINT_FILE, grafana_files
+from .services import GRAFANA
 from .settings import Settings
 from .targets import Target
 from .tool import ToolComponent
 from .workload import DataVolume, File, Health, Ingress, Port, Replication, Resources, Workload
 
 DATA_DIR = "/var/lib/grafana"
-HTTP_PORT = 3000
 # The image's `grafana` user (ARG GF_UID="472"). The default tag is the Alpine variant (/bin/sh for
 # the entrypoint wrapper, busybox wget for the health check, /run.sh as ENTRYPOINT); the Ubuntu and
 # distroless variants are other tags. grafana/grafana Dockerfile (final-alpine is the default stage)
@@ -49,20 +49,20 @@ def grafana_workload(settings: Settings, target: Target) -> Workload:
         # remains visible", conf/defaults.ini), as stored at 0253a221; the 13.2.0 tag cannot be fetched.
         env.append(("GF_UNIFIED_ALERTING_EXECUTE_ALERTS", "false"))
     return Workload(
-        name="grafana",
+        name=GRAFANA.name,
         image=settings.images.grafana,
         # The wrapper re-applies GF_SECURITY_ADMIN_PASSWORD on every start, then runs /run.sh.
         entrypoint=("/bin/sh", ENTRYPOINT_FILE),
         env=tuple(env),
         secret_env=tuple(secret_env),
-        ports=(Port("http", HTTP_PORT, publish=gf.publish_port, clients="any"),),
+        ports=(Port("http", GRAFANA.port, publish=gf.publish_port, clients="any"),),
         # Dashboards are live (the file provider polls their directory); datasources, the provider
         # file and the entrypoint are read at start (docs/OPERATIONS.md, "What reloads").
         files=tuple(File(path, text, live=path.startswith(DASHBOARDS_DIR + "/"))
                     for path, text in grafana_files(settings).items()),
         volumes=() if replicated else (data,),
-        health=Health("/api/health", HTTP_PORT,
-                      docker_test=("CMD", "wget", "-q", "--spider", f"http://127.0.0.1:{HTTP_PORT}/api/health")),
+        health=Health("/api/health", GRAFANA.port,
+                      docker_test=("CMD", "wget", "-q", "--spider", f"http://127.0.0.1:{GRAFANA.port}/api/health")),
         resources=Resources(**gf.resources.model_dump()),
         run_as_user=GRAFANA_UID,
         # Everything Grafana writes (DB, plugins, sessions) is under the data volume; logs go to

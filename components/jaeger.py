@@ -8,20 +8,14 @@ from __future__ import annotations
 
 import pulumi
 
-from .render.jaeger import (
-    BASE_PATH,
-    CONFIG_FILE,
-    DATA_DIR,
-    ES_PASSWORD_ENV,
-    HEALTH_PATH,
-    HEALTH_PORT,
-    METRICS_PORT,
-    OTLP_GRPC_PORT,
-    OTLP_HTTP_PORT,
-    QUERY_PORT,
-    THRIFT_HTTP_PORT,
-    ZIPKIN_PORT,
-    render_jaeger_config,
+from .render.jaeger import BASE_PATH, CONFIG_FILE, DATA_DIR, ES_PASSWORD_ENV, HEALTH_PATH, render_jaeger_config
+from .services import (
+    JAEGER,
+    JAEGER_HEALTH_PORT,
+    JAEGER_OTLP_GRPC_PORT,
+    JAEGER_OTLP_HTTP_PORT,
+    JAEGER_THRIFT_HTTP_PORT,
+    JAEGER_ZIPKIN_PORT,
 )
 from .settings import Settings
 from .targets import Target
@@ -43,27 +37,28 @@ def jaeger_workload(settings: Settings) -> Workload:
         # The config file says ${env:ES_PASSWORD}: the password itself stays a secret env var.
         secret_env.append((ES_PASSWORD_ENV, jaeger.elasticsearch.password.get_secret_value()))
     return Workload(
-        name="jaeger",
+        name=JAEGER.name,
         image=settings.images.jaeger,
         args=(f"--config=file:{CONFIG_FILE}",),
         secret_env=tuple(secret_env),
         ports=(
-            Port("query", QUERY_PORT, publish=QUERY_PORT),
+            Port("query", JAEGER.port, publish=JAEGER.port),
             # The receivers take spans from QuikApp's services.
-            Port("collector-http", THRIFT_HTTP_PORT, publish=THRIFT_HTTP_PORT, clients="apps"),  # jaeger.thrift
-            Port("otlp-grpc", OTLP_GRPC_PORT, publish=OTLP_GRPC_PORT, clients="apps"),
-            Port("otlp-http", OTLP_HTTP_PORT, publish=OTLP_HTTP_PORT, clients="apps"),
-            Port("zipkin", ZIPKIN_PORT, publish=ZIPKIN_PORT, clients="apps"),
-            Port("health", HEALTH_PORT),
-            Port("metrics", METRICS_PORT),  # Prometheus scrapes it (job monitoring)
+            Port("collector-http", JAEGER_THRIFT_HTTP_PORT, publish=JAEGER_THRIFT_HTTP_PORT, clients="apps"),
+            Port("otlp-grpc", JAEGER_OTLP_GRPC_PORT, publish=JAEGER_OTLP_GRPC_PORT, clients="apps"),
+            Port("otlp-http", JAEGER_OTLP_HTTP_PORT, publish=JAEGER_OTLP_HTTP_PORT, clients="apps"),
+            Port("zipkin", JAEGER_ZIPKIN_PORT, publish=JAEGER_ZIPKIN_PORT, clients="apps"),
+            Port("health", JAEGER_HEALTH_PORT),
+            Port("metrics", JAEGER.scrape_port),  # Prometheus scrapes it (job monitoring)
         ),
         files=(File(CONFIG_FILE, render_jaeger_config(settings)),),
         volumes=volumes,
         scratch_dirs=scratch,
         # The image is Alpine-based (jaegertracing/jaeger@v2.20.0 scripts/build/docker/base/Dockerfile):
         # busybox wget is there for Docker's HEALTHCHECK.
-        health=Health(HEALTH_PATH, HEALTH_PORT,
-                      docker_test=("CMD", "wget", "-q", "--spider", f"http://127.0.0.1:{HEALTH_PORT}{HEALTH_PATH}")),
+        health=Health(HEALTH_PATH, JAEGER_HEALTH_PORT,
+                      docker_test=("CMD", "wget", "-q", "--spider",
+                                   f"http://127.0.0.1:{JAEGER_HEALTH_PORT}{HEALTH_PATH}")),
         resources=Resources(**jaeger.resources.model_dump()),
         run_as_user=JAEGER_UID,
     )

@@ -7,7 +7,6 @@ import pulumi
 from .render.loki import (
     CONFIG_FILE,
     DATA_DIR,
-    HTTP_PORT,
     PUSH_PATH,
     RUNTIME_CONFIG_FILE,
     SECRET_KEY_ENV,
@@ -15,6 +14,7 @@ from .render.loki import (
     render_loki_config,
     render_loki_runtime_config,
 )
+from .services import LOKI
 from .settings import Settings
 from .targets import Target
 from .tool import ToolComponent
@@ -26,7 +26,7 @@ LOKI_UID = 10001  # the image's `loki` user, owner of /loki in the image
 def loki_workload(settings: Settings, target: Target) -> Workload:
     loki = settings.loki
     return Workload(
-        name="loki",
+        name=LOKI.name,
         image=settings.images.loki,
         # -config.expand-env only with an S3 secret key: the file then holds ${LOKI_S3_SECRET_ACCESS_KEY}
         # and the key arrives as a secret env var; otherwise the args stay as before.
@@ -35,7 +35,7 @@ def loki_workload(settings: Settings, target: Target) -> Workload:
         # No authentication (auth_enabled: false): published on docker.publishAddress only,
         # loopback unless the stack says otherwise; a ClusterIP Service on Kubernetes.
         # Services may push to lokiPushUrl themselves, besides Promtail.
-        ports=(Port("http", HTTP_PORT, publish=HTTP_PORT, clients="apps"),),
+        ports=(Port("http", LOKI.port, publish=LOKI.port, clients="apps"),),
         # The main config is read at start; the runtime config (the stack's limits) is re-read.
         files=(File(CONFIG_FILE, render_loki_config(settings)),
                File(RUNTIME_CONFIG_FILE, render_loki_runtime_config(settings), live=True)),
@@ -46,8 +46,8 @@ def loki_workload(settings: Settings, target: Target) -> Workload:
         # production/helm/loki/values.yaml sets `livenessProbe: {}` for the same reason.
         # The image is distroless since 3.5.8 (no shell, no wget); the binary itself asks
         # /ready with `-health` (grafana/loki@v3.7.6 cmd/loki/health.go, docs/.../upgrade 3.5.8).
-        health=Health("/ready", HTTP_PORT, liveness=False,
-                      docker_test=("CMD", "/usr/bin/loki", "-health", f"-health.url=http://127.0.0.1:{HTTP_PORT}/ready")),
+        health=Health("/ready", LOKI.port, liveness=False,
+                      docker_test=("CMD", "/usr/bin/loki", "-health", f"-health.url=http://127.0.0.1:{LOKI.port}/ready")),
         resources=Resources(**loki.resources.model_dump()),
         run_as_user=LOKI_UID,
         scratch_dirs=("/tmp",),

@@ -21,7 +21,8 @@ from .render.prometheus import (
 )
 from .render.runbooks import absolute_runbooks
 from .render.slo import SLO_RULES_PATH, render_slo_rules
-from .settings import Settings, TargetKind
+from .services import PROMETHEUS
+from .settings import Settings
 from .targets import Target
 from .tool import ToolComponent
 from .workload import ClusterRule, DataVolume, File, Health, NamespacedRule, Port, Replication, Resources, Workload
@@ -89,9 +90,9 @@ def prometheus_workload(settings: Settings, catalog: Catalog, target: Target) ->
     # Live too: Prometheus reads them at each request, so a rotated one is used without a restart
     # (they sit in the live /etc/prometheus, from the fixed-name Secret on Kubernetes).
     files += [File(path, value, secret=True, live=True) for path, value in remote_write_secrets(settings).items()]
-    http = Port("http", 9090, publish=9090)
+    http = Port("http", PROMETHEUS.port, publish=PROMETHEUS.port)
     return Workload(
-        name="prometheus",
+        name=PROMETHEUS.name,
         image=settings.images.prometheus,
         args=(
             f"--config.file={CONFIG_DIR}/prometheus.yml",
@@ -117,12 +118,13 @@ def prometheus_workload(settings: Settings, catalog: Catalog, target: Target) ->
         ports=(http,),
         files=tuple(files),
         volumes=(DataVolume("prometheus_data", DATA_DIR, prom.storage_size),),
-        health=Health("/-/ready", 9090, live_path="/-/healthy",
-                      docker_test=("CMD", "wget", "-q", "--spider", "http://127.0.0.1:9090/-/ready")),
+        health=Health("/-/ready", PROMETHEUS.port, live_path="/-/healthy",
+                      docker_test=("CMD", "wget", "-q", "--spider", f"http://127.0.0.1:{PROMETHEUS.port}/-/ready")),
         resources=Resources(**prom.resources.model_dump()),
         run_as_user=65534,  # `nobody`, the image's user
-        # Kubernetes: discovery of every target (pods behind Services, nodes); Docker ignores these.
-        namespace_rules=discovery_rules(settings) if target.kind is TargetKind.KUBERNETES else (),
+        # Kubernetes: discovery of every target (pods behind Services, nodes). Docker has no RBAC and
+        # ignores these (its prometheus.yml names static targets).
+        namespace_rules=discovery_rules(settings),
         cluster_rules=kubelet_rules(settings),
         replication=Replication(
             REPLICAS, retired_volumes=(DataVolume("prometheus_data", DATA_DIR, prom.storage_size),),

@@ -1,7 +1,9 @@
 """Target-neutral description of one workload: what a tool needs, not how it is run.
 
-Components build a `Workload`; a target (Docker or Kubernetes) realises it. Everything a
-target needs is here, so adding a third target touches only `components/targets/`.
+Components build a `Workload`; a target (Docker or Kubernetes) realises it, each field as far as the
+target has the concept (Docker ignores RBAC, replicas and per-node placement). Everything a target
+needs is here. The few decisions outside `components/targets/` that depend on the target kind are
+each one exhaustive `match` over TargetKind, which mypy checks (docs/ARCHITECTURE.md, "Add a target").
 """
 
 from __future__ import annotations

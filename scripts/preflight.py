@@ -31,7 +31,8 @@ from render import ROOT, StackFileError, stack_file_config  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
 from components.catalog import load_catalog  # noqa: E402
-from components.settings import Settings, SettingsError, parse_config  # noqa: E402
+from components.settings import Settings, SettingsError, TargetKind, parse_config  # noqa: E402
+from components.settings.model import unknown_target  # noqa: E402
 
 TIMEOUT = 5.0
 DOCKER_INSTALL = "https://docs.docker.com/engine/install/"
@@ -224,6 +225,25 @@ def cluster_problems(settings: Settings, stack_file: str) -> tuple[list[str], li
     return found, notes
 
 
+def platform_problems(settings: Settings, stack_file: str) -> list[str]:
+    """What stops `pulumi up` on the stack's target: its Docker daemon, or its cluster and what the cluster lacks."""
+    kind = settings.target
+    match kind:
+        case TargetKind.DOCKER:
+            problem = docker_problem(settings, stack_file)
+            return [problem] if problem else []
+        case TargetKind.KUBERNETES:
+            problem = kubernetes_problem(settings, stack_file)
+            if problem:
+                return [problem]
+            cluster, notes = cluster_problems(settings, stack_file)
+            for note in notes:
+                print(note, file=sys.stderr)
+            return cluster
+        case _:
+            unknown_target(kind)
+
+
 def problems(stack: str, root: Path = ROOT) -> list[str]:
     stack_file = f"Pulumi.{stack}.yaml"
     try:
@@ -239,16 +259,7 @@ def problems(stack: str, root: Path = ROOT) -> list[str]:
         load_catalog(root / "configs" / "services.yaml")
     except SettingsError as exc:  # CatalogError
         found.append(str(exc))
-    check = docker_problem if settings.target.value == "docker" else kubernetes_problem
-    platform = check(settings, stack_file)
-    if platform:
-        return [*found, platform]
-    if settings.target.value == "kubernetes":
-        cluster, notes = cluster_problems(settings, stack_file)
-        for note in notes:
-            print(note, file=sys.stderr)
-        found += cluster
-    return found
+    return [*found, *platform_problems(settings, stack_file)]
 
 
 def main(argv: list[str]) -> int:

@@ -56,8 +56,8 @@ SYNTHETIC = frozenset({"up", "scrape_duration_seconds", "scrape_samples_scraped"
                        "scrape_samples_post_metric_relabeling", "scrape_series_added", "ALERTS",
                        "ALERTS_FOR_STATE"})
 
-# The `monitoring` job's targets, told apart by their `service` label (components/render/prometheus.py
-# MONITORING_TARGETS, PER_NODE_TOOLS). Grafana's and Promtail's names have no fixture: a panel on
+# The `monitoring` job's targets, told apart by their `service` label (components/services.py
+# MONITORED_TOOLS). Grafana's and Promtail's names have no fixture: a panel on
 # them fails here until someone records what they export.
 # Jaeger: the deployed 2.20.0 and CI's 2.13.0 spell their counters differently (jaeger-v2.20.0.txt).
 MONITORING_SERVICES: dict[str, tuple[str, ...]] = {

@@ -10,7 +10,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from components.render.prometheus import EXPORTER_JOBS
+from components.services import EXPORTERS
 from conftest import stack_run
 from harness import SECRET_SIG, SENTINELS, STACKS, Run, run_program, stack_config, with_secrets
 from manifests import (
@@ -29,8 +29,8 @@ from rendered import workload_files
 CONTAINER = "docker:index/container:Container"
 TYPES = {"redis": "quikapp:monitoring:RedisExporter", "postgres": "quikapp:monitoring:PostgresExporter",
          "kafka": "quikapp:monitoring:KafkaExporter", "nginx": "quikapp:monitoring:NginxExporter"}
-HOSTS = {job.job: job.host for job in EXPORTER_JOBS}
-PORTS = {job.job: job.port for job in EXPORTER_JOBS}
+HOSTS = {job.job: job.name for job in EXPORTERS}
+PORTS = {job.job: job.port for job in EXPORTERS}
 IMAGES = {"redis": "oliver006/redis_exporter:v1.88.0",
           "postgres": "quay.io/prometheuscommunity/postgres-exporter:v0.20.1",
           "kafka": "danielqsj/kafka-exporter:v1.9.0",

@@ -36,7 +36,6 @@ TEMPLATE_NAME = "quikapp.tmpl"
 TEMPLATE_FILE = f"{CONFIG_DIR}/{TEMPLATE_NAME}"
 TEMPLATE_SOURCE = CONFIGS / "alertmanager" / TEMPLATE_NAME
 DATA_DIR = "/alertmanager"
-HTTP_PORT = 9093
 
 # Receiver names (docs/OPERATIONS.md). `quikapp` is the root's: every alert no route takes.
 RECEIVER = "quikapp"

@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from ..catalog import CONFIGS
+from ..services import ALERTMANAGER, CADVISOR, JAEGER, KUBE_STATE_METRICS, LOKI, NODE_EXPORTER, PROMETHEUS
 from ..settings import Settings, TargetKind
-from .prometheus import CADVISOR, KUBE_STATE_METRICS, NODE_EXPORTER, infrastructure_jobs
+from .jaeger import BASE_PATH as JAEGER_BASE_PATH
+from .prometheus import infrastructure_jobs
 from .yamltext import dump_yaml
 
 SOURCE = CONFIGS / "grafana"
@@ -36,11 +38,11 @@ LOKI_UID = "loki"
 JAEGER_UID = "jaeger"
 ALERTMANAGER_UID = "alertmanager"
 
-PROMETHEUS_URL = "http://prometheus:9090"
-LOKI_URL = "http://loki:3100"
+PROMETHEUS_URL = PROMETHEUS.url
+LOKI_URL = LOKI.url
 # Jaeger's query service runs with --query.base-path=/jaeger (the seed's `query.base-path`).
-JAEGER_URL = "http://jaeger:16686/jaeger"
-ALERTMANAGER_URL = "http://alertmanager:9093"
+JAEGER_URL = f"{JAEGER.url}{JAEGER_BASE_PATH}"
+ALERTMANAGER_URL = ALERTMANAGER.url
 
 # The Loki query a Jaeger span opens (Grafana interpolates ${__span.traceId}).
 TRACES_TO_LOGS_QUERY = '{service_name=~".+"} |= "${__span.traceId}"'

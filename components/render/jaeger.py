@@ -11,6 +11,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ..services import (
+    JAEGER,
+    JAEGER_HEALTH_PORT,
+    JAEGER_OTLP_GRPC_PORT,
+    JAEGER_OTLP_HTTP_PORT,
+    JAEGER_QUERY_GRPC_PORT,
+    JAEGER_THRIFT_HTTP_PORT,
+    JAEGER_ZIPKIN_PORT,
+)
 from ..settings import Settings
 from .yamltext import dump_yaml
 
@@ -19,22 +28,10 @@ CONFIG_FILE = f"{CONFIG_DIR}/config.yaml"
 
 # The UI and query API live under this path (the seed's jaeger-config.yml `query.base-path`).
 BASE_PATH = "/jaeger"
-QUERY_PORT = 16686
-QUERY_GRPC_PORT = 16685  # query's gRPC API (api_v2/api_v3): in-container only, named so tests can move it
-OTLP_GRPC_PORT = 4317
-OTLP_HTTP_PORT = 4318
-ZIPKIN_PORT = 9411
-# jaeger.thrift over HTTP (POST /api/traces), v1's collector endpoint: v2 keeps it through the
-# `jaeger` receiver's thrift_http protocol, so services still using a Jaeger client keep working.
-THRIFT_HTTP_PORT = 14268
-# The healthcheckv2 extension (v1's admin port 14269 is gone): with use_v2, GET /status answers
-# 200 once every component reports OK (open-telemetry/opentelemetry-collector-contrib@v0.155.0
-# internal/healthcheck config.go DefaultHTTPPort, internal/http/responders.go).
-HEALTH_PORT = 13133
+# The healthcheckv2 extension's (on JAEGER_HEALTH_PORT): with use_v2, GET /status answers 200 once
+# every component reports OK (open-telemetry/opentelemetry-collector-contrib@v0.155.0
+# internal/healthcheck internal/http/responders.go).
 HEALTH_PATH = "/status"
-# The collector's own metrics (service.telemetry), Prometheus text on /metrics; Jaeger's upstream
-# configs use 8888 (jaegertracing/jaeger@v2.20.0 cmd/jaeger/config.yaml).
-METRICS_PORT = 8888
 
 # Badger's data volume is mounted over the image's /tmp. The image runs as uid 10001, and /tmp
 # (the image's `VOLUME /tmp`, mode 1777) is the only directory that user can write: Docker copies
@@ -120,18 +117,18 @@ def jaeger_config(settings: Settings) -> dict[str, Any]:
                 # them; fixed here, the names (otelcol_receiver_accepted_spans_total…) are the same
                 # on every version the dashboards and the tests meet.
                 "metrics": {"readers": [{"pull": {"exporter": {"prometheus": {
-                    "host": "0.0.0.0", "port": METRICS_PORT,
+                    "host": "0.0.0.0", "port": JAEGER.scrape_port,
                     "without_type_suffix": False, "without_units": False}}}}]},
                 "logs": {"level": "info"},
             },
         },
         "extensions": {
-            "healthcheckv2": {"use_v2": True, "http": _listen(HEALTH_PORT)},
+            "healthcheckv2": {"use_v2": True, "http": _listen(JAEGER_HEALTH_PORT)},
             "jaeger_query": {
                 "base_path": BASE_PATH,
                 "storage": {"traces": STORE},
-                "http": _listen(QUERY_PORT),
-                "grpc": _listen(QUERY_GRPC_PORT),
+                "http": _listen(JAEGER.port),
+                "grpc": _listen(JAEGER_QUERY_GRPC_PORT),
                 # v2 turns query self-tracing on by default (jaegertracing/jaeger@v2.20.0
                 # cmd/jaeger/internal/extension/jaegerquery/factory.go); releases before the move to
                 # the collector's TracerProvider (v2.13.0 cmd/query/app, internal/jtracer) send those
@@ -142,11 +139,11 @@ def jaeger_config(settings: Settings) -> dict[str, Any]:
             "jaeger_storage": {"backends": {STORE: storage_backend(settings)}},
         },
         "receivers": {
-            "otlp": {"protocols": {"grpc": _listen(OTLP_GRPC_PORT), "http": _listen(OTLP_HTTP_PORT)}},
+            "otlp": {"protocols": {"grpc": _listen(JAEGER_OTLP_GRPC_PORT), "http": _listen(JAEGER_OTLP_HTTP_PORT)}},
             # Only thrift_http: the agent's UDP ports and gRPC 14250 were never exposed by this stack.
-            "jaeger": {"protocols": {"thrift_http": _listen(THRIFT_HTTP_PORT)}},
+            "jaeger": {"protocols": {"thrift_http": _listen(JAEGER_THRIFT_HTTP_PORT)}},
             # The seed's Spring Boot services send Zipkin v2 JSON to jaeger:9411/api/v2/spans.
-            "zipkin": _listen(ZIPKIN_PORT),
+            "zipkin": _listen(JAEGER_ZIPKIN_PORT),
         },
         "processors": {"batch": {}},
         "exporters": {"jaeger_storage_exporter": {"trace_storage": STORE}},

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..catalog import CONFIGS
+from ..services import LOKI
 from ..settings import Settings
 from ..settings.model import LokiS3Settings
 from .yamltext import dump_yaml, load_yaml
@@ -30,7 +31,6 @@ RUNTIME_CONFIG_FILE = f"{RUNTIME_CONFIG_DIR}/runtime-config.yml"
 RUNTIME_CONFIG_PERIOD = "10s"  # dskit's default, stated so docs/OPERATIONS.md can quote it
 SINGLE_TENANT = "fake"
 DATA_DIR = "/loki"  # the loki_data volume
-HTTP_PORT = 3100
 PUSH_PATH = "/loki/api/v1/push"
 BASE_CONFIG = CONFIGS / "loki" / "loki-config.yml"
 
@@ -38,7 +38,7 @@ BASE_CONFIG = CONFIGS / "loki" / "loki-config.yml"
 def loki_config(settings: Settings, base: Path = BASE_CONFIG) -> dict[str, Any]:
     """The config as data: the base file with the per-stack values set."""
     config: dict[str, Any] = load_yaml(base.read_text(encoding="utf-8"))
-    config["server"]["http_listen_port"] = HTTP_PORT
+    config["server"]["http_listen_port"] = LOKI.port
     # The stack's limits live in the runtime config (tenant_limits), re-read without a restart.
     config["runtime_config"] = {"file": RUNTIME_CONFIG_FILE, "period": RUNTIME_CONFIG_PERIOD}
     # Retention only happens when the compactor applies it: never render one without the other.

@@ -12,63 +12,31 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..catalog import CONFIGS, Catalog, ServiceJob
+from ..services import (
+    ALERTMANAGER,
+    KUBE_STATE_METRICS,
+    KUBELET,
+    MONITORED_TOOLS,
+    MONITORING_JOB,
+    NODE_EXPORTER,
+    PROMETHEUS,
+    collector_workloads,
+    collectors,
+    enabled_exporters,
+)
 from ..settings import Settings, TargetKind
-from .jaeger import METRICS_PORT as JAEGER_METRICS_PORT
+from ..settings.model import unknown_target
 from .yamltext import dump_yaml, load_yaml
 
 CONFIG_DIR = "/etc/prometheus"
 RULES_DIR = f"{CONFIG_DIR}/rules"
 RULES_SOURCE = CONFIGS / "prometheus" / "rules"
-ALERTMANAGER = "alertmanager:9093"
 # High availability: each replica's own name (env, from the pod's name) as the replica external label
 # (`prometheus.haLabels.replica`, `__replica__` by default). Prometheus 3 expands ${VAR} in external
 # label values on every load (prometheus/prometheus@v3.14.0 config/config.go Load: os.Expand over
 # GlobalConfig.ExternalLabels).
 REPLICA_ENV = "POD_NAME"
 
-
-@dataclass(frozen=True)
-class ExporterJob:
-    """A scrape job for one infrastructure exporter of the monitoring stack."""
-
-    job: str  # the seed's job name: redis, postgres, kafka, nginx
-    host: str  # the exporter's DNS name, same on both targets
-    port: int
-
-
-# The seed's infrastructure jobs, in the seed's order.
-EXPORTER_JOBS: tuple[ExporterJob, ...] = (
-    ExporterJob("redis", "redis-exporter", 9121),
-    ExporterJob("postgres", "postgres-exporter", 9187),
-    ExporterJob("kafka", "kafka-exporter", 9308),
-    ExporterJob("nginx", "nginx-exporter", 9113),
-)
-
-
-# The stack's own tools, scraped as job `monitoring` so ServiceDown also covers the monitoring
-# stack (a silent Loki or Alertmanager is otherwise noticed only when someone needs it).
-# Promtail follows in PER_NODE_TOOLS (one target per node on Kubernetes).
-MONITORING_TARGETS: tuple[tuple[str, int], ...] = (
-    ("alertmanager", 9093),
-    ("grafana", 3000),
-    ("loki", 3100),
-    ("jaeger", JAEGER_METRICS_PORT),  # Jaeger v2's own /metrics (v1's admin port 14269 is gone)
-)
-
-
-PER_NODE_TOOLS: tuple[tuple[str, int], ...] = (
-    ("promtail", 9080),
-)
-
-PROMETHEUS_PORT = 9090
-
-# The collectors' jobs. The names are the selectors of the upstream mixins' rules and dashboards
-# (node-mixin `job="node-exporter"`, kubernetes-mixin `job="kube-state-metrics"`, `job="kubelet"`,
-# `job="cadvisor"`).
-NODE_EXPORTER = ExporterJob("node-exporter", "node-exporter", 9100)
-CADVISOR = ExporterJob("cadvisor", "cadvisor", 8080)  # Docker: the cAdvisor container
-KUBE_STATE_METRICS = ExporterJob("kube-state-metrics", "kube-state-metrics", 8080)
-KUBELET = "kubelet"
 
 # The in-cluster credentials every pod with a mounted service account token has.
 SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
@@ -80,44 +48,16 @@ def _static(address: str, service: str) -> dict[str, object]:
     return {"targets": [address], "labels": {"service": service}}
 
 
-def enabled_exporters(settings: Settings) -> list[ExporterJob]:
-    exporters = settings.exporters
-    enabled = {"redis": exporters.redis.enabled, "postgres": exporters.postgres.enabled,
-               "kafka": exporters.kafka.enabled, "nginx": exporters.nginx.enabled}
-    return [job for job in EXPORTER_JOBS if enabled[job.job]]
-
-
-def docker_collectors(settings: Settings) -> list[ExporterJob]:
-    """The collector containers on a Docker host, in job order."""
-    collectors = settings.collectors
-    return [job for job, on in ((NODE_EXPORTER, collectors.node_exporter.enabled),
-                                (CADVISOR, collectors.cadvisor.enabled)) if on]
-
-
-def kubernetes_collector_jobs(settings: Settings) -> list[str]:
-    """The collector jobs on Kubernetes, in job order (cadvisor is the kubelet's, not a workload)."""
-    collectors = settings.collectors
-    return [job for job, on in ((NODE_EXPORTER.job, collectors.node_exporter.enabled),
-                                (KUBE_STATE_METRICS.job, collectors.kube_state_metrics.enabled),
-                                (KUBELET, collectors.kubelet.enabled),
-                                (CADVISOR.job, collectors.cadvisor.enabled)) if on]
-
-
 def scrapes_kubelets(settings: Settings) -> bool:
     """Whether Prometheus reads the kubelets (Kubernetes: the kubelet and cadvisor jobs)."""
-    return settings.target is TargetKind.KUBERNETES and (
-        settings.collectors.kubelet.enabled or settings.collectors.cadvisor.enabled)
+    return any(c.workload is None for c in collectors(settings))
 
 
 def infrastructure_jobs(settings: Settings) -> frozenset[str]:
     """The scrape jobs of prometheus.yml other than the catalog's (whose names the catalog keeps
     clear of these): what rule files and dashboards scoped to a collector or exporter depend on."""
-    jobs = {"prometheus", "monitoring", *(e.job for e in enabled_exporters(settings))}
-    if settings.target is TargetKind.KUBERNETES:
-        jobs.update(kubernetes_collector_jobs(settings))
-    else:
-        jobs.update(c.job for c in docker_collectors(settings))
-    return frozenset(jobs)
+    return frozenset({PROMETHEUS.job, MONITORING_JOB, *(e.job for e in enabled_exporters(settings)),
+                      *(c.job for c in collectors(settings))})
 
 
 def render_prometheus_config(settings: Settings, catalog: Catalog, app_host: Callable[[str], str], *,
@@ -129,9 +69,14 @@ def render_prometheus_config(settings: Settings, catalog: Catalog, app_host: Cal
     `stack` (the Pulumi stack's name) is the value of the cluster label of a highAvailability
     stack that does not set that label in `prometheus.externalLabels`.
     """
-    if settings.target is TargetKind.KUBERNETES:
-        return _render(settings, catalog, _kubernetes_jobs(settings, catalog), stack)
-    return _render(settings, catalog, _docker_jobs(settings, catalog, app_host), stack)
+    kind = settings.target
+    match kind:
+        case TargetKind.DOCKER:
+            return _render(settings, catalog, _docker_jobs(settings, catalog, app_host), stack)
+        case TargetKind.KUBERNETES:
+            return _render(settings, catalog, _kubernetes_jobs(settings, catalog), stack)
+        case _:
+            unknown_target(kind)
 
 
 def ha_external_labels(settings: Settings, stack: str | None) -> dict[str, str]:
@@ -278,9 +223,8 @@ def _alerting(settings: Settings, catalog: Catalog) -> dict[str, object]:
     teams = alert_team_relabeling(catalog)
     if not settings.ha:
         single: dict[str, object] = {"alert_relabel_configs": teams} if teams else {}
-        single["alertmanagers"] = [{"static_configs": [{"targets": [ALERTMANAGER]}]}]
+        single["alertmanagers"] = [{"static_configs": [{"targets": [ALERTMANAGER.address]}]}]
         return single
-    host, port = ALERTMANAGER.split(":")
     return {
         # A label name is [a-zA-Z_][a-zA-Z0-9_]* (LabelName): nothing in it is special in a regex.
         "alert_relabel_configs": [*teams, {"action": "labeldrop", "regex": settings.prometheus.ha_labels.replica}],
@@ -290,7 +234,7 @@ def _alerting(settings: Settings, catalog: Catalog) -> dict[str, object]:
             # One target per member pod: the Service's HTTP port only (not the members' cluster port).
             "relabel_configs": [{"source_labels": ["__meta_kubernetes_service_name",
                                                    "__meta_kubernetes_endpointslice_port"],
-                                 "regex": f"{host};{port}", "action": "keep"}],
+                                 "regex": f"{ALERTMANAGER.name};{ALERTMANAGER.port}", "action": "keep"}],
         }],
     }
 
@@ -309,7 +253,7 @@ APP_NAME_ESCAPING = "underscores"
 
 def _docker_jobs(settings: Settings, catalog: Catalog, app_host: Callable[[str], str]) -> list[dict[str, object]]:
     jobs: list[dict[str, object]] = [
-        {"job_name": "prometheus", "static_configs": [_static(f"localhost:{PROMETHEUS_PORT}", "prometheus")]},
+        {"job_name": PROMETHEUS.job, "static_configs": [_static(f"localhost:{PROMETHEUS.port}", PROMETHEUS.name)]},
     ]
     for job in catalog.jobs:
         app_job: dict[str, object] = {
@@ -325,17 +269,17 @@ def _docker_jobs(settings: Settings, catalog: Catalog, app_host: Callable[[str],
     for exporter in enabled_exporters(settings):
         jobs.append({
             "job_name": exporter.job,
-            "static_configs": [_static(f"{exporter.host}:{exporter.port}", exporter.job)],
+            "static_configs": [_static(exporter.address, exporter.job)],
         })
     # After the seed's jobs, in the seed's order.
     jobs.append({
-        "job_name": "monitoring",
-        "static_configs": [_static(f"{host}:{port}", host) for host, port in MONITORING_TARGETS + PER_NODE_TOOLS],
+        "job_name": MONITORING_JOB,
+        "static_configs": [_static(f"{tool.name}:{tool.scrape_port}", tool.name) for tool in MONITORED_TOOLS],
     })
-    for collector in docker_collectors(settings):
+    for collector in collector_workloads(settings):
         jobs.append({
             "job_name": collector.job,
-            "static_configs": [_static(f"{collector.host}:{collector.port}", collector.job)],
+            "static_configs": [_static(collector.address, collector.job)],
         })
     return jobs
 
@@ -418,26 +362,27 @@ def _kubelet_job(job: str, metrics_path: str, insecure_skip_verify: bool) -> dic
 def _kubernetes_jobs(settings: Settings, catalog: Catalog) -> list[dict[str, object]]:
     kube = settings.kubernetes
     stack_ns = kube.namespace
-    jobs = [_endpointslice_job("prometheus", stack_ns, [("prometheus", PROMETHEUS_PORT)])]
+    jobs = [_endpointslice_job(PROMETHEUS.job, stack_ns, [(PROMETHEUS.name, PROMETHEUS.port)])]
     for job in catalog.jobs:
         jobs.append(_endpointslice_job(job.name, kube.app_namespace, list(job.services),
                                        metrics_path=job.metrics_path, fallback_protocol=APP_FALLBACK_PROTOCOL,
                                        name_escaping=APP_NAME_ESCAPING, more_relabeling=team_relabeling(job)))
     for exporter in enabled_exporters(settings):
         # `service` stays the job's name, as on Docker (the exporter alerts are written against it).
-        jobs.append(_endpointslice_job(exporter.job, stack_ns, [(exporter.host, exporter.port)],
+        jobs.append(_endpointslice_job(exporter.job, stack_ns, [(exporter.name, exporter.port)],
                                        service_label=exporter.job))
-    jobs.append(_endpointslice_job("monitoring", stack_ns, list(MONITORING_TARGETS + PER_NODE_TOOLS)))
+    jobs.append(_endpointslice_job(MONITORING_JOB, stack_ns,
+                                   [(tool.name, tool.scrape_port) for tool in MONITORED_TOOLS]))
     kubelet = settings.collectors.kubelet
-    for name in kubernetes_collector_jobs(settings):
+    for name in (c.job for c in collectors(settings)):
         if name == NODE_EXPORTER.job:
             # Host network: the pod's address is the node's; `node` names it.
-            jobs.append(_endpointslice_job(name, stack_ns, [(NODE_EXPORTER.host, NODE_EXPORTER.port)],
+            jobs.append(_endpointslice_job(name, stack_ns, [(NODE_EXPORTER.name, NODE_EXPORTER.port)],
                                            node_label=True))
         elif name == KUBE_STATE_METRICS.job:
             # Its series describe other objects with their own namespace/pod labels: those win
             # (honor_labels), and the exporter's own pod is not attached to every series.
-            jobs.append(_endpointslice_job(name, stack_ns, [(KUBE_STATE_METRICS.host, KUBE_STATE_METRICS.port)],
+            jobs.append(_endpointslice_job(name, stack_ns, [(KUBE_STATE_METRICS.name, KUBE_STATE_METRICS.port)],
                                            pod_labels=False, honor_labels=True))
         elif name == KUBELET:
             jobs.append(_kubelet_job(name, "/metrics", kubelet.insecure_skip_verify))

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Literal
+from typing import Literal, Never, NoReturn
 
 from pydantic import Field, ValidationError, ValidationInfo, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
@@ -34,12 +34,20 @@ from .workloads import Images, Resources
 # What other modules import from here, besides Settings.
 __all__ = ["DEFAULT_RUNBOOK_BASE_URL", "LOKI_FIRST_PERIOD", "PRODUCTION_STACKS", "RULE", "AlertmanagerSettings",
            "Images", "LokiS3Settings", "Resources", "RouteTimings", "Settings", "Source", "TargetKind",
-           "TeamReceivers"]
+           "TeamReceivers", "unknown_target"]
 
 
 class TargetKind(StrEnum):
     DOCKER = "docker"
     KUBERNETES = "kubernetes"
+
+
+def unknown_target(kind: Never) -> NoReturn:
+    """The last case of every `match` over TargetKind: mypy refuses the call while some kind has no
+    case of its own above it, so a new kind cannot slip into another kind's branch unnoticed
+    (docs/ARCHITECTURE.md, "Add a target"). Reached anyway (an unchecked build), it stops the program."""
+    raise ValueError(f"target: no case for {str(kind)!r} here; `mypy components` names every match over "
+                     "TargetKind that needs one (docs/ARCHITECTURE.md, Add a target)")
 
 
 # The pydantic error type of a rule across settings: its text follows the key it names.
@@ -96,9 +104,16 @@ class Settings(Model):
     @property
     def ha(self) -> bool:
         """Whether this stack runs the highly available layout (highAvailability, or its default)."""
-        if self.high_availability is None:
-            return self.target is TargetKind.KUBERNETES
-        return self.high_availability
+        if self.high_availability is not None:
+            return self.high_availability
+        kind = self.target
+        match kind:  # the default: replicated where the target can run replicas (Docker: one container)
+            case TargetKind.DOCKER:
+                return False
+            case TargetKind.KUBERNETES:
+                return True
+            case _:
+                unknown_target(kind)
 
     @model_validator(mode="after")
     def _rules(self, info: ValidationInfo) -> Settings:

@@ -5,18 +5,24 @@ from __future__ import annotations
 import pulumi
 
 from ..settings import Settings, TargetKind
+from ..settings.model import unknown_target
 from .base import Target
 
 
 def make_target(settings: Settings, parent: pulumi.Resource) -> Target:
     # Import only the provider SDK this stack uses: pulumi_kubernetes alone takes seconds to import.
-    if settings.target is TargetKind.DOCKER:
-        from .docker import DockerTarget
+    kind = settings.target
+    match kind:
+        case TargetKind.DOCKER:
+            from .docker import DockerTarget
 
-        return DockerTarget(settings, parent)
-    from .kubernetes import KubernetesTarget
+            return DockerTarget(settings, parent)
+        case TargetKind.KUBERNETES:
+            from .kubernetes import KubernetesTarget
 
-    return KubernetesTarget(settings, parent)
+            return KubernetesTarget(settings, parent)
+        case _:
+            unknown_target(kind)
 
 
 __all__ = ["Target", "make_target"]

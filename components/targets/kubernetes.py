@@ -1,7 +1,8 @@
 """Kubernetes realisation: explicit provider, one namespace, ConfigMap/Secret, PVCs, workloads, Services.
 
-Every workload's Service is named like its Docker network alias, so rendered configs
-(`alertmanager:9093`, `http://loki:3100`) are identical on both targets.
+Every workload's Service is named like its Docker network alias, so the addresses in rendered
+configs (components/services.py: Prometheus' Alertmanager, Grafana's datasources) are identical on
+both targets.
 """
 
 from __future__ import annotations

@@ -34,24 +34,22 @@ from test_live_jaeger import loopback_copy, rendered_config
 
 from components.catalog import CONFIGS, load_catalog
 from components.instrumentation import SERVICE_NAME
-from components.render.jaeger import (
-    BASE_PATH,
-    HEALTH_PATH,
-    HEALTH_PORT,
-    METRICS_PORT,
-    OTLP_GRPC_PORT,
-    OTLP_HTTP_PORT,
-    QUERY_PORT,
-    THRIFT_HTTP_PORT,
-    ZIPKIN_PORT,
-)
+from components.render.jaeger import BASE_PATH, HEALTH_PATH
 from components.render.prometheus import RULES_DIR, render_prometheus_config, rule_files, scrape_jobs
+from components.services import JAEGER
+from components.services import JAEGER_HEALTH_PORT as HEALTH_PORT
+from components.services import JAEGER_OTLP_GRPC_PORT as OTLP_GRPC_PORT
+from components.services import JAEGER_OTLP_HTTP_PORT as OTLP_HTTP_PORT
+from components.services import JAEGER_THRIFT_HTTP_PORT as THRIFT_HTTP_PORT
+from components.services import JAEGER_ZIPKIN_PORT as ZIPKIN_PORT
 from components.settings import parse_settings
 from conftest import stack_run
 from harness import ROOT, stack_config, with_secrets
 from tools import require
 
 pytestmark = pytest.mark.live
+
+QUERY_PORT, METRICS_PORT = JAEGER.port, JAEGER.scrape_port
 
 STACK = "dev"
 APPS = ROOT / "tests" / "live" / "instrumented"

@@ -27,24 +27,21 @@ import pytest
 import yaml
 from live_servers import LOOPBACK, Server, free_ports, get_json, http_get, servers_in_tempdir, wait_until
 
-from components.render.jaeger import (
-    BASE_PATH,
-    CONFIG_FILE,
-    HEALTH_PATH,
-    HEALTH_PORT,
-    METRICS_PORT,
-    OTLP_GRPC_PORT,
-    OTLP_HTTP_PORT,
-    QUERY_PORT,
-    THRIFT_HTTP_PORT,
-    ZIPKIN_PORT,
-)
+from components.render.jaeger import BASE_PATH, CONFIG_FILE, HEALTH_PATH
+from components.services import JAEGER
+from components.services import JAEGER_HEALTH_PORT as HEALTH_PORT
+from components.services import JAEGER_OTLP_GRPC_PORT as OTLP_GRPC_PORT
+from components.services import JAEGER_OTLP_HTTP_PORT as OTLP_HTTP_PORT
+from components.services import JAEGER_THRIFT_HTTP_PORT as THRIFT_HTTP_PORT
+from components.services import JAEGER_ZIPKIN_PORT as ZIPKIN_PORT
 from conftest import stack_run
 from harness import Run, run_program, stack_config, with_secrets
 from rendered import workload_files
 from tools import require
 
 pytestmark = pytest.mark.live
+
+QUERY_PORT, METRICS_PORT = JAEGER.port, JAEGER.scrape_port
 
 START_TIMEOUT = 60  # Jaeger's /status turns 200 once every component reports OK
 QUERY_TIMEOUT = 30  # a span is queryable after the batch processor's flush (200ms by default)
