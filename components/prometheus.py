@@ -15,12 +15,12 @@ from .render.prometheus import (
     remote_write_secrets,
     render_catalog_rules,
     render_prometheus_config,
-    rule_features,
     rule_files,
     scrapes_kubelets,
 )
 from .render.runbooks import absolute_runbooks
 from .render.slo import SLO_RULES_PATH, render_slo_rules
+from .scopes import stack_features
 from .services import PROMETHEUS
 from .settings import Settings
 from .targets import Target
@@ -80,7 +80,7 @@ def prometheus_workload(settings: Settings, catalog: Catalog, target: Target) ->
     runbook_base = settings.alertmanager.runbook_base_url
     files += [File(path, absolute_runbooks(text, runbook_base), live=True)
               for path, text in rule_files(target.kind, infrastructure_jobs(settings),
-                                           features=rule_features(settings)).items()]
+                                           features=stack_features(settings)).items()]
     files.append(File(CATALOG_RULES_FILE, absolute_runbooks(render_catalog_rules(catalog), runbook_base), live=True))
     # The catalog's service level objectives: only when some service has one.
     slo_rules = render_slo_rules(catalog)

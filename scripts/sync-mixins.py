@@ -5,9 +5,10 @@
     venv/bin/python scripts/sync-mixins.py --check   # exit 1 if a committed file differs
 
 What to render, at which pinned version and with which `_config`, is configs/prometheus/rules/
-mixins.yaml. Like kube-prometheus-stack's hack/sync_prometheus_rules.py, the output is committed
-and a test (tests/test_mixins.py) re-runs this script to prove the committed files are exactly
-what the pinned sources render.
+mixins.yaml; the features a `split` file's alerts need (its header names them) are that file's
+`requires` in configs/scopes.yaml, where every rule file's scope is. Like kube-prometheus-stack's
+hack/sync_prometheus_rules.py, the output is committed and a test (tests/test_mixins.py) re-runs
+this script to prove the committed files are exactly what the pinned sources render.
 
 Sources: `go mod download -json MODULE@VERSION` (the Go module proxy; each mixin sits inside its
 project's Go module) — the zip's go.sum hash must equal the manifest's `sum`. A mixin that is no Go
@@ -50,6 +51,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from components.render.yamltext import dump_yaml  # noqa: E402  (the repo's one deterministic YAML writer)
+from components.scopes import SCOPES_FILE, ScopeError, Section, load_scopes  # noqa: E402
 
 RULES = ROOT / "configs" / "prometheus" / "rules"
 MANIFEST = RULES / "mixins.yaml"
@@ -65,7 +67,7 @@ class SyncError(Exception):
 @dataclass(frozen=True)
 class Split:
     """Alerts of a mixin that read series only some stacks have: rendered into a file of their own,
-    shipped only where the stack has every feature in `requires` (components/render/prometheus.py)."""
+    shipped only where the stack has every feature in `requires` (its scope in configs/scopes.yaml)."""
 
     output: str
     alerts: frozenset[str]
@@ -103,16 +105,47 @@ class Mixin:
         return (self.output, *(s.output for s in self.split))
 
 
-def load_manifest(path: Path = MANIFEST) -> list[Mixin]:
+# The keys of a manifest entry and of its `split`s. Where a file ships is no key here: configs/scopes.yaml.
+MIXIN_KEYS = ("name", "output", "module", "git", "version", "commit", "sum", "dir", "imports", "config", "runbooks",
+              "drop_alerts", "drop_groups", "split", "tests", "rendered")
+SPLIT_KEYS = ("output", "alerts")
+
+
+def load_manifest(path: Path = MANIFEST, scopes: Path = SCOPES_FILE) -> list[Mixin]:
+    try:
+        rules = load_scopes(scopes).rules
+    except ScopeError as err:
+        raise SyncError(str(err)) from None
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        return [_mixin(entry) for entry in data["mixins"]]
+        return [_mixin(entry, rules) for entry in data["mixins"]]
+    except SyncError as err:
+        raise SyncError(f"{path}: {err}") from None
     except (OSError, yaml.YAMLError, KeyError, TypeError) as err:
         problem = f"missing key {err}" if isinstance(err, KeyError) else str(err).replace("\n", " ")
         raise SyncError(f"{path}: {problem}") from None
 
 
-def _mixin(entry: dict[str, Any]) -> Mixin:
+def _unknown(entry: dict[str, Any], allowed: tuple[str, ...], where: str) -> None:
+    for key in entry:
+        if key not in allowed:
+            raise SyncError(f"{where}: unknown key {key!r} (allowed here: {', '.join(allowed)}; "
+                            f"where a file ships is {SCOPES_FILE.relative_to(ROOT)})")
+
+
+def _requires(split: dict[str, Any], rules: Section, mixin: str) -> tuple[str, ...]:
+    """What the split file's alerts need: its scope's `requires`, which its header names."""
+    scope = rules.scopes.get(split["output"])
+    if scope is None or not scope.requires:
+        raise SyncError(f"the {mixin} mixin's split file {split['output']} has no `requires` in "
+                        f"{rules.manifest} `rules` (allowed: its scope, naming the features its alerts need)")
+    return tuple(sorted(scope.requires))
+
+
+def _mixin(entry: dict[str, Any], rules: Section) -> Mixin:
+    _unknown(entry, MIXIN_KEYS, f"mixin {entry.get('name')}")
+    for split in entry.get("split", []):
+        _unknown(split, SPLIT_KEYS, f"mixin {entry.get('name')} split {split.get('output')}")
     runbooks = entry["runbooks"]
     if "git" in entry:  # a git repository: the clone must hold `commit`, and `rendered` records the output
         tests = entry.get("tests", {})
@@ -126,7 +159,8 @@ def _mixin(entry: dict[str, Any]) -> Mixin:
         runbook_url=runbooks["url"], runbook_fallback=runbooks["fallback"],
         runbook_alerts=frozenset(runbooks["alerts"]), drop_alerts=frozenset(entry["drop_alerts"]),
         drop_groups=frozenset(entry.get("drop_groups", [])),
-        split=tuple(Split(s["output"], frozenset(s["alerts"]), tuple(s["requires"])) for s in entry.get("split", [])),
+        split=tuple(Split(s["output"], frozenset(s["alerts"]), _requires(s, rules, entry["name"]))
+                    for s in entry.get("split", [])),
         **source,
     )
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from components.render.prometheus import rule_scopes
+from components.scopes import load_scopes
 from tools import require, run_tool
 
 TESTS = Path(__file__).resolve().parent
@@ -30,8 +30,8 @@ _MANIFEST = yaml.safe_load((RULES_DIR / "mixins.yaml").read_text(encoding="utf-8
 MIXIN_FILES = sorted([RULES_DIR / entry["output"] for entry in _MANIFEST["mixins"]]
                      + [RULES_DIR / s["output"] for entry in _MANIFEST["mixins"] for s in entry.get("split", [])])
 PROJECT_FILES = sorted(p for p in RULES_DIR.glob("*.yml") if p not in MIXIN_FILES)
-# The project files every stack ships (the others have a scope in mixins.yaml: cluster, containers).
-SHIPPED_EVERYWHERE = [p for p in PROJECT_FILES if p.name not in rule_scopes()]
+# The project files every stack ships (configs/scopes.yaml scopes the others: the exporters', containers).
+SHIPPED_EVERYWHERE = [p for p in PROJECT_FILES if load_scopes().rules.scopes[p.name].everywhere]
 # The dead man's switch: a case where it is silent would be its failure.
 ALWAYS_FIRING = {"Watchdog"}
 

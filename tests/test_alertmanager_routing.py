@@ -27,8 +27,9 @@ from components.render.alertmanager import (
     render_alertmanager_config,
     render_alertmanager_template,
 )
-from components.render.prometheus import RULE_FEATURES, render_catalog_rules, rule_files, rule_scopes
+from components.render.prometheus import render_catalog_rules, rule_files
 from components.render.slo import render_slo_rules
+from components.scopes import FEATURES, load_scopes
 from components.settings import SettingsError, TargetKind, parse_settings
 from conftest import stack_run
 from harness import STACKS, run_program, stack_config, with_secrets
@@ -246,12 +247,12 @@ SLO_CATALOG = {"jobs": {"shop": {"services": {"checkout": {
 def _every_shippable_alert() -> dict[str, set[str]]:
     """{alert name: its severities} over every rule file any stack can ship: the files of every job and
     feature, and those rendered from a catalog (its ServiceHasNoTargets, its SLOs)."""
-    jobs = {job for scope in rule_scopes().values() for job in scope.jobs}
+    jobs = {job for scope in load_scopes().rules.scopes.values() for job in scope.jobs}
     catalog = parse_catalog(SLO_CATALOG)
     rendered = [render_catalog_rules(catalog), render_slo_rules(catalog) or ""]
     severities: dict[str, set[str]] = {}
     for target in TargetKind:
-        for text in [*rule_files(target, jobs, features=RULE_FEATURES).values(), *rendered]:
+        for text in [*rule_files(target, jobs, features=FEATURES).values(), *rendered]:
             for group in yaml.safe_load(text)["groups"]:
                 for rule in group["rules"]:
                     if "alert" in rule:

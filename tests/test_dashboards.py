@@ -30,14 +30,10 @@ from guarantees import with_changes
 from test_grafana import panels, substitute
 
 from components.catalog import load_catalog, parse_catalog
-from components.render.grafana import (
-    DASHBOARD_SCOPES,
-    DASHBOARDS_DIR,
-    DASHBOARDS_SOURCE,
-    load_dashboards,
-)
+from components.render.grafana import DASHBOARDS_DIR, DASHBOARDS_SOURCE, load_dashboards
 from components.render.prometheus import RULES_DIR, infrastructure_jobs, scrape_jobs
 from components.render.slo import render_slo_rules
+from components.scopes import load_scopes
 from components.settings import TargetKind, parse_settings
 from conftest import stack_run
 from harness import STACKS, run_program, stack_config, with_secrets
@@ -49,6 +45,10 @@ PROMETHEUS_DS = {"type": "prometheus", "uid": "prometheus"}
 LOKI_DS = {"type": "loki", "uid": "loki"}
 JAEGER_DS = {"type": "jaeger", "uid": "jaeger"}
 PROMETHEUS_YML = "/etc/prometheus/prometheus.yml"
+# The dashboards' scopes (configs/scopes.yaml).
+SCOPES = load_scopes().dashboards.scopes
+# The seed's dashboards over the catalog's services: on every stack, with an empty catalog too.
+APP_DASHBOARDS = {"services-overview.json", "key-metrics-by-service.json"}
 
 # Series Prometheus writes for every target and for alerting rules, whatever the job
 # (prometheus.io/docs/concepts/jobs_instances "Automatically generated labels and time series").
@@ -332,11 +332,12 @@ def shipped_names(stack: str, changes: dict[str, Any] | None = None) -> set[str]
     return set(stack_facts(run)[0])
 
 
-def test_every_dashboard_is_scoped_or_an_app_dashboard() -> None:
+def test_every_dashboard_is_scoped_and_only_the_service_dashboards_ship_everywhere() -> None:
     files = {p.name for p in DASHBOARDS_SOURCE.glob("*.json")}
-    assert set(DASHBOARD_SCOPES) <= files
-    assert files - set(DASHBOARD_SCOPES) == {"services-overview.json", "key-metrics-by-service.json"}
-    assert DASHBOARD_SCOPES["service.json"].jobs == frozenset()  # the alerts' link target: on every stack
+    assert set(SCOPES) <= files
+    assert files - set(SCOPES) == set()
+    assert {name for name, scope in SCOPES.items() if scope.everywhere} == APP_DASHBOARDS | {"service.json"}
+    assert SCOPES["service.json"].jobs == frozenset()  # the alerts' link target: on every stack
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -374,7 +375,7 @@ def test_infrastructure_jobs_match_the_rendered_prometheus_yml(stack: str) -> No
 def test_each_dashboard_names_its_source_and_keeps_the_conventions() -> None:
     for name, dashboard in load_dashboards().items():
         assert dashboard["uid"].startswith("quikapp-"), name
-        if name in DASHBOARD_SCOPES:
+        if name not in APP_DASHBOARDS:
             assert re.search(r"Written for this project|@v\d", dashboard["description"]), name
         for where, expr in queries(dashboard):
             # Grafana picks the window: no hard-coded range that breaks at other scrape intervals.

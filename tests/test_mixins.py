@@ -23,14 +23,8 @@ import pytest
 import yaml
 
 from components.catalog import load_catalog
-from components.render.prometheus import (
-    RULE_FEATURES,
-    render_prometheus_config,
-    rule_features,
-    rule_files,
-    rule_scopes,
-    scrape_jobs,
-)
+from components.render.prometheus import render_prometheus_config, rule_files, scrape_jobs
+from components.scopes import FEATURES, load_scopes, stack_features
 from components.settings import TargetKind, parse_settings
 from harness import ROOT, STACKS, stack_config, with_secrets
 from tools import require, run_tool
@@ -51,8 +45,12 @@ MIXINS = manifest()["mixins"]
 GO_MIXINS = [m for m in MIXINS if "module" in m]
 GIT_MIXINS = [m for m in MIXINS if "git" in m]
 SPLITS = [{**split, "parent": m} for m in MIXINS for split in m.get("split", [])]
-# every rule file with a scope: mixins (and their split files) and the project's own
-SCOPED = MIXINS + [{"output": s["output"], "jobs": s["parent"]["jobs"]} for s in SPLITS] + manifest()["project"]
+MIXIN_OUTPUTS = {m["output"] for m in MIXINS + SPLITS}
+# The rule files' scopes (configs/scopes.yaml).
+SCOPES = load_scopes().rules.scopes
+# every rule file that not every stack ships: mixins (and their split files) and the project's own
+SCOPED = [{"output": name, "jobs": sorted(scope.jobs)} for name, scope in sorted(SCOPES.items())
+          if not scope.everywhere]
 # A clone of kubernetes-mixin with its pinned tag: given by KUBERNETES_MIXIN_CHECKOUT, else the one
 # the development sessions' `fetch` stores (as tests/test_loki_storage.py finds grafana/loki).
 KUBERNETES_CHECKOUT = Path(os.environ.get("KUBERNETES_MIXIN_CHECKOUT",
@@ -217,6 +215,32 @@ def test_a_bad_manifest_is_one_line_naming_the_key(tmp_path: Path) -> None:
     assert result.stderr.strip().splitlines() == [f"sync-mixins: {path}: missing key 'sum'"]
 
 
+def test_where_a_mixin_ships_is_no_key_of_its_entry(tmp_path: Path) -> None:
+    """Scopes are configs/scopes.yaml's: a `targets` left in mixins.yaml would otherwise be ignored."""
+    path = _only("redis", tmp_path, targets=["docker"])
+    result = sync("--check", "--manifest", path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"sync-mixins: {path}: mixin redis: unknown key 'targets' (allowed here: name, output, module, git, version, "
+        "commit, sum, dir, imports, config, runbooks, drop_alerts, drop_groups, split, tests, rendered; "
+        "where a file ships is configs/scopes.yaml)"]
+
+
+def test_a_split_file_takes_its_requires_from_its_scope(tmp_path: Path) -> None:
+    """The header of a split file names what its scope in configs/scopes.yaml requires: a split file
+    the manifest does not scope cannot be rendered."""
+    entry = next(m for m in MIXINS if m["name"] == "prometheus")
+    split = [{**entry["split"][0], "output": "prometheus-unscoped-mixin.yml"}]
+    result = sync("--check", "--manifest", _only("prometheus", tmp_path, split=split))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"sync-mixins: {tmp_path / 'mixins.yaml'}: the prometheus mixin's split file prometheus-unscoped-mixin.yml "
+        "has no `requires` in configs/scopes.yaml `rules` (allowed: its scope, naming the features its alerts need)"]
+    head = (RULES_DIR / "prometheus-remote-write-mixin.yml").read_text().splitlines()[:8]
+    assert "# Only the alerts that need remote-write: shipped where the stack has it (mixins.yaml `split`)." in head
+    assert SCOPES["prometheus-remote-write-mixin.yml"].requires == {"remote-write"}
+
+
 @pytest.mark.parametrize("mixin", MIXINS + SPLITS, ids=lambda m: m["output"])
 def test_each_rendered_file_is_headed_with_its_source(mixin: dict[str, Any]) -> None:
     source = mixin.get("parent", mixin)
@@ -240,7 +264,8 @@ def test_split_alerts_live_only_in_their_own_file(split: dict[str, Any]) -> None
 
     assert alerts(split["output"]) == set(split["alerts"])
     assert not alerts(split["parent"]["output"]) & set(split["alerts"])
-    assert set(split["requires"]) <= set(RULE_FEATURES)
+    assert SCOPES[split["output"]].requires <= set(FEATURES)
+    assert SCOPES[split["output"]].requires, "a split file exists for what its alerts require"
 
 
 @pytest.mark.parametrize("scoped", SCOPED, ids=lambda m: m["output"])
@@ -249,7 +274,7 @@ def test_the_selectors_name_the_jobs_the_manifest_ships_on(scoped: dict[str, Any
     (the mixins' defaults, e.g. node's job="node", would match nothing this stack scrapes)."""
     rules = [r for g in yaml.safe_load((RULES_DIR / scoped["output"]).read_text())["groups"] for r in g["rules"]]
     jobs = {job for rule in rules for job in re.findall(r'\bjob="([^"]+)"', rule["expr"])}
-    if scoped in manifest()["project"] and not jobs:
+    if scoped["output"] not in MIXIN_OUTPUTS and not jobs:
         # The seed's exporter alerts name no job (redis_up == 0): what they read is checked against
         # what the shipping job exposes in tests/live/test_live_rules_can_fire.py.
         return
@@ -285,7 +310,7 @@ def test_a_mixin_ships_only_where_every_job_it_reads_is_scraped() -> None:
         "redis-mixin.yml", "redis.yml"]
     assert "node-mixin.yml" in _names(rule_files(TargetKind.KUBERNETES, base | {"node-exporter"}))
     assert _names(rule_files(TargetKind.DOCKER, set())) == ["alerts.yml", "micrometer.yml", "opentelemetry.yml"]
-    every_job = {job for scope in rule_scopes().values() for job in scope.jobs}
+    every_job = {job for scope in SCOPES.values() for job in scope.jobs}
     assert "containers.yml" in _names(rule_files(TargetKind.DOCKER, every_job))
     assert "kubernetes-mixin.yml" not in _names(rule_files(TargetKind.DOCKER, every_job))
     assert "kubernetes-mixin.yml" in _names(rule_files(TargetKind.KUBERNETES, every_job))
@@ -309,27 +334,30 @@ def test_a_split_file_ships_only_with_its_feature() -> None:
 @pytest.mark.parametrize("stack", STACKS)
 def test_the_stacks_features_follow_their_settings(stack: str) -> None:
     settings = parse_settings(*with_secrets(stack_config(stack)))
-    assert rule_features(settings) == ({"alertmanager-cluster"} if settings.ha else set())
+    assert stack_features(settings) == ({"alertmanager-cluster"} if settings.ha else set())
     with_endpoint = stack_config(stack)
     with_endpoint.setdefault("prometheus", {})["remoteWrite"] = [{"url": "https://store.example/api/v1/push"}]
-    assert "remote-write" in rule_features(parse_settings(*with_secrets(with_endpoint)))
+    assert "remote-write" in stack_features(parse_settings(*with_secrets(with_endpoint)))
 
 
 def test_a_mixin_ships_only_on_its_targets(tmp_path: Path) -> None:
     (tmp_path / "alerts.yml").write_text("groups: []\n")
     (tmp_path / "cluster-mixin.yml").write_text("groups: []\n")
-    (tmp_path / "mixins.yaml").write_text(yaml.safe_dump({"mixins": [
-        {"output": "cluster-mixin.yml", "targets": ["kubernetes"], "jobs": ["kube-state-metrics"]}]}))
+    scopes = tmp_path / "scopes.yaml"
+    scopes.write_text(yaml.safe_dump({"dashboards": {}, "rules": {
+        "alerts.yml": {"targets": ["docker", "kubernetes"], "jobs": []},
+        "cluster-mixin.yml": {"targets": ["kubernetes"], "jobs": ["kube-state-metrics"]}}}))
     jobs = {"kube-state-metrics"}
-    assert _names(rule_files(TargetKind.KUBERNETES, jobs, tmp_path)) == ["alerts.yml", "cluster-mixin.yml"]
-    assert _names(rule_files(TargetKind.DOCKER, jobs, tmp_path)) == ["alerts.yml"]
+    assert _names(rule_files(TargetKind.KUBERNETES, jobs, tmp_path, manifest=scopes)) == ["alerts.yml",
+                                                                                          "cluster-mixin.yml"]
+    assert _names(rule_files(TargetKind.DOCKER, jobs, tmp_path, manifest=scopes)) == ["alerts.yml"]
 
 
 def _stack_rule_files(stack: str) -> dict[str, str]:
     values, secret_keys = with_secrets(stack_config(stack))
     settings = parse_settings(values, secret_keys)
     config = render_prometheus_config(settings, load_catalog(), lambda name: name, stack=stack)
-    return rule_files(settings.target, scrape_jobs(config), features=rule_features(settings))
+    return rule_files(settings.target, scrape_jobs(config), features=stack_features(settings))
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -338,8 +366,8 @@ def test_the_stacks_ship_the_mixins_of_the_jobs_they_scrape(stack: str) -> None:
     settings = parse_settings(values, secret_keys)
     jobs = scrape_jobs(render_prometheus_config(settings, load_catalog(), lambda name: name, stack=stack))
     shipped = set(_names(_stack_rule_files(stack)))
-    features = rule_features(settings)
-    for name, scope in rule_scopes().items():
+    features = stack_features(settings)
+    for name, scope in SCOPES.items():
         expected = settings.target in scope.targets and scope.jobs <= jobs and scope.requires <= features
         assert (name in shipped) == expected, name
     assert {"alerts.yml", "micrometer.yml", "opentelemetry.yml", "prometheus-mixin.yml",
@@ -350,10 +378,10 @@ def test_the_stacks_ship_the_mixins_of_the_jobs_they_scrape(stack: str) -> None:
 
 def _every_shippable_file() -> dict[str, str]:
     """Every rule file any stack can ship: both targets, every job a mixin reads."""
-    jobs = {job for scope in rule_scopes().values() for job in scope.jobs}
+    jobs = {job for scope in SCOPES.values() for job in scope.jobs}
     files: dict[str, str] = {}
     for target in TargetKind:
-        files |= rule_files(target, jobs, features=RULE_FEATURES)
+        files |= rule_files(target, jobs, features=FEATURES)
     for stack in STACKS:
         files |= _stack_rule_files(stack)
     return files

@@ -2,20 +2,20 @@
 
 Datasources and the provider are the same text on both targets: Prometheus, Alertmanager, Loki and
 Jaeger are reached by their DNS names, which the Docker network aliases and the Kubernetes Services
-of the monitoring namespace both provide. Dashboards ship where their data exists (DASHBOARD_SCOPES):
+of the monitoring namespace both provide. Dashboards ship where their data exists (configs/scopes.yaml):
 a dashboard over a collector or exporter the stack does not run would only ever say "no data".
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..catalog import CONFIGS
-from ..services import ALERTMANAGER, CADVISOR, JAEGER, KUBE_STATE_METRICS, LOKI, NODE_EXPORTER, PROMETHEUS
-from ..settings import Settings, TargetKind
+from ..scopes import SCOPES_FILE, load_scopes, stack_features
+from ..services import ALERTMANAGER, JAEGER, LOKI, PROMETHEUS
+from ..settings import Settings
 from .jaeger import BASE_PATH as JAEGER_BASE_PATH
 from .prometheus import infrastructure_jobs
 from .yamltext import dump_yaml
@@ -164,51 +164,20 @@ def render_dashboard_provider() -> str:
     return dump_yaml({"apiVersion": 1, "providers": [provider]})
 
 
-@dataclass(frozen=True)
-class DashboardScope:
-    """Where a dashboard ships: on these targets, when every one of these scrape jobs is scraped."""
-
-    targets: frozenset[TargetKind]
-    jobs: frozenset[str]
-
-
-_BOTH = frozenset(TargetKind)
-_DOCKER = frozenset({TargetKind.DOCKER})
-_KUBERNETES = frozenset({TargetKind.KUBERNETES})
-
-# Dashboards over one collector, exporter or tool. The containers dashboards split by target: the
-# same cAdvisor names carry `name` (Docker's cAdvisor) or `namespace`/`pod`/`container` (the
-# kubelets'). The app dashboards (not listed) ship everywhere, with an empty catalog too: they select
-# by `service` and fill in as services are added.
-DASHBOARD_SCOPES: dict[str, DashboardScope] = {
-    "node.json": DashboardScope(_BOTH, frozenset({NODE_EXPORTER.job})),
-    "containers-docker.json": DashboardScope(_DOCKER, frozenset({CADVISOR.job})),
-    "kubernetes-pods.json": DashboardScope(_KUBERNETES, frozenset({CADVISOR.job, KUBE_STATE_METRICS.job})),
-    "redis.json": DashboardScope(_BOTH, frozenset({"redis"})),
-    "postgres.json": DashboardScope(_BOTH, frozenset({"postgres"})),
-    "kafka.json": DashboardScope(_BOTH, frozenset({"kafka"})),
-    "nginx.json": DashboardScope(_BOTH, frozenset({"nginx"})),
-    "prometheus.json": DashboardScope(_BOTH, frozenset({"prometheus"})),
-    "loki.json": DashboardScope(_BOTH, frozenset({"monitoring"})),
-    "jaeger.json": DashboardScope(_BOTH, frozenset({"monitoring"})),
-    # One service at a time: where every alert's Grafana link lands (configs/alertmanager/quikapp.tmpl),
-    # exporters' and the stack's own alerts included, so on every stack whatever it scrapes.
-    "service.json": DashboardScope(_BOTH, frozenset()),
-}
-
-
-def shipped_dashboards(settings: Settings | None, source: Path = DASHBOARDS_SOURCE) -> dict[str, dict[str, Any]]:
-    """The dashboards a stack gets: every unscoped one, and each scoped one whose data the stack scrapes.
+def shipped_dashboards(settings: Settings | None, source: Path = DASHBOARDS_SOURCE, *,
+                       manifest: Path = SCOPES_FILE) -> dict[str, dict[str, Any]]:
+    """The dashboards a stack gets: each one whose scope in configs/scopes.yaml admits the stack (its
+    target, the scrape jobs and features it has). A dashboard the manifest does not name is refused.
 
     Without settings, all of them (the dashboards' own checks read every file).
     """
-    dashboards = load_dashboards(source)
+    dashboards = load_scopes(manifest).dashboards
     if settings is None:
-        return dashboards
-    jobs = infrastructure_jobs(settings)
-    return {name: dashboard for name, dashboard in dashboards.items()
-            if (scope := DASHBOARD_SCOPES.get(name)) is None
-            or (settings.target in scope.targets and scope.jobs <= jobs)}
+        shipped = dashboards.shipped(source, "*.json", None)
+    else:
+        shipped = dashboards.shipped(source, "*.json", settings.target, infrastructure_jobs(settings),
+                                     stack_features(settings))
+    return {path.name: json.loads(path.read_text(encoding="utf-8")) for path in shipped}
 
 
 def load_dashboards(source: Path = DASHBOARDS_SOURCE) -> dict[str, dict[str, Any]]:

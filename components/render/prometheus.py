@@ -8,10 +8,10 @@ with its own `instance`, `pod` and `namespace`), and the kubelets are found as n
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..catalog import CONFIGS, Catalog, ServiceJob
+from ..scopes import SCOPES_FILE, load_scopes
 from ..services import (
     ALERTMANAGER,
     KUBE_STATE_METRICS,
@@ -391,66 +391,22 @@ def _kubernetes_jobs(settings: Settings, catalog: Catalog) -> list[dict[str, obj
     return jobs
 
 
-@dataclass(frozen=True)
-class RuleScope:
-    """Where a rule file that not every stack can use ships (configs/prometheus/rules/mixins.yaml)."""
-
-    targets: frozenset[TargetKind]
-    jobs: frozenset[str]  # the scrape jobs its selectors read
-    requires: frozenset[str] = frozenset()  # RULE_FEATURES the stack must have (a mixin's `split` file)
-
-
-# What some stacks' tools expose and others' do not, so that the alerts reading it ship only where it
-# exists (a mixin's `split` files in mixins.yaml name these in `requires`).
-RULE_FEATURES: dict[str, str] = {
-    # alertmanager_cluster_* exist only when Alertmanager gossips: the replicated layout
-    # (components/alertmanager.py; a single one runs with --cluster.listen-address=).
-    "alertmanager-cluster": "Alertmanager runs as a cluster (highAvailability)",
-    # prometheus_remote_storage_* of the queues exist only with a remote_write endpoint.
-    "remote-write": "prometheus.remoteWrite names an endpoint",
-}
-
-
-def rule_features(settings: Settings) -> frozenset[str]:
-    """The RULE_FEATURES this stack has."""
-    found = {"alertmanager-cluster": settings.ha, "remote-write": bool(settings.prometheus.remote_write)}
-    return frozenset(name for name, on in found.items() if on)
-
-
-def rule_scopes(source: Path = RULES_SOURCE) -> dict[str, RuleScope]:
-    """File name → scope: every mixin scripts/sync-mixins.py renders (and the files its `split`
-    moves alerts to), and the project's own target-specific files (`project`)."""
-    manifest = load_yaml((source / "mixins.yaml").read_text(encoding="utf-8"))
-    scopes: dict[str, RuleScope] = {}
-    for entry in [*manifest["mixins"], *manifest.get("project", [])]:
-        targets, jobs = frozenset(TargetKind(t) for t in entry["targets"]), frozenset(entry["jobs"])
-        scopes[entry["output"]] = RuleScope(targets, jobs)
-        for split in entry.get("split", []):
-            scopes[split["output"]] = RuleScope(targets, jobs, frozenset(split["requires"]))
-    return scopes
-
-
 def scrape_jobs(prometheus_yml: str) -> frozenset[str]:
     """The job names of a rendered prometheus.yml."""
     return frozenset(job["job_name"] for job in load_yaml(prometheus_yml)["scrape_configs"])
 
 
 def rule_files(target: TargetKind, jobs: Collection[str], source: Path = RULES_SOURCE, *,
-               features: Collection[str] = ()) -> dict[str, str]:
+               features: Collection[str] = (), manifest: Path = SCOPES_FILE) -> dict[str, str]:
     """In-container path → text of the rule files a stack ships (kept verbatim, comments too).
 
-    A file with a scope (a mixin's, or the project's cluster and container rules) only on its
-    targets, when every job its selectors read is scraped and the stack has every feature it
-    requires (`features`, see rule_features): its alerts could never fire otherwise (and `absent()`
-    ones always would). The project's other files always.
+    Each file only where its scope in configs/scopes.yaml admits the stack: on its targets, when
+    every job its selectors read is scraped and the stack has every feature it requires (`features`,
+    see scopes.stack_features): its alerts could never fire otherwise (and `absent()` ones always
+    would). A file the manifest does not name is refused.
     """
-    scopes = rule_scopes(source)
-    shipped = {}
-    for path in sorted(source.glob("*.yml")):
-        scope = scopes.get(path.name)
-        if scope is None or (target in scope.targets and scope.jobs <= set(jobs) and scope.requires <= set(features)):
-            shipped[f"{RULES_DIR}/{path.name}"] = path.read_text(encoding="utf-8")
-    return shipped
+    shipped = load_scopes(manifest).rules.shipped(source, "*.yml", target, jobs, features)
+    return {f"{RULES_DIR}/{path.name}": path.read_text(encoding="utf-8") for path in shipped}
 
 
 CATALOG_RULES_FILE = f"{RULES_DIR}/catalog.yml"
