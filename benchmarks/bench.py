@@ -29,7 +29,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
+if __name__ == "__main__":
+    # Run as a file (`python benchmarks/bench.py`, also for each measured child), Python puts
+    # benchmarks/ on the path: the packages (components/, mockengine/) are at the repository root.
+    sys.path.insert(0, str(ROOT))
 
 
 # --- child side -----------------------------------------------------------------------------
@@ -42,7 +45,7 @@ def _rss_kib() -> int:
 
 
 def _child(mode: str, stack: str, program: str) -> None:
-    from harness import SECRET_SIG, run_program
+    from mockengine.run import SECRET_SIG, run_program
 
     # Memory is reported as the peak above what the harness itself (pulumi, grpc, mocks) holds.
     baseline_kib = _rss_kib()
@@ -70,7 +73,7 @@ def _child(mode: str, stack: str, program: str) -> None:
 # --- floor generation ---------------------------------------------------------------------
 
 def _literal(value: Any) -> str:
-    from harness import SECRET_SIG
+    from mockengine.run import SECRET_SIG
 
     if isinstance(value, dict):
         if SECRET_SIG in value:
@@ -83,7 +86,7 @@ def _literal(value: Any) -> str:
 
 def generate_floor(stack: str, out: Path) -> dict[str, Any]:
     """Write a replay program of `stack` to out/__main__.py; returns graph facts of the real run."""
-    from harness import run_program
+    from mockengine.run import run_program
 
     run = run_program(stack)
     by_urn = {r.urn: r for r in run.resources}
@@ -169,7 +172,7 @@ def _measure(mode: str, stack: str, program: Path, runs: int) -> dict[str, float
 
 def _scaled_program(services: int, work: Path) -> Path:
     """A copy of the program whose catalog holds `services` synthetic services over the seed's jobs."""
-    from guarantees import program_copy
+    from mockengine.program import program_copy
 
     program = program_copy(work, {}, name=f"scaled-{services}")
     jobs = ["nestjs-services", "spring-services", "go-services", "python-services", "elixir-services"]
@@ -197,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         _child(*args.child)
         return 0
 
-    from harness import STACKS
+    from mockengine.program import STACKS
 
     started = time.perf_counter()
     rows, scale_rows = [], []
@@ -238,7 +241,7 @@ def _write_report(report: Path, rows: list[Any], scale_rows: list[Any], runs: in
         f"- machine: {platform.machine()}, {platform.processor() or 'cpu'}, Python {platform.python_version()}, "
         f"{subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} cores",
         f"- method: median of {runs} child processes per row, each evaluating the program under Pulumi's mock engine "
-        "(tests/harness.py); time covers importing the program and its provider SDK, evaluation and every "
+        "(mockengine/run.py); time covers importing the program and its provider SDK, evaluation and every "
         "resource registration RPC; peak memory is the child's max RSS above its RSS before the run "
         "(pulumi, grpc and the mock harness already loaded).",
         "- floor: a generated literal replay of the same registrations (same provider SDK import, same inputs, "

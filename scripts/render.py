@@ -24,25 +24,20 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
+if __name__ == "__main__":
+    # Run as a file (`python scripts/render.py`), Python puts scripts/ on the path: the packages
+    # (components/, mockengine/) are at the repository root.
+    sys.path.insert(0, str(ROOT))
 
 import pulumi  # noqa: E402
 import yaml  # noqa: E402
 
 from components.yaml_errors import describe_yaml_error  # noqa: E402
-from harness import (  # noqa: E402
-    ANY_KEY,
-    PLACEHOLDERS,
-    PROJECT,
-    STACKS,
-    Run,
-    node_at,
-    placeholder,
-    run_program,
-    secret_needed,
-)
-from manifests import is_kubernetes_object, manifest, plain, without_secrets  # noqa: E402
-from rendered import workload_files  # noqa: E402
+from mockengine.manifests import is_kubernetes_object, manifest, plain, without_secrets  # noqa: E402
+from mockengine.program import PROJECT, STACKS  # noqa: E402
+from mockengine.rendered import workload_files  # noqa: E402
+from mockengine.run import Run, run_program  # noqa: E402
+from mockengine.stand_ins import ANY_KEY, PLACEHOLDERS, node_at, placeholder, secret_needed  # noqa: E402
 
 # Inputs too long or too noisy for a review listing: the files themselves are written out.
 _BULKY = {"uploads", "data", "stringData"}

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from checkout import checkout, make
 
-from harness import ROOT
+from mockengine.program import ROOT
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import bench

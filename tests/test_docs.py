@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from components.settings.model import Settings
 from conftest import stack_run
-from harness import ROOT, STACKS
+from mockengine.program import ROOT, STACKS
 
 README = (ROOT / "README.md").read_text()
 CONFIGURATION = (ROOT / "docs" / "CONFIGURATION.md").read_text()

@@ -9,12 +9,14 @@ from typing import Any
 
 import pulumi
 import pytest
-from guarantees import STATEFUL, changed, program_copy, run_with, snapshot, tool_of, with_changes
+from guarantees import STATEFUL, changed, run_with, snapshot, tool_of, with_changes
 
 from conftest import stack_run
-from harness import SECRET_SIG, SENTINELS, STACKS, run_program, stack_config
-from manifests import plain, without_secrets
-from rendered import workload_files
+from mockengine.manifests import plain, without_secrets
+from mockengine.program import STACKS, program_copy, stack_config
+from mockengine.rendered import workload_files
+from mockengine.run import SECRET_SIG, run_program
+from mockengine.stand_ins import SENTINELS
 
 SENTINEL_VALUES = list(SENTINELS.values())
 
@@ -347,13 +349,14 @@ def test_bad_stack_fails_before_any_resource_with_one_clear_line(what: str, chan
 
 
 def test_a_bad_stack_declares_no_resource() -> None:
-    from pulumi.runtime import settings as runtime_settings
-
     values, secret_keys = with_changes("prod", {"prometheus": {"retention": "soon"}})
+    declared: list[Any] = []
     with pytest.raises(pulumi.RunError):
-        run_program("prod", values, secret_keys)
-    monitor = runtime_settings.SETTINGS.monitor
-    assert getattr(monitor, "registered", None) == []
+        run_program("prod", values, secret_keys, on_register=declared.append)
+    assert declared == []
+    # The same stack with a valid value declares its resources, each seen by the hook.
+    run_program("prod", *with_changes("prod", {}), on_register=declared.append)
+    assert len(declared) == len(stack_run("prod").resources)
 
 
 # 7. Determinism -----------------------------------------------------------------------------
@@ -466,7 +469,7 @@ def test_the_stack_namespace_admits_its_agents_and_warns_for_the_rest(stack: str
 
 
 def _policies(run: Any) -> dict[str, dict[str, Any]]:
-    from manifests import k8s_objects
+    from mockengine.manifests import k8s_objects
 
     return {p["metadata"]["name"]: p["spec"] for p in k8s_objects(run, "NetworkPolicy")}
 

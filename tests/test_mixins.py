@@ -32,7 +32,8 @@ from components.render.prometheus import (
     scrape_jobs,
 )
 from components.settings import TargetKind, parse_settings
-from harness import ROOT, STACKS, stack_config, with_secrets
+from mockengine.program import ROOT, STACKS, stack_config
+from mockengine.stand_ins import with_secrets
 from tools import require, run_tool
 
 RULES_DIR = ROOT / "configs" / "prometheus" / "rules"

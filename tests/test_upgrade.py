@@ -29,17 +29,20 @@ from typing import Any
 import pytest
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+if __name__ == "__main__":
+    # Run as a file (`record`, below), Python puts tests/ on the path: the packages (components/,
+    # mockengine/) are at the repository root.
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from guarantees import STATEFUL, changed, program_copy, run_with, snapshot, with_changes
+from guarantees import STATEFUL, changed, run_with, snapshot, with_changes
 
 from components.settings.model import Images
 from components.targets.kubernetes import POD_SECURITY_LABELS
 from conftest import stack_run
-from harness import ROOT, STACKS, Run, run_program, stack_config
-from manifests import plain
-from rendered import WORKLOAD_TYPES, workload_files
+from mockengine.manifests import plain
+from mockengine.program import ROOT, STACKS, program_copy, stack_config
+from mockengine.rendered import WORKLOAD_TYPES, workload_files
+from mockengine.run import Run, run_program
 
 # The seed's versions, deployed by every stack before the upgrade (config keys of `images`).
 OLD_IMAGES = {
@@ -303,7 +306,7 @@ def _recorded(stack: str) -> dict[str, Any]:
 
 def _ha(stack: str) -> bool:
     from components.settings import parse_settings
-    from harness import with_secrets
+    from mockengine.stand_ins import with_secrets
 
     return parse_settings(*with_secrets(stack_config(stack))).ha
 

@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from guarantees import program_copy, with_changes
+from guarantees import with_changes
 from readback import MODELS, Change, k8s_diff
 
-import harness
-from harness import STACKS, Registered, Run, run_program, stack_config
-from manifests import plain
-from rendered import WORKLOAD_TYPES
+from mockengine.manifests import plain
+from mockengine.program import ROOT, STACKS, program_copy, stack_config
+from mockengine.rendered import WORKLOAD_TYPES
+from mockengine.run import Registered, Run, run_program
 
 CONTAINER = "docker:index/container:Container"
 Key = tuple[str, str]
@@ -42,8 +42,8 @@ def _diff(type_: str, news: dict[str, Any], olds: dict[str, Any], state: dict[st
     return MODELS[type_].diff(news, olds, state, roc)
 
 
-def plan(stack: str, changes: dict[str, Any] | None = None, program: Path = harness.ROOT,
-         deployed: Path = harness.ROOT) -> dict[Key, list[Change]]:
+def plan(stack: str, changes: dict[str, Any] | None = None, program: Path = ROOT,
+         deployed: Path = ROOT) -> dict[Key, list[Change]]:
     """{(type, name): changes} the next `pulumi up` of `program` would make after `deployed` (the
     program as it is, by default) was deployed; added and removed resources appear with a single
     change at path '<created>' / '<deleted>'."""
@@ -59,29 +59,20 @@ def plan(stack: str, changes: dict[str, Any] | None = None, program: Path = harn
                                         r.type.startswith("kubernetes:") and not plain(r.sent)
                                         .get("metadata", {}).get("name"))
 
-    class Planning(harness._RecordingMocks):
-        def new_resource(self, args: Any) -> tuple[str | None, dict[str, Any]]:
-            key = (args.typ, args.name)
-            if key in stored:
-                checked, state, autonamed = stored[key]
-                news = MODELS[args.typ].check(plain(dict(args.inputs)), checked, state)
-                replaced = any(c.replace for c in _diff(args.typ, news, checked, state, [], mutable))
-                if replaced and autonamed:
-                    # A replacement of an auto-named object gets a fresh name: what dependents see.
-                    self.sent[key] = dict(args.inputs)
-                    renamed = {**state, "metadata": {**state["metadata"],
-                                                     "name": state["metadata"]["name"] + "-next"}}
-                    return f"{args.name}-id", renamed
-            return super().new_resource(args)
+    def engine_state(type_: str, name: str, inputs: dict[str, Any]) -> dict[str, Any] | None:
+        """What the engine hands the program back on the second `up`: the provider's stored state."""
+        if (type_, name) not in stored:
+            return None
+        checked, state, autonamed = stored[(type_, name)]
+        news = MODELS[type_].check(plain(inputs), checked, state)
+        replaced = any(c.replace for c in _diff(type_, news, checked, state, [], mutable))
+        if replaced and autonamed:
+            # A replacement of an auto-named object gets a fresh name: what dependents see.
+            return {**state, "metadata": {**state["metadata"], "name": state["metadata"]["name"] + "-next"}}
+        return state
 
     after_values, after_secrets = with_changes(stack, changes or {})
-    prior = {key: state for key, (_, state, _) in stored.items()}
-    original = harness._RecordingMocks
-    harness._RecordingMocks = Planning  # type: ignore[misc]
-    try:
-        second = run_program(stack, after_values, after_secrets, program=program, prior=prior)
-    finally:
-        harness._RecordingMocks = original  # type: ignore[misc]
+    second = run_program(stack, after_values, after_secrets, program=program, prior=engine_state)
 
     found: dict[Key, list[Change]] = {}
     seen = set()
@@ -136,7 +127,7 @@ CHANGES: list[tuple[str, str, dict[str, Any], dict[str, tuple[str, str]]]] = [
 @pytest.mark.parametrize(("what", "tool", "settings", "edits"), CHANGES, ids=[c[0] for c in CHANGES])
 def test_a_config_change_restarts_nothing(stack: str, what: str, tool: str, settings: dict[str, Any],
                                           edits: dict[str, tuple[str, str]], tmp_path: Path) -> None:
-    program = program_copy(tmp_path, edits) if edits else harness.ROOT
+    program = program_copy(tmp_path, edits) if edits else ROOT
     changes = plan(stack, settings, program)
     kubernetes = stack_config(stack)["target"] == "kubernetes"
     baseline = run_program(stack, *with_changes(stack, {}))

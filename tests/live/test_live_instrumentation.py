@@ -48,7 +48,8 @@ from components.render.jaeger import (
 from components.render.prometheus import RULES_DIR, render_prometheus_config, rule_files, scrape_jobs
 from components.settings import parse_settings
 from conftest import stack_run
-from harness import ROOT, stack_config, with_secrets
+from mockengine.program import ROOT, stack_config
+from mockengine.stand_ins import with_secrets
 from tools import require
 
 pytestmark = pytest.mark.live
