@@ -12,6 +12,7 @@ ConfigMap replaced on a data change shows up where it matters: in the pod templa
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,21 @@ def _mutable(run: Run) -> bool:
                                    and plain(p.inputs).get("enableSecretMutable") == "true" for p in providers)
 
 
+MUTABLE_OPTIONS = ("enableConfigMapMutable", "enableSecretMutable")
+
+
+def _deployed_without_mutable_options(run: Run) -> Run:
+    """`run` as a release before the options registered it: its Kubernetes provider without them
+    (what that release's provider sent and the engine stored), everything else the same."""
+    def without(values: dict[str, Any]) -> dict[str, Any]:
+        assert set(MUTABLE_OPTIONS) <= values.keys(), sorted(values)
+        return {k: v for k, v in values.items() if k not in MUTABLE_OPTIONS}
+
+    return dataclasses.replace(run, resources=[
+        dataclasses.replace(r, inputs=without(r.inputs), sent=without(r.sent))
+        if r.type == "pulumi:providers:kubernetes" else r for r in run.resources])
+
+
 def _diff(type_: str, news: dict[str, Any], olds: dict[str, Any], state: dict[str, Any], roc: list[str],
           mutable: bool) -> list[Change]:
     if type_.startswith("kubernetes:") and not type_.startswith("pulumi:"):
@@ -43,12 +59,12 @@ def _diff(type_: str, news: dict[str, Any], olds: dict[str, Any], state: dict[st
 
 
 def plan(stack: str, changes: dict[str, Any] | None = None, program: Path = ROOT,
-         deployed: Path = ROOT) -> dict[Key, list[Change]]:
-    """{(type, name): changes} the next `pulumi up` of `program` would make after `deployed` (the
-    program as it is, by default) was deployed; added and removed resources appear with a single
-    change at path '<created>' / '<deleted>'."""
+         deployed: Run | None = None) -> dict[Key, list[Change]]:
+    """{(type, name): changes} the next `pulumi up` of `program` would make after the first `up`
+    registered `deployed` (by default: the program as it is); added and removed resources appear
+    with a single change at path '<created>' / '<deleted>'."""
     values, secret_keys = with_changes(stack, {})
-    first = run_program(stack, values, secret_keys, program=deployed)
+    first = run_program(stack, values, secret_keys) if deployed is None else deployed
     mutable = _mutable(first)
     stored: dict[Key, tuple[dict[str, Any], dict[str, Any], bool]] = {}
     for r in first.resources:
@@ -148,9 +164,11 @@ def test_a_config_change_restarts_nothing(stack: str, what: str, tool: str, sett
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_a_start_only_file_still_restarts_its_tool(stack: str, tmp_path: Path) -> None:
-    """The other half: a file the tool reads only at start (Grafana's datasources) must restart it,
-    and only it, or the change would never take effect."""
-    program = program_copy(tmp_path, {"components/render/grafana.py": ('"maxLines": 1000', '"maxLines": 2000')})
+    """The other half: a file the tool reads only at start (Grafana's entrypoint wrapper, like its
+    datasources) must restart it, and only it, or the change would never take effect."""
+    program = program_copy(tmp_path, {})
+    wrapper = program / "configs" / "grafana" / "entrypoint.sh"
+    wrapper.write_text(wrapper.read_text() + "# read by the shell at start only\n")
     changes = plan(stack, None, program)
     baseline = run_program(stack, *with_changes(stack, {}))
     workloads = {(r.type, r.name) for r in _workloads(baseline)}
@@ -184,12 +202,11 @@ def test_a_secret_env_change_still_restarts_its_tool(stack: str) -> None:
 
 
 @pytest.mark.parametrize("stack", [s for s in STACKS if stack_config(s)["target"] == "kubernetes"])
-def test_turning_on_mutable_configmaps_updates_the_provider_in_place(stack: str, tmp_path: Path) -> None:
+def test_turning_on_mutable_configmaps_updates_the_provider_in_place(stack: str) -> None:
     """An existing stack's provider lacks the two options: adding them must be a provider update,
     never a replacement (which would replace every resource of the stack)."""
-    without = program_copy(tmp_path, {"components/targets/kubernetes.py": (
-        "enable_config_map_mutable=True, enable_secret_mutable=True", "")})
-    changes = plan(stack, None, deployed=without)
+    deployed = run_program(stack, *with_changes(stack, {}))
+    changes = plan(stack, None, deployed=_deployed_without_mutable_options(deployed))
     provider = changes[("pulumi:providers:kubernetes", "kubernetes")]
     assert sorted(c.path for c in provider) == ["enableConfigMapMutable", "enableSecretMutable"]
     assert not any(c.replace for c in provider)
