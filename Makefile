@@ -23,10 +23,11 @@ tools: venv
 e2e-tools: venv
 	scripts/e2e-tools.sh
 
-## The README's test command: lint, types, the whole test suite, then the real-engine journeys.
+## The README's test command: lint, types (the program and its offline harness), the whole test suite,
+## then the real-engine journeys.
 test: venv
 	$(BIN)/ruff check .
-	$(BIN)/mypy components
+	$(BIN)/mypy components mockengine
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 	scripts/e2e.sh -q
 
@@ -46,7 +47,7 @@ lint:
 	$(BIN)/ruff check .
 
 typecheck:
-	$(BIN)/mypy components
+	$(BIN)/mypy components mockengine
 
 ## Main job: bootstrap (venv, local file backend, stack, secrets) and `pulumi up` on $(STACK).
 up:

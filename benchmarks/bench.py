@@ -25,11 +25,15 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
+if __name__ == "__main__":
+    # Run as a file (`python benchmarks/bench.py`, also for each measured child), Python puts
+    # benchmarks/ on the path: the packages (components/, mockengine/) are at the repository root.
+    sys.path.insert(0, str(ROOT))
 
 
 # --- child side -----------------------------------------------------------------------------
@@ -42,7 +46,7 @@ def _rss_kib() -> int:
 
 
 def _child(mode: str, stack: str, program: str) -> None:
-    from harness import SECRET_SIG, run_program
+    from mockengine.run import SECRET_SIG, run_program
 
     # Memory is reported as the peak above what the harness itself (pulumi, grpc, mocks) holds.
     baseline_kib = _rss_kib()
@@ -70,7 +74,7 @@ def _child(mode: str, stack: str, program: str) -> None:
 # --- floor generation ---------------------------------------------------------------------
 
 def _literal(value: Any) -> str:
-    from harness import SECRET_SIG
+    from mockengine.run import SECRET_SIG
 
     if isinstance(value, dict):
         if SECRET_SIG in value:
@@ -83,7 +87,7 @@ def _literal(value: Any) -> str:
 
 def generate_floor(stack: str, out: Path) -> dict[str, Any]:
     """Write a replay program of `stack` to out/__main__.py; returns graph facts of the real run."""
-    from harness import run_program
+    from mockengine.run import run_program
 
     run = run_program(stack)
     by_urn = {r.urn: r for r in run.resources}
@@ -169,7 +173,7 @@ def _measure(mode: str, stack: str, program: Path, runs: int) -> dict[str, float
 
 def _scaled_program(services: int, work: Path) -> Path:
     """A copy of the program whose catalog holds `services` synthetic services over the seed's jobs."""
-    from guarantees import program_copy
+    from mockengine.program import program_copy
 
     program = program_copy(work, {}, name=f"scaled-{services}")
     jobs = ["nestjs-services", "spring-services", "go-services", "python-services", "elixir-services"]
@@ -184,9 +188,41 @@ def _scaled_program(services: int, work: Path) -> Path:
 
 
 DOC = Path("docs") / "BENCHMARKS.md"
+# The report's figures: per stack (stack, graph facts, program, floor), per catalog size (services, program).
+Figures = tuple[list[Any], list[Any]]
 
 
-def main(argv: list[str] | None = None) -> int:
+def measure(runs: int) -> Figures:
+    """Every figure of the report: each stack's program against its floor, then the catalog sizes."""
+    from mockengine.program import STACKS
+
+    rows, scale_rows = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        for stack in STACKS:
+            floor_dir = work / f"floor-{stack}"
+            graph = generate_floor(stack, floor_dir)
+            shutil.copy(ROOT / f"Pulumi.{stack}.yaml", floor_dir)
+            real = _measure("program", stack, ROOT, runs)
+            floor = _measure("floor", stack, floor_dir, runs)
+            rows.append((stack, graph, real, floor))
+            ratio = real["seconds"] / floor["seconds"]
+            print(f"{stack}: {real['seconds']:.3f}s vs floor {floor['seconds']:.3f}s (x{ratio:.2f}), "
+                  f"{real['peak_mib']:.0f} vs {floor['peak_mib']:.0f} MiB, {graph['resources']} resources, "
+                  f"critical path {graph['critical_path']}: {' -> '.join(graph['chain'])}")
+        for services in (10, 100, 1000):
+            program = _scaled_program(services, work)
+            result = _measure("program", "dev", program, max(1, runs // 2))
+            scale_rows.append((services, result))
+            print(f"{services} services: {result['seconds']:.3f}s, {result['peak_mib']:.0f} MiB, "
+                  f"prometheus.yml {result['prometheus_yml_bytes'] / 1024:.1f} KiB")
+    return rows, scale_rows
+
+
+def main(argv: list[str] | None = None, *, root: Path = ROOT,
+         figures: Callable[[int], Figures] = measure) -> int:
+    """The command line. `root` (whose build/ gets the report and whose doc's analysis is kept) and
+    `figures` (what measures) let the report's own tests run it on a copy with stand-in figures."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--out", type=Path, default=None,
@@ -197,38 +233,18 @@ def main(argv: list[str] | None = None) -> int:
         _child(*args.child)
         return 0
 
-    from harness import STACKS
-
     started = time.perf_counter()
-    rows, scale_rows = [], []
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        for stack in STACKS:
-            floor_dir = work / f"floor-{stack}"
-            graph = generate_floor(stack, floor_dir)
-            shutil.copy(ROOT / f"Pulumi.{stack}.yaml", floor_dir)
-            real = _measure("program", stack, ROOT, args.runs)
-            floor = _measure("floor", stack, floor_dir, args.runs)
-            rows.append((stack, graph, real, floor))
-            ratio = real["seconds"] / floor["seconds"]
-            print(f"{stack}: {real['seconds']:.3f}s vs floor {floor['seconds']:.3f}s (x{ratio:.2f}), "
-                  f"{real['peak_mib']:.0f} vs {floor['peak_mib']:.0f} MiB, {graph['resources']} resources, "
-                  f"critical path {graph['critical_path']}: {' -> '.join(graph['chain'])}")
-        for services in (10, 100, 1000):
-            program = _scaled_program(services, work)
-            result = _measure("program", "dev", program, max(1, args.runs // 2))
-            scale_rows.append((services, result))
-            print(f"{services} services: {result['seconds']:.3f}s, {result['peak_mib']:.0f} MiB, "
-                  f"prometheus.yml {result['prometheus_yml_bytes'] / 1024:.1f} KiB")
+    rows, scale_rows = figures(args.runs)
     total = time.perf_counter() - started
     print(f"total {total:.1f}s")
-    out = args.out or ROOT / "build" / "BENCHMARKS.md"
-    _write_report(out, rows, scale_rows, args.runs, total)
+    out = args.out or root / "build" / "BENCHMARKS.md"
+    _write_report(out, rows, scale_rows, args.runs, total, root / DOC)
     print(f"report: {out}")
     return 0
 
 
-def _write_report(report: Path, rows: list[Any], scale_rows: list[Any], runs: int, total: float) -> None:
+def _write_report(report: Path, rows: list[Any], scale_rows: list[Any], runs: int, total: float,
+                  doc: Path) -> None:
     lines = [
         "# Benchmarks",
         "",
@@ -238,7 +254,7 @@ def _write_report(report: Path, rows: list[Any], scale_rows: list[Any], runs: in
         f"- machine: {platform.machine()}, {platform.processor() or 'cpu'}, Python {platform.python_version()}, "
         f"{subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} cores",
         f"- method: median of {runs} child processes per row, each evaluating the program under Pulumi's mock engine "
-        "(tests/harness.py); time covers importing the program and its provider SDK, evaluation and every "
+        "(mockengine/run.py); time covers importing the program and its provider SDK, evaluation and every "
         "resource registration RPC; peak memory is the child's max RSS above its RSS before the run "
         "(pulumi, grpc and the mock harness already loaded).",
         "- floor: a generated literal replay of the same registrations (same provider SDK import, same inputs, "
@@ -261,7 +277,6 @@ def _write_report(report: Path, rows: list[Any], scale_rows: list[Any], runs: in
         lines.append(f"| {services} | {result['seconds']:.3f} | {result['peak_mib']:.0f} | "
                      f"{result['prometheus_yml_bytes'] / 1024:.1f} |")
     # Hand-written analysis below the marker (kept in the tracked doc) survives regeneration.
-    doc = ROOT / DOC
     marker = "<!-- analysis: kept by bench.py -->"
     previous = doc.read_text() if doc.exists() else ""
     analysis = previous[previous.index(marker):] if marker in previous else marker + "\n"

@@ -24,12 +24,14 @@ from urllib.parse import urlsplit
 
 import yaml
 
-SCRIPTS = Path(__file__).resolve().parent
-sys.path.insert(0, str(SCRIPTS))
+ROOT = Path(__file__).resolve().parent.parent
+if __name__ == "__main__":
+    # Run as a file (`python scripts/preflight.py`, as bootstrap.sh does), Python puts scripts/ (for
+    # render.py) on the path: the packages (components/, mockengine/) are at the repository root.
+    sys.path.insert(0, str(ROOT))
 
-from render import ROOT, StackFileError, stack_file_config  # noqa: E402
+from render import StackFileError, stack_file_config  # noqa: E402
 
-sys.path.insert(0, str(ROOT))
 from components.catalog import load_catalog  # noqa: E402
 from components.settings import Settings, SettingsError, TargetKind, parse_config  # noqa: E402
 from components.settings.model import unknown_target  # noqa: E402

@@ -24,7 +24,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
+if __name__ == "__main__":
+    # Run as a file (`python scripts/render.py`), Python puts scripts/ on the path: the packages
+    # (components/, mockengine/) are at the repository root.
+    sys.path.insert(0, str(ROOT))
 
 import pulumi  # noqa: E402
 import yaml  # noqa: E402
@@ -32,9 +35,11 @@ import yaml  # noqa: E402
 from components.settings.model import Settings  # noqa: E402
 from components.settings.secrets import missing_secrets  # noqa: E402
 from components.yaml_errors import describe_yaml_error  # noqa: E402
-from harness import PROJECT, STACKS, Run, node_at, placeholder, run_program  # noqa: E402
-from manifests import is_kubernetes_object, manifest, plain, without_secrets  # noqa: E402
-from rendered import workload_files  # noqa: E402
+from mockengine.manifests import is_kubernetes_object, manifest, plain, without_secrets  # noqa: E402
+from mockengine.program import PROJECT, STACKS  # noqa: E402
+from mockengine.rendered import workload_files  # noqa: E402
+from mockengine.run import Run, run_program  # noqa: E402
+from mockengine.stand_ins import node_at, placeholder  # noqa: E402
 
 # Inputs too long or too noisy for a review listing: the files themselves are written out.
 _BULKY = {"uploads", "data", "stringData"}

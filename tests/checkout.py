@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from harness import ROOT
+from mockengine.program import ROOT
 
 _SKIP = shutil.ignore_patterns("venv", ".venv", ".git", "build", "__pycache__", ".pytest_cache", ".mypy_cache",
                                ".ruff_cache", ".pulumi-state", ".tools")

@@ -1,17 +1,15 @@
-"""Shared fixtures: the real program evaluated once per stack under the mock engine."""
+"""Shared fixtures: the real program evaluated once per stack under the mock engine.
+
+pytest puts the repository root and tests/ on the import path (pyproject.toml `pythonpath`): tests
+import the harness as `mockengine` and their own helpers (tools, guarantees, ...) by name.
+"""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-TESTS = Path(__file__).resolve().parent
-sys.path.insert(0, str(TESTS))
-sys.path.insert(0, str(TESTS.parent))
-
-from harness import STACKS, Run, run_program  # noqa: E402
+from mockengine.program import STACKS
+from mockengine.run import Run, run_program
 
 _RUNS: dict[str, Run] = {}
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import shutil
-from pathlib import Path
 from typing import Any
 
-from harness import ROOT, Run, run_program, stack_config, with_secrets
+from mockengine.program import stack_config
+from mockengine.run import Run, run_program
+from mockengine.stand_ins import with_secrets
 
 STATEFUL = ("docker:index/volume:Volume", "kubernetes:core/v1:PersistentVolumeClaim")
 
@@ -56,17 +56,3 @@ def with_changes(stack: str, changes: dict[str, Any]) -> tuple[dict[str, Any], s
 def run_with(stack: str, changes: dict[str, Any]) -> Run:
     return run_program(stack, *with_changes(stack, changes))
 
-
-def program_copy(tmp: Path, edits: dict[str, tuple[str, str]], name: str = "program") -> Path:
-    """A copy of the program (code, configs, stack files) at tmp/name, with text edits applied to
-    files under it ({relpath: (old, new)})."""
-    program = tmp / name
-    shutil.copytree(ROOT, program, ignore=shutil.ignore_patterns("venv", ".git", "build", "tests", "benchmarks",
-                                                                  "examples", "docs", "__pycache__", ".*",
-                                                                  "node_modules"))
-    for rel, (old, new) in edits.items():
-        path = program / rel
-        text = path.read_text()
-        assert old in text, f"{rel}: {old!r} not found"
-        path.write_text(text.replace(old, new, 1))
-    return program

@@ -16,9 +16,11 @@ from components.render.alertmanager import (
 )
 from components.settings import Settings, parse_settings
 from conftest import stack_run
-from harness import SECRET_SIG, SENTINELS, STACKS, Run, run_program, stack_config, with_secrets
-from manifests import k8s_workload, plain, without_secrets
-from rendered import workload_files
+from mockengine.manifests import k8s_workload, plain, without_secrets
+from mockengine.program import STACKS, stack_config
+from mockengine.rendered import workload_files
+from mockengine.run import SECRET_SIG, Run, run_program
+from mockengine.stand_ins import SENTINELS, with_secrets
 from tools import require, run_tool
 
 BASE = {"target": "docker", "grafana": {"adminPassword": "s3cret-pass"}, "exporters": {"postgres": {"enabled": False}}}

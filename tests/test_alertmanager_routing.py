@@ -32,8 +32,10 @@ from components.render.slo import render_slo_rules
 from components.scopes import FEATURES, load_scopes
 from components.settings import SettingsError, TargetKind, parse_settings
 from conftest import stack_run
-from harness import STACKS, run_program, stack_config, with_secrets
-from rendered import workload_files
+from mockengine.program import STACKS, stack_config
+from mockengine.rendered import workload_files
+from mockengine.run import run_program
+from mockengine.stand_ins import with_secrets
 from tools import require, run_tool
 
 BASE = {"target": "docker", "grafana": {"adminPassword": "s3cret-pass"}, "exporters": {"postgres": {"enabled": False}}}

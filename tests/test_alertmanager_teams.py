@@ -29,7 +29,7 @@ from test_alertmanager_routing import expected_receivers as stack_receivers
 from components.render.alertmanager import CONFIG_FILE, TEMPLATE_FILE, render_alertmanager_config
 from components.render.alertmanager import render_alertmanager_template as template
 from components.settings import parse_settings
-from harness import SENTINELS, with_secrets
+from mockengine.stand_ins import SENTINELS, with_secrets
 from tools import require, run_tool
 
 TEAM = "payments"

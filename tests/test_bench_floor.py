@@ -10,7 +10,8 @@ import pytest
 from guarantees import snapshot
 
 from conftest import stack_run
-from harness import ROOT, run_program
+from mockengine.program import ROOT
+from mockengine.run import run_program
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import bench

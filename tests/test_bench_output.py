@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from checkout import checkout, make
 
-from harness import ROOT
+from mockengine.program import ROOT, STACKS
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import bench
@@ -17,23 +17,20 @@ import bench
 MARKER = "<!-- analysis: kept by bench.py -->"
 
 
-def _fake_measurements(monkeypatch: pytest.MonkeyPatch, tree: Path) -> None:
+def _stand_in_figures(runs: int) -> bench.Figures:
     # The report's plumbing only: the measurements themselves are covered by tests/test_bench_floor.py.
     sample = {"seconds": 1.0, "peak_mib": 10.0, "resources": 3, "prometheus_yml_bytes": 2048}
     graph: dict[str, Any] = {"resources": 3, "critical_path": 2, "chain": ["Provider:docker", "Container:x"]}
-    monkeypatch.setattr(bench, "ROOT", tree)
-    monkeypatch.setattr(bench, "_measure", lambda *args: dict(sample))
-    monkeypatch.setattr(bench, "generate_floor", lambda stack, out: dict(graph))
-    monkeypatch.setattr(bench, "_scaled_program", lambda services, work: tree)
+    return ([(stack, dict(graph), dict(sample), dict(sample)) for stack in STACKS],
+            [(services, dict(sample)) for services in (10, 100, 1000)])
 
 
 def test_bench_writes_under_build_and_leaves_the_doc_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     tree = checkout(tmp_path)
     doc = tree / "docs" / "BENCHMARKS.md"
     before = doc.read_bytes()
-    _fake_measurements(monkeypatch, tree)
     monkeypatch.chdir(tree)
-    assert bench.main(["--runs", "1"]) == 0
+    assert bench.main(["--runs", "1"], root=tree, figures=_stand_in_figures) == 0
     assert doc.read_bytes() == before
     report = (tree / "build" / "BENCHMARKS.md").read_text()
     assert report.startswith("# Benchmarks\n") and "| dev | 3 | 1.000 |" in report
@@ -46,9 +43,8 @@ def test_bench_doc_rewrites_the_figures_and_keeps_the_analysis(tmp_path: Path,
     tree = checkout(tmp_path)
     doc = tree / "docs" / "BENCHMARKS.md"
     analysis = doc.read_text()[doc.read_text().index(MARKER):]
-    _fake_measurements(monkeypatch, tree)
     monkeypatch.chdir(tree)
-    assert bench.main(["--runs", "1", "--out", "docs/BENCHMARKS.md"]) == 0
+    assert bench.main(["--runs", "1", "--out", "docs/BENCHMARKS.md"], root=tree, figures=_stand_in_figures) == 0
     text = doc.read_text()
     assert "| dev | 3 | 1.000 |" in text and text.endswith(analysis)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import ROOT
+from mockengine.program import ROOT
 from tools import require
 
 sys.path.insert(0, str(ROOT / "benchmarks"))

@@ -11,7 +11,6 @@ from typing import Any
 import pulumi
 import pytest
 import yaml
-from guarantees import program_copy
 from test_dashboards import PROMETHEUS_YML, queries
 from test_grafana import substitute
 
@@ -27,9 +26,10 @@ from components.catalog import (
 from components.render.grafana import DASHBOARDS_DIR
 from components.render.prometheus import CATALOG_RULES_FILE, scrape_jobs
 from conftest import stack_run
-from harness import ROOT, STACKS, Run, run_program
-from manifests import plain
-from rendered import workload_files
+from mockengine.manifests import plain
+from mockengine.program import ROOT, STACKS, program_copy
+from mockengine.rendered import workload_files
+from mockengine.run import Run, run_program
 from sd_fixture import promtool_with_kubernetes_sd
 from tools import require, run_tool
 

@@ -13,7 +13,7 @@ import yaml
 from components.catalog import load_catalog
 from components.render.prometheus import CATALOG_RULES_FILE, render_catalog_rules
 from conftest import stack_run
-from rendered import workload_files
+from mockengine.rendered import workload_files
 from tools import require, run_tool
 
 

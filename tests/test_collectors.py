@@ -12,9 +12,11 @@ import yaml
 from components.collectors import KSM_RESOURCES
 from components.settings.model import Images
 from conftest import stack_run
-from harness import STACKS, Run, run_program, stack_config, with_secrets
-from manifests import is_docker, k8s_object, k8s_objects, plain
-from rendered import workload_files
+from mockengine.manifests import is_docker, k8s_object, k8s_objects, plain
+from mockengine.program import STACKS, stack_config
+from mockengine.rendered import workload_files
+from mockengine.run import Run, run_program
+from mockengine.stand_ins import with_secrets
 
 CONTAINER = "docker:index/container:Container"
 KUBERNETES_STACKS = [s for s in STACKS if not is_docker(stack_run(s))]

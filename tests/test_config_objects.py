@@ -10,9 +10,9 @@ import pulumi
 import pytest
 from guarantees import program_copy, with_changes
 
-from harness import run_program
-from manifests import plain
-from rendered import WORKLOAD_TYPES, workload_files
+from mockengine.manifests import plain
+from mockengine.rendered import WORKLOAD_TYPES, workload_files
+from mockengine.run import run_program
 
 MIB = 1024 * 1024
 

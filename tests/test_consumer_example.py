@@ -23,7 +23,6 @@ import yaml
 
 from components.catalog import load_catalog
 from conftest import stack_run
-from harness import ROOT, Run, run_program
 from live.live_servers import (
     LOOPBACK,
     free_ports,
@@ -33,8 +32,10 @@ from live.live_servers import (
     start_prometheus,
     wait_until,
 )
-from manifests import manifest, plain
-from rendered import workload_files
+from mockengine.manifests import manifest, plain
+from mockengine.program import ROOT
+from mockengine.rendered import workload_files
+from mockengine.run import Run, run_program
 from sd_fixture import endpointslice_targets
 
 EXAMPLE = ROOT / "examples" / "service-stack"

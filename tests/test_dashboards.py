@@ -36,8 +36,10 @@ from components.render.slo import render_slo_rules
 from components.scopes import load_scopes
 from components.settings import TargetKind, parse_settings
 from conftest import stack_run
-from harness import STACKS, run_program, stack_config, with_secrets
-from rendered import workload_files
+from mockengine.program import STACKS, stack_config
+from mockengine.rendered import workload_files
+from mockengine.run import run_program
+from mockengine.stand_ins import with_secrets
 from tools import require
 
 FIXTURES = Path(__file__).parent / "fixtures" / "metrics"

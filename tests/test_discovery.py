@@ -21,10 +21,10 @@ import yaml
 
 from components.catalog import load_catalog
 from conftest import stack_run
-from harness import STACKS
 from live.live_servers import LOOPBACK, free_ports, get_json, servers_in_tempdir, start_prometheus, wait_until
-from manifests import k8s_container, k8s_object, k8s_objects, k8s_workload, plain
-from rendered import workload_files
+from mockengine.manifests import k8s_container, k8s_object, k8s_objects, k8s_workload, plain
+from mockengine.program import STACKS
+from mockengine.rendered import workload_files
 from sd_fixture import FIXTURES, endpointslice_targets, load, node_targets, promtool_with_kubernetes_sd
 from tools import run_tool
 

@@ -18,8 +18,8 @@ from __future__ import annotations
 import re
 
 from conftest import stack_run
-from harness import ROOT, STACKS, stack_config
-from manifests import plain
+from mockengine.manifests import plain
+from mockengine.program import ROOT, STACKS, stack_config
 
 ENGINE_29_MIN_API = (1, 44)
 SOCKET_PATHS = {"/var/run/docker.sock", "/var/run", "/run"}

@@ -19,7 +19,7 @@ from components.settings.base import Number
 from components.settings.model import Settings
 from components.settings.reference import ConfigurationDocError, write
 from conftest import stack_run
-from harness import ROOT, STACKS
+from mockengine.program import ROOT, STACKS
 
 README = (ROOT / "README.md").read_text()
 CONFIGURATION = (ROOT / "docs" / "CONFIGURATION.md").read_text()

@@ -25,9 +25,11 @@ from components.render.grafana import (
 )
 from components.settings import TargetKind, parse_settings
 from conftest import stack_run
-from harness import SECRET_SIG, SENTINELS, STACKS, Run, run_program, stack_config, with_secrets
-from manifests import plain, without_secrets
-from rendered import workload_files
+from mockengine.manifests import plain, without_secrets
+from mockengine.program import STACKS, stack_config
+from mockengine.rendered import workload_files
+from mockengine.run import SECRET_SIG, Run, run_program
+from mockengine.stand_ins import SENTINELS, with_secrets
 from tools import require, run_tool
 
 PASSWORD = SENTINELS[("grafana", "adminPassword")]
@@ -387,7 +389,7 @@ GRAFANA_DB = {"type": "postgres", "host": "postgres.quikapp.svc:5432", "name": "
 
 def _deployed_grafana_env(run: Run) -> dict[str, str]:
     """The Grafana container's plain env as the Deployment gives it (secret env left out)."""
-    from manifests import k8s_workload
+    from mockengine.manifests import k8s_workload
 
     (container,) = [c for c in k8s_workload(run, "grafana")["spec"]["template"]["spec"]["containers"]
                     if c["name"] == "grafana"]
@@ -539,8 +541,8 @@ def test_kubernetes_ingress_exposes_only_grafana_with_tls() -> None:
     import kubernetes_validate
     from guarantees import with_changes
 
-    from harness import run_program
-    from manifests import manifest
+    from mockengine.manifests import manifest
+    from mockengine.run import run_program
 
     values, secret_keys = with_changes("prod", {"grafana": {"ingress": {
         "host": "grafana.quikapp.example", "className": "nginx", "tlsSecretName": "grafana-tls"}}})
@@ -562,7 +564,7 @@ def test_ingress_on_a_docker_stack_is_refused() -> None:
     import pulumi
     from guarantees import with_changes
 
-    from harness import run_program
+    from mockengine.run import run_program
 
     values, secret_keys = with_changes("dev", {"grafana": {"ingress": {"host": "grafana.quikapp.example"}}})
     with pytest.raises(pulumi.RunError, match=r"grafana\.ingress: is set on a docker stack"):

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pulumi
 import pytest
-from guarantees import STATEFUL, changed, program_copy, run_with, snapshot, tool_of, with_changes
+from guarantees import STATEFUL, changed, run_with, snapshot, tool_of, with_changes
 
 from conftest import stack_run
-from harness import SECRET_SIG, SENTINELS, STACKS, run_program, stack_config
-from manifests import plain, without_secrets
-from rendered import workload_files
+from mockengine.manifests import plain, without_secrets
+from mockengine.program import STACKS, program_copy, stack_config
+from mockengine.rendered import workload_files
+from mockengine.run import SECRET_SIG, run_program
+from mockengine.stand_ins import SENTINELS
 
 SENTINEL_VALUES = list(SENTINELS.values())
 
@@ -347,13 +350,14 @@ def test_bad_stack_fails_before_any_resource_with_one_clear_line(what: str, chan
 
 
 def test_a_bad_stack_declares_no_resource() -> None:
-    from pulumi.runtime import settings as runtime_settings
-
     values, secret_keys = with_changes("prod", {"prometheus": {"retention": "soon"}})
+    declared: list[Any] = []
     with pytest.raises(pulumi.RunError):
-        run_program("prod", values, secret_keys)
-    monitor = runtime_settings.SETTINGS.monitor
-    assert getattr(monitor, "registered", None) == []
+        run_program("prod", values, secret_keys, on_register=declared.append)
+    assert declared == []
+    # The same stack with a valid value declares its resources, each seen by the hook.
+    run_program("prod", *with_changes("prod", {}), on_register=declared.append)
+    assert len(declared) == len(stack_run("prod").resources)
 
 
 # 7. Determinism -----------------------------------------------------------------------------
@@ -363,14 +367,33 @@ def test_rendered_files_are_identical_between_runs(stack: str) -> None:
     assert workload_files(stack_run(stack)) == workload_files(run_program(stack))
 
 
+def _prometheus_named(name: str, former: tuple[str, ...] = ()) -> Callable[[], None]:
+    """A program declaring the stack's Prometheus component, as the real program does but named
+    `name`, with `former` listed for it in components/renames.py (the documented way to rename)."""
+    def main() -> None:
+        # Imported here: run_program re-imports `components` before it calls the program.
+        from components import renames
+        from components.catalog import load_catalog
+        from components.prometheus import Prometheus
+        from components.settings import load_settings
+        from components.targets import make_target
+
+        settings = load_settings()
+        # The real program's parent component, so that the URNs are the real ones.
+        stack = pulumi.ComponentResource("quikapp:monitoring:MonitoringStack", "quikapp-monitoring")
+        renames.FORMER_NAMES[name] = former
+        try:
+            Prometheus(name, settings, load_catalog(), make_target(settings, parent=stack),
+                       pulumi.ResourceOptions(parent=stack))
+        finally:
+            del renames.FORMER_NAMES[name]
+
+    return main
+
+
 @pytest.mark.parametrize("stack", ["dev", "prod"])
-def test_renaming_a_component_keeps_its_resources(stack: str, tmp_path: Path) -> None:
-    program = program_copy(tmp_path, {
-        "components/stack.py": ('Prometheus("prometheus"', 'Prometheus("metrics"'),
-        "components/renames.py": ("FORMER_NAMES: dict[str, tuple[str, ...]] = {}",
-                                  'FORMER_NAMES: dict[str, tuple[str, ...]] = {"metrics": ("prometheus",)}'),
-    })
-    renamed = run_program(stack, *with_changes(stack, {}), program=program)
+def test_renaming_a_component_keeps_its_resources(stack: str) -> None:
+    renamed = run_program(stack, *with_changes(stack, {}), main=_prometheus_named("metrics", former=("prometheus",)))
     component = renamed.one("quikapp:monitoring:Prometheus", "metrics")
     assert component.alias_names == ["prometheus"]  # the engine maps the old component onto the new
     before = {r.urn: r for r in stack_run(stack).resources if tool_of(r.urn) == "Prometheus" and r.custom}
@@ -466,7 +489,7 @@ def test_the_stack_namespace_admits_its_agents_and_warns_for_the_rest(stack: str
 
 
 def _policies(run: Any) -> dict[str, dict[str, Any]]:
-    from manifests import k8s_objects
+    from mockengine.manifests import k8s_objects
 
     return {p["metadata"]["name"]: p["spec"] for p in k8s_objects(run, "NetworkPolicy")}
 

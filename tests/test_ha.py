@@ -14,9 +14,11 @@ from guarantees import run_with, snapshot
 
 from components.settings import SettingsError, parse_settings
 from conftest import stack_run
-from harness import Run, run_program, stack_config, with_secrets
-from manifests import k8s_object, k8s_objects, k8s_workload, plain
-from rendered import workload_files
+from mockengine.manifests import k8s_object, k8s_objects, k8s_workload, plain
+from mockengine.program import stack_config
+from mockengine.rendered import workload_files
+from mockengine.run import Run, run_program
+from mockengine.stand_ins import with_secrets
 
 HA_STACKS = ["staging", "prod"]
 LABELS = {"prometheus": {"app.kubernetes.io/name": "prometheus", "app.kubernetes.io/part-of": "quikapp-monitoring"},

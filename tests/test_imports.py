@@ -10,12 +10,12 @@ import sys
 
 import pytest
 
-from harness import ROOT
+from mockengine.program import ROOT
 
 PROBE = """
 import sys
-sys.path[:0] = [{tests!r}, {root!r}]
-from harness import run_program
+sys.path.insert(0, {root!r})
+from mockengine.run import run_program
 run_program({stack!r})
 print(sorted(m for m in ("pulumi_docker", "pulumi_kubernetes", "pulumi_kubernetes.networking.v1") if m in sys.modules))
 """
@@ -26,6 +26,6 @@ print(sorted(m for m in ("pulumi_docker", "pulumi_kubernetes", "pulumi_kubernete
     ("prod", ["pulumi_kubernetes", "pulumi_kubernetes.networking.v1"]),  # NetworkPolicies
 ])
 def test_only_the_targets_provider_sdk_is_imported(stack: str, expected: list[str]) -> None:
-    code = PROBE.format(tests=str(ROOT / "tests"), root=str(ROOT), stack=stack)
+    code = PROBE.format(root=str(ROOT), stack=stack)
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert result.stdout.strip().splitlines()[-1] == repr(expected)

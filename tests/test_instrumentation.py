@@ -16,7 +16,7 @@ import pytest
 from components.catalog import load_catalog
 from components.instrumentation import SERVICE_NAME
 from conftest import stack_run
-from harness import ROOT, STACKS
+from mockengine.program import ROOT, STACKS
 
 APPS = ROOT / "tests" / "live" / "instrumented"
 RUNTIMES = ("python", "node", "java", "go", "elixir")

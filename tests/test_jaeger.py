@@ -13,8 +13,7 @@ import yaml
 from components.render.jaeger import CONFIG_FILE, go_duration, render_jaeger_config
 from components.settings import Settings, parse_settings
 from conftest import stack_run
-from harness import SECRET_SIG, SENTINELS, STACKS, Run, run_program, stack_config, with_secrets
-from manifests import (
+from mockengine.manifests import (
     is_docker,
     is_kubernetes_object,
     k8s_container,
@@ -24,7 +23,10 @@ from manifests import (
     plain,
     without_secrets,
 )
-from rendered import workload_files
+from mockengine.program import STACKS, stack_config
+from mockengine.rendered import workload_files
+from mockengine.run import SECRET_SIG, Run, run_program
+from mockengine.stand_ins import SENTINELS, with_secrets
 
 JAEGER = "quikapp:monitoring:Jaeger"
 CONTAINER = "docker:index/container:Container"

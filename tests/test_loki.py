@@ -18,9 +18,11 @@ from components.render.loki import (
 )
 from components.settings import Settings, SettingsError, parse_settings
 from conftest import stack_run
-from harness import STACKS, Run, stack_config, with_secrets
-from manifests import manifest, plain
-from rendered import workload_files
+from mockengine.manifests import manifest, plain
+from mockengine.program import STACKS, stack_config
+from mockengine.rendered import workload_files
+from mockengine.run import Run
+from mockengine.stand_ins import with_secrets
 
 SEED = Path(__file__).parent / "fixtures" / "seed" / "loki-config.yml"
 BASE = {"target": "docker", "grafana": {"adminPassword": "s3cret-pass"}, "exporters": {"postgres": {"enabled": False}}}
@@ -126,7 +128,7 @@ def test_the_runtime_config_has_only_keys_loki_reads() -> None:
     overrides are a `Limits` (the keys recorded from the source in tests/fixtures/loki)."""
     import json
 
-    from harness import ROOT
+    from mockengine.program import ROOT
 
     limits = set(json.loads((ROOT / "tests/fixtures/loki/config-keys-v3.7.6.json").read_text(encoding="utf-8"))
                  ["sections"]["limits_config"]["keys"])

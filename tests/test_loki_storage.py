@@ -23,9 +23,11 @@ import yaml
 from components.render.loki import BASE_CONFIG, SECRET_KEY_ENV, render_loki_config
 from components.settings import Settings, SettingsError, parse_settings
 from components.settings.model import LOKI_FIRST_PERIOD
-from harness import ROOT, SECRET_SIG, SENTINELS, STACKS, run_program, stack_config, with_secrets
-from manifests import manifest, without_secrets
-from rendered import workload_files
+from mockengine.manifests import manifest, without_secrets
+from mockengine.program import ROOT, STACKS, stack_config
+from mockengine.rendered import workload_files
+from mockengine.run import SECRET_SIG, run_program
+from mockengine.stand_ins import SENTINELS, with_secrets
 
 KEYS_FILE = ROOT / "tests" / "fixtures" / "loki" / "config-keys-v3.7.6.json"
 MIRROR = Path("/work/.mirror/grafana+loki/repo")

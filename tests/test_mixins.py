@@ -26,7 +26,8 @@ from components.catalog import load_catalog
 from components.render.prometheus import render_prometheus_config, rule_files, scrape_jobs
 from components.scopes import FEATURES, load_scopes, stack_features
 from components.settings import TargetKind, parse_settings
-from harness import ROOT, STACKS, stack_config, with_secrets
+from mockengine.program import ROOT, STACKS, stack_config
+from mockengine.stand_ins import with_secrets
 from tools import require, run_tool
 
 RULES_DIR = ROOT / "configs" / "prometheus" / "rules"

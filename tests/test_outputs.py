@@ -6,7 +6,7 @@ import pytest
 from guarantees import run_with
 
 from conftest import stack_run
-from harness import STACKS
+from mockengine.program import STACKS
 
 CONTRACT = ["target", "grafanaUrl", "prometheusUrl", "alertmanagerUrl", "lokiPushUrl", "jaegerUiUrl",
             "otlpGrpcEndpoint", "otlpHttpEndpoint", "zipkinEndpoint", "jaegerThriftHttpEndpoint", "instrumentation"]

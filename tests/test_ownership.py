@@ -16,17 +16,18 @@ from typing import Any
 import pulumi
 import pytest
 import yaml
-from guarantees import program_copy
 from test_discovery import file_sd_copy
 
 from components.catalog import parse_catalog
 from components.render.alertmanager import CONFIG_FILE
 from components.render.prometheus import render_prometheus_config
 from components.settings import SettingsError, parse_settings
-from harness import SECRET_SIG, SENTINELS, run_program, stack_config, with_secrets
 from live.live_servers import LOOPBACK, free_ports, get_json, servers_in_tempdir, start_prometheus, wait_until
-from manifests import without_secrets
-from rendered import workload_files
+from mockengine.manifests import without_secrets
+from mockengine.program import program_copy, stack_config
+from mockengine.rendered import workload_files
+from mockengine.run import SECRET_SIG, run_program
+from mockengine.stand_ins import SENTINELS, with_secrets
 from tools import require, run_tool
 
 # The discovery fixture's Services in `quikapp` (tests/fixtures/discovery/quikapp.yaml): backend and

@@ -9,8 +9,8 @@ import pytest
 
 from components.render.grafana import DASHBOARDS_SOURCE
 from conftest import stack_run
-from harness import stack_config
-from manifests import k8s_objects, k8s_workload, plain
+from mockengine.manifests import k8s_objects, k8s_workload, plain
+from mockengine.program import stack_config
 
 KUBERNETES_STACKS = ["staging", "prod"]
 POD_KINDS = ("Deployment", "DaemonSet", "StatefulSet")

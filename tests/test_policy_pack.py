@@ -15,8 +15,9 @@ import pytest
 from pulumi_policy import PolicyCustomTimeouts, PolicyResourceOptions, ResourceValidationArgs
 
 from conftest import stack_run
-from harness import ROOT, STACKS, Registered
-from manifests import plain
+from mockengine.manifests import plain
+from mockengine.program import ROOT, STACKS
+from mockengine.run import Registered
 
 sys.path.insert(0, str(ROOT / "policy"))
 from quikapp_policies import POLICIES

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from components.settings import Settings, parse_settings
-from harness import ROOT
+from mockengine.program import ROOT
 
 sys.path.insert(0, str(ROOT / "scripts"))
 import preflight

@@ -15,9 +15,11 @@ import yaml
 from components.render.promtail import CONFIG_FILE, render_promtail_config
 from components.settings import TargetKind, parse_settings
 from conftest import stack_run
-from harness import STACKS, Run, stack_config, with_secrets
-from manifests import manifest, plain
-from rendered import workload_files
+from mockengine.manifests import manifest, plain
+from mockengine.program import STACKS, stack_config
+from mockengine.rendered import workload_files
+from mockengine.run import Run
+from mockengine.stand_ins import with_secrets
 
 SEED = yaml.safe_load((Path(__file__).parent / "fixtures" / "seed" / "promtail-config.yml").read_text(encoding="utf-8"))
 DOCKER_STACKS = [s for s in STACKS if stack_config(s)["target"] == "docker"]
@@ -246,7 +248,7 @@ def test_only_promtail_gets_cluster_access(stack: str) -> None:
 @pytest.mark.parametrize("stack", ["staging", "prod"])
 def test_daemonset_hostname_is_the_node_name(stack: str) -> None:
     """Promtail keeps a target only when its __host__ equals HOSTNAME: that must be the node's name."""
-    from manifests import k8s_object
+    from mockengine.manifests import k8s_object
 
     daemonset = k8s_object(stack_run(stack), "DaemonSet", "promtail")
     env = daemonset["spec"]["template"]["spec"]["containers"][0]["env"]
@@ -255,7 +257,7 @@ def test_daemonset_hostname_is_the_node_name(stack: str) -> None:
 
 @pytest.mark.parametrize("stack", ["staging", "prod"])
 def test_daemonset_tolerates_every_taint(stack: str) -> None:
-    from manifests import k8s_object
+    from mockengine.manifests import k8s_object
 
     daemonset = k8s_object(stack_run(stack), "DaemonSet", "promtail")
     assert daemonset["spec"]["template"]["spec"]["tolerations"] == [{"operator": "Exists"}]

@@ -5,6 +5,7 @@ sending to a receiver in the test) is tests/live/test_live_remote_write.py."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,14 +14,15 @@ import yaml
 from checkout import checkout, make
 from google.protobuf import json_format
 
-import harness
 from components.catalog import load_catalog
 from components.render.prometheus import remote_write_secret_file, render_prometheus_config
 from components.settings import Settings, SettingsError, parse_settings
 from conftest import stack_run
-from harness import SECRET_SIG, SENTINELS, STACKS, Run, run_program, stack_config, with_secrets
-from manifests import plain, without_secrets
-from rendered import workload_files
+from mockengine.manifests import plain, without_secrets
+from mockengine.program import STACKS, stack_config
+from mockengine.rendered import workload_files
+from mockengine.run import SECRET_SIG, Run, run_program
+from mockengine.stand_ins import SENTINELS, with_secrets
 from tools import require, run_tool
 
 CONFIG = "/etc/prometheus/prometheus.yml"
@@ -46,10 +48,11 @@ def rendered(settings: Settings) -> dict[str, Any]:
     return dict(yaml.safe_load(render_prometheus_config(settings, load_catalog(), lambda s: s)))
 
 
-def run_with_remote_write(stack: str, endpoints: list[dict[str, Any]] = ENDPOINTS) -> Run:
+def run_with_remote_write(stack: str, endpoints: list[dict[str, Any]] = ENDPOINTS,
+                          on_register: Callable[[Any], None] | None = None) -> Run:
     values = stack_config(stack)
     values.setdefault("prometheus", {})["remoteWrite"] = endpoints
-    return run_program(stack, *with_secrets(values))
+    return run_program(stack, *with_secrets(values), on_register=on_register)
 
 
 # --- rendering ------------------------------------------------------------------------------------------
@@ -111,25 +114,22 @@ def test_credentials_reach_prometheus_as_secret_files_only(stack: str) -> None:
         assert SECRET_SIG in json.dumps(secret.inputs)
 
 
-def test_on_docker_only_the_credential_uploads_are_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_on_docker_only_the_credential_uploads_are_secret() -> None:
     """What the SDK sends the engine: the secret marker sits on the two credential files' content,
     prometheus.yml and the rules stay plain, so `pulumi preview` still diffs them. (The mock monitor's
     recorded state lifts the marker to the whole `uploads` list; the request itself does not.)"""
     sent: dict[str, Any] = {}
-    original = harness._RecordingMonitor.RegisterResource
 
-    def record(self: Any, request: Any) -> Any:
+    def record(request: Any) -> None:
         # Prometheus' files (live: re-read without a restart) travel with its config copier, staged
         # under /staging/0/ for /etc/prometheus/ (components/targets/docker_config.py).
         if request.type == "docker:index/container:Container" and request.name == "prometheus-config":
             sent.update(json_format.MessageToDict(request.object))
-        return original(self, request)
 
     def staged(path: str) -> str:
         return "/staging/0/" + path.removeprefix("/etc/prometheus/")
 
-    monkeypatch.setattr(harness._RecordingMonitor, "RegisterResource", record)
-    run_with_remote_write("dev")
+    run_with_remote_write("dev", on_register=record)
     secret = {u["file"] for u in sent["uploads"] if isinstance(u["content"], dict)}
     assert secret == {staged(remote_write_secret_file(0, "password")),
                       staged(remote_write_secret_file(1, "bearer-token"))}

@@ -15,7 +15,8 @@ from checkout import checkout, make
 from pydantic import BaseModel, SecretStr
 
 from conftest import stack_run
-from harness import ANY_KEY, PLACEHOLDERS, ROOT, SENTINELS, STACKS
+from mockengine.program import ROOT, STACKS
+from mockengine.stand_ins import ANY_KEY, PLACEHOLDERS, SENTINELS
 from sd_fixture import promtool_with_kubernetes_sd
 from tools import require
 

@@ -11,7 +11,7 @@ import yaml
 from components.catalog import load_catalog
 from components.render.prometheus import render_prometheus_config, rule_files, scrape_jobs
 from components.settings import TargetKind, parse_settings
-from harness import ROOT
+from mockengine.program import ROOT
 
 SEED = Path(__file__).parent / "fixtures" / "seed"
 SECRETS = {"grafana": {"adminPassword": "pw-123456"}}

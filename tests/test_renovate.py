@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from components.settings.model import Images
-from harness import ROOT
+from mockengine.program import ROOT
 
 MODEL = ROOT / "components/settings/model.py"
 RENOVATE_DIR = ROOT / "tools/renovate"

@@ -12,7 +12,6 @@ from typing import Any
 import pulumi
 import pytest
 import yaml
-from guarantees import program_copy
 
 from components.render.prometheus import CATALOG_RULES_FILE, RULES_DIR
 from components.render.runbooks import absolute_runbooks, runbook_urls
@@ -20,8 +19,10 @@ from components.render.slo import SLO_RULES_PATH
 from components.settings import SettingsError, parse_settings
 from components.settings.model import DEFAULT_RUNBOOK_BASE_URL
 from conftest import stack_run
-from harness import STACKS, Run, run_program, stack_config, with_secrets
-from rendered import workload_files
+from mockengine.program import STACKS, program_copy, stack_config
+from mockengine.rendered import workload_files
+from mockengine.run import Run, run_program
+from mockengine.stand_ins import with_secrets
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNBOOKS = ROOT / "docs" / "runbooks.md"

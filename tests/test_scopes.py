@@ -18,7 +18,8 @@ from components.render.grafana import DASHBOARDS_SOURCE, shipped_dashboards
 from components.render.prometheus import RULES_SOURCE, rule_files
 from components.scopes import SCOPES_FILE, ScopeError, load_scopes
 from components.settings import Settings, TargetKind, parse_settings
-from harness import stack_config, with_secrets
+from mockengine.program import stack_config
+from mockengine.stand_ins import with_secrets
 
 PREFIX = "invalid scopes manifest: configs/scopes.yaml: "
 

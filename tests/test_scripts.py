@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from checkout import checkout
 
-from harness import ROOT
+from mockengine.program import ROOT
 from tools import require, run_tool
 
 SCRIPTS = [ROOT / "scripts" / "bootstrap.sh", ROOT / "scripts" / "stack-setup.sh",

@@ -33,8 +33,9 @@ from readback import (
 )
 
 from components.docker_units import cpus
-from harness import STACKS, Registered, Run, run_program
-from manifests import plain
+from mockengine.manifests import plain
+from mockengine.program import STACKS
+from mockengine.run import Registered, Run, run_program
 
 # Each stack as it is, plus the optional parts the stack files leave off (so every resource type
 # and field the program can declare goes through a second `up`).

@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 from components.render.grafana import DASHBOARDS_SOURCE, JAEGER_UID, LOKI_UID
-from harness import ROOT
+from mockengine.program import ROOT
 
 
 def dashboard() -> dict[str, Any]:

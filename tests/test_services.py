@@ -13,8 +13,8 @@ import pytest
 from components import services
 from components.services import Service
 from conftest import stack_run
-from harness import ROOT, STACKS, stack_config
-from manifests import manifests
+from mockengine.manifests import manifests
+from mockengine.program import ROOT, STACKS, stack_config
 
 COMPONENTS = ROOT / "components"
 TABLE = COMPONENTS / "services.py"

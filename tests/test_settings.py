@@ -9,13 +9,14 @@ from typing import Any
 
 import pulumi
 import pytest
-from guarantees import program_copy
 from pydantic import ValidationError
 
 from components.settings import Settings, SettingsError, TargetKind, parse_config, parse_settings
 from components.settings.model import Source
 from conftest import stack_run
-from harness import ROOT, STACKS, run_program, stack_config, with_secrets
+from mockengine.program import ROOT, STACKS, program_copy, stack_config
+from mockengine.run import run_program
+from mockengine.stand_ins import with_secrets
 
 PG = "postgresql://monitor:pw@postgres:5432/postgres"
 

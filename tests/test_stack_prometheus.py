@@ -7,9 +7,11 @@ from typing import Any
 import yaml
 
 from conftest import stack_run
-from harness import SECRET_SIG, run_program, stack_config, with_secrets
-from manifests import k8s_workload, plain
-from rendered import workload_files
+from mockengine.manifests import k8s_workload, plain
+from mockengine.program import stack_config
+from mockengine.rendered import workload_files
+from mockengine.run import SECRET_SIG, run_program
+from mockengine.stand_ins import with_secrets
 
 PROM_ARGS = [
     "--config.file=/etc/prometheus/prometheus.yml",

@@ -15,7 +15,7 @@ import pytest
 import yaml
 from checkout import checkout
 
-from harness import ROOT
+from mockengine.program import ROOT
 from tools import require
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from components.settings import SettingsError, parse_config
-from harness import ROOT
+from mockengine.program import ROOT
 
 FLAGS_WITH_VALUE = {"--stack", "-s", "--type", "--config-file"}
 COMMAND = re.compile(r"pulumi config (set|rm)\b")

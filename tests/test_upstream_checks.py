@@ -9,9 +9,9 @@ import pytest
 import yaml
 
 from conftest import stack_run
-from harness import STACKS
-from manifests import manifests
-from rendered import workload_files
+from mockengine.manifests import manifests
+from mockengine.program import STACKS
+from mockengine.rendered import workload_files
 from sd_fixture import promtool_with_kubernetes_sd
 from tools import require, run_tool
 

@@ -23,7 +23,8 @@ import yaml
 from guarantees import with_changes
 
 from conftest import stack_run
-from harness import ROOT, Run, run_program
+from mockengine.program import ROOT
+from mockengine.run import Run, run_program
 from tools import require, run_tool
 
 WORKFLOWS = ROOT / ".github" / "workflows"

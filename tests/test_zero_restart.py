@@ -12,18 +12,19 @@ ConfigMap replaced on a data change shows up where it matters: in the pod templa
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from guarantees import program_copy, with_changes
+from guarantees import with_changes
 from readback import MODELS, Change, k8s_diff
 
-import harness
-from harness import STACKS, Registered, Run, run_program, stack_config
-from manifests import plain
-from rendered import WORKLOAD_TYPES
+from mockengine.manifests import plain
+from mockengine.program import ROOT, STACKS, program_copy, stack_config
+from mockengine.rendered import WORKLOAD_TYPES
+from mockengine.run import Registered, Run, run_program
 
 CONTAINER = "docker:index/container:Container"
 Key = tuple[str, str]
@@ -36,6 +37,21 @@ def _mutable(run: Run) -> bool:
                                    and plain(p.inputs).get("enableSecretMutable") == "true" for p in providers)
 
 
+MUTABLE_OPTIONS = ("enableConfigMapMutable", "enableSecretMutable")
+
+
+def _deployed_without_mutable_options(run: Run) -> Run:
+    """`run` as a release before the options registered it: its Kubernetes provider without them
+    (what that release's provider sent and the engine stored), everything else the same."""
+    def without(values: dict[str, Any]) -> dict[str, Any]:
+        assert set(MUTABLE_OPTIONS) <= values.keys(), sorted(values)
+        return {k: v for k, v in values.items() if k not in MUTABLE_OPTIONS}
+
+    return dataclasses.replace(run, resources=[
+        dataclasses.replace(r, inputs=without(r.inputs), sent=without(r.sent))
+        if r.type == "pulumi:providers:kubernetes" else r for r in run.resources])
+
+
 def _diff(type_: str, news: dict[str, Any], olds: dict[str, Any], state: dict[str, Any], roc: list[str],
           mutable: bool) -> list[Change]:
     if type_.startswith("kubernetes:") and not type_.startswith("pulumi:"):
@@ -43,13 +59,13 @@ def _diff(type_: str, news: dict[str, Any], olds: dict[str, Any], state: dict[st
     return MODELS[type_].diff(news, olds, state, roc)
 
 
-def plan(stack: str, changes: dict[str, Any] | None = None, program: Path = harness.ROOT,
-         deployed: Path = harness.ROOT) -> dict[Key, list[Change]]:
-    """{(type, name): changes} the next `pulumi up` of `program` would make after `deployed` (the
-    program as it is, by default) was deployed; added and removed resources appear with a single
-    change at path '<created>' / '<deleted>'."""
+def plan(stack: str, changes: dict[str, Any] | None = None, program: Path = ROOT,
+         deployed: Run | None = None) -> dict[Key, list[Change]]:
+    """{(type, name): changes} the next `pulumi up` of `program` would make after the first `up`
+    registered `deployed` (by default: the program as it is); added and removed resources appear
+    with a single change at path '<created>' / '<deleted>'."""
     values, secret_keys = with_changes(stack, {})
-    first = run_program(stack, values, secret_keys, program=deployed)
+    first = run_program(stack, values, secret_keys) if deployed is None else deployed
     mutable = _mutable(first)
     stored: dict[Key, tuple[dict[str, Any], dict[str, Any], bool]] = {}
     for r in first.resources:
@@ -60,29 +76,20 @@ def plan(stack: str, changes: dict[str, Any] | None = None, program: Path = harn
                                         r.type.startswith("kubernetes:") and not plain(r.sent)
                                         .get("metadata", {}).get("name"))
 
-    class Planning(harness._RecordingMocks):
-        def new_resource(self, args: Any) -> tuple[str | None, dict[str, Any]]:
-            key = (args.typ, args.name)
-            if key in stored:
-                checked, state, autonamed = stored[key]
-                news = MODELS[args.typ].check(plain(dict(args.inputs)), checked, state)
-                replaced = any(c.replace for c in _diff(args.typ, news, checked, state, [], mutable))
-                if replaced and autonamed:
-                    # A replacement of an auto-named object gets a fresh name: what dependents see.
-                    self.sent[key] = dict(args.inputs)
-                    renamed = {**state, "metadata": {**state["metadata"],
-                                                     "name": state["metadata"]["name"] + "-next"}}
-                    return f"{args.name}-id", renamed
-            return super().new_resource(args)
+    def engine_state(type_: str, name: str, inputs: dict[str, Any]) -> dict[str, Any] | None:
+        """What the engine hands the program back on the second `up`: the provider's stored state."""
+        if (type_, name) not in stored:
+            return None
+        checked, state, autonamed = stored[(type_, name)]
+        news = MODELS[type_].check(plain(inputs), checked, state)
+        replaced = any(c.replace for c in _diff(type_, news, checked, state, [], mutable))
+        if replaced and autonamed:
+            # A replacement of an auto-named object gets a fresh name: what dependents see.
+            return {**state, "metadata": {**state["metadata"], "name": state["metadata"]["name"] + "-next"}}
+        return state
 
     after_values, after_secrets = with_changes(stack, changes or {})
-    prior = {key: state for key, (_, state, _) in stored.items()}
-    original = harness._RecordingMocks
-    harness._RecordingMocks = Planning  # type: ignore[misc]
-    try:
-        second = run_program(stack, after_values, after_secrets, program=program, prior=prior)
-    finally:
-        harness._RecordingMocks = original  # type: ignore[misc]
+    second = run_program(stack, after_values, after_secrets, program=program, prior=engine_state)
 
     found: dict[Key, list[Change]] = {}
     seen = set()
@@ -139,7 +146,7 @@ CHANGES: list[tuple[str, str, dict[str, Any], dict[str, tuple[str, str]]]] = [
 @pytest.mark.parametrize(("what", "tool", "settings", "edits"), CHANGES, ids=[c[0] for c in CHANGES])
 def test_a_config_change_restarts_nothing(stack: str, what: str, tool: str, settings: dict[str, Any],
                                           edits: dict[str, tuple[str, str]], tmp_path: Path) -> None:
-    program = program_copy(tmp_path, edits) if edits else harness.ROOT
+    program = program_copy(tmp_path, edits) if edits else ROOT
     changes = plan(stack, settings, program)
     kubernetes = stack_config(stack)["target"] == "kubernetes"
     baseline = run_program(stack, *with_changes(stack, {}))
@@ -162,14 +169,21 @@ def _only_carriers_change(what: str, tool: str, kubernetes: bool, changes: dict[
     assert others == set(), sorted(others)
 
 
-# A live file that a release adds or removes: (what, tool, relpath, text). Both are shipped by every
-# stack (no scope: configs/prometheus/rules/mixins.yaml, components/render/grafana.py DASHBOARD_SCOPES).
+# A live file that a release adds or removes: (what, tool, relpath, text); its scope (configs/scopes.yaml
+# names every rule file and dashboard) ships it on every stack.
 NEW_FILES: list[tuple[str, str, str, str]] = [
     ("a rule file", "prometheus", "configs/prometheus/rules/added.yml",
      "groups:\n  - name: added\n    rules:\n      - alert: AddedNeverFires\n        expr: vector(0) > 1\n"),
     ("a dashboard", "grafana", "configs/grafana/dashboards/added.json",
      '{"panels": [], "title": "Added", "uid": "quikapp-added"}\n'),
 ]
+
+
+def _scoped_everywhere(rel: str) -> dict[str, tuple[str, str]]:
+    """The program_copy edit that gives the file at `rel` a scope of every stack."""
+    section = "rules:\n" if "/rules/" in rel else "dashboards:\n"
+    scope = f"{section}  {Path(rel).name}: {{targets: [docker, kubernetes], jobs: []}}\n"
+    return {"configs/scopes.yaml": (section, scope)}
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -180,12 +194,12 @@ def test_a_live_file_added_or_removed_restarts_nothing(stack: str, direction: st
     """A new live file (a rule file, a dashboard) and the same file dropped again: only the objects
     carrying the tool's live files change, and no pod template (Kubernetes: the file names are the
     keys of the directory's ConfigMap, never items of the pod's volume)."""
-    with_file = program_copy(tmp_path, {})
+    with_file = program_copy(tmp_path, _scoped_everywhere(rel))
     (with_file / rel).write_text(text)
     if direction == "added":
         changes = plan(stack, None, program=with_file)
     else:
-        changes = plan(stack, None, program=harness.ROOT, deployed=with_file)
+        changes = plan(stack, None, program=ROOT, deployed=with_file)
     kubernetes = stack_config(stack)["target"] == "kubernetes"
     baseline = run_program(stack, *with_changes(stack, {}))
     workloads = {(r.type, r.name) for r in _workloads(baseline)}
@@ -203,9 +217,11 @@ def test_a_live_file_added_or_removed_restarts_nothing(stack: str, direction: st
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_a_start_only_file_still_restarts_its_tool(stack: str, tmp_path: Path) -> None:
-    """The other half: a file the tool reads only at start (Grafana's datasources) must restart it,
-    and only it, or the change would never take effect."""
-    program = program_copy(tmp_path, {"components/render/grafana.py": ('"maxLines": 1000', '"maxLines": 2000')})
+    """The other half: a file the tool reads only at start (Grafana's entrypoint wrapper, like its
+    datasources) must restart it, and only it, or the change would never take effect."""
+    program = program_copy(tmp_path, {})
+    wrapper = program / "configs" / "grafana" / "entrypoint.sh"
+    wrapper.write_text(wrapper.read_text() + "# read by the shell at start only\n")
     changes = plan(stack, None, program)
     baseline = run_program(stack, *with_changes(stack, {}))
     workloads = {(r.type, r.name) for r in _workloads(baseline)}
@@ -239,12 +255,11 @@ def test_a_secret_env_change_still_restarts_its_tool(stack: str) -> None:
 
 
 @pytest.mark.parametrize("stack", [s for s in STACKS if stack_config(s)["target"] == "kubernetes"])
-def test_turning_on_mutable_configmaps_updates_the_provider_in_place(stack: str, tmp_path: Path) -> None:
+def test_turning_on_mutable_configmaps_updates_the_provider_in_place(stack: str) -> None:
     """An existing stack's provider lacks the two options: adding them must be a provider update,
     never a replacement (which would replace every resource of the stack)."""
-    without = program_copy(tmp_path, {"components/targets/kubernetes.py": (
-        "enable_config_map_mutable=True, enable_secret_mutable=True", "")})
-    changes = plan(stack, None, deployed=without)
+    deployed = run_program(stack, *with_changes(stack, {}))
+    changes = plan(stack, None, deployed=_deployed_without_mutable_options(deployed))
     provider = changes[("pulumi:providers:kubernetes", "kubernetes")]
     assert sorted(c.path for c in provider) == ["enableConfigMapMutable", "enableSecretMutable"]
     assert not any(c.replace for c in provider)

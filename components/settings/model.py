@@ -120,7 +120,7 @@ class Settings(Model):
         """The rules across settings, each problem on the key it names (one line each in the loader's message).
         They run once every value is valid on its own, as pydantic runs an object's validator after its fields."""
         source = info.context if isinstance(info.context, Source) else Source()
-        problems = [*self._required_secrets(source), *self._docker_conflicts(), *self._ha_conflicts(),
+        problems = [*self._required_secrets(source), *self.target_conflicts(), *self._ha_conflicts(),
                     *self._production_rules(source), *self._plain_text_secrets(source)]
         if problems:
             raise ValidationError.from_exception_data(type(self).__name__, [
@@ -138,27 +138,36 @@ class Settings(Model):
                 yield path, ("[secret] is stored in plain text (allowed: only a secret; set it again with "
                              f"{set_secret_command(dotted(path), source.stack)})")
 
+    def target_conflicts(self) -> Iterator[Problem]:
+        """Settings the stack's target cannot honour."""
+        kind = self.target
+        match kind:
+            case TargetKind.DOCKER:
+                yield from self._docker_conflicts()
+            case TargetKind.KUBERNETES:
+                return
+            case _:
+                unknown_target(kind)
+
     def _docker_conflicts(self) -> Iterator[Problem]:
-        if self.target is not TargetKind.DOCKER:
-            return
         if self.grafana.ingress is not None:
             yield ("grafana", "ingress"), ("is set on a docker stack (allowed: only with target kubernetes; on Docker "
                                            "Grafana is published on docker.publishAddress:grafana.publishPort)")
-            return
-        for key in keys(Settings, self):
-            if key.owner is Resources and key.name == "cpu_limit":
-                try:
-                    cpus(key.value)
-                except ValueError:
-                    # The provider would store another amount than it was sent: a replacement on every up.
-                    yield key.path, (f"{key.value!r} is not valid on a docker stack (allowed: a limit the Docker "
-                                     "provider reads back unchanged, such as 100m, 250m, 500m, 1 or 2)")
-
-    def _ha_conflicts(self) -> Iterator[Problem]:
-        """High availability: what Docker cannot do, and what Grafana needs to run more than one replica."""
-        if self.target is TargetKind.DOCKER and self.high_availability:
+        else:
+            for key in keys(Settings, self):
+                if key.owner is Resources and key.name == "cpu_limit":
+                    try:
+                        cpus(key.value)
+                    except ValueError:
+                        # The provider would store another amount than it was sent: a replacement on every up.
+                        yield key.path, (f"{key.value!r} is not valid on a docker stack (allowed: a limit the "
+                                         "Docker provider reads back unchanged, such as 100m, 250m, 500m, 1 or 2)")
+        if self.high_availability:
             yield ("highAvailability",), ("true is not valid on a docker stack (allowed: false or unset; Docker runs "
                                           "one container per tool, replicas need target kubernetes)")
+
+    def _ha_conflicts(self) -> Iterator[Problem]:
+        """What Grafana needs to run more than one replica, and the label highAvailability sets."""
         replica_label = self.prometheus.ha_labels.replica
         if self.ha and replica_label in self.prometheus.external_labels:
             yield ("prometheus", "externalLabels", replica_label), (

@@ -21,9 +21,9 @@ from e2e.engine import PROJECT, Engine, Result
 ROOT = Path(__file__).resolve().parents[2]
 # What a program tree needs to run: the program and its data, and the preflight `make up` runs
 # before it (scripts/preflight.py reads stack files through scripts/render.py, which imports the
-# offline harness modules from tests/).
+# offline harness, the mockengine package).
 PROGRAM_PATHS = ("__main__.py", "Pulumi.yaml", "components", "configs", "scripts/preflight.py",
-                 "scripts/render.py", "tests/harness.py", "tests/manifests.py", "tests/rendered.py")
+                 "scripts/render.py", "mockengine")
 WORKLOAD_KINDS = ("deployments", "statefulsets", "daemonsets")
 
 

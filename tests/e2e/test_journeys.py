@@ -182,7 +182,8 @@ def _journey(deployment: Deployment, name: str) -> None:
 JOURNEYS = ("rule", "scrape", "route", "dashboard", "loki-limit", "secret-receiver")
 
 # A live file a release adds and later removes: journey -> (path in the program tree, the ConfigMap
-# of its directory, its text). Neither has a scope, so every stack ships it.
+# of its directory, its text). Each is added with a scope of every stack (configs/scopes.yaml names
+# every rule file and dashboard) and removed with it.
 LIVE_FILES = {
     "rule-file": ("configs/prometheus/rules/e2e-journey.yml", "prometheus-live-etc-prometheus-rules",
                   "groups:\n  - name: e2e-journey-file\n    rules:\n      - alert: E2EJourneyFileNeverFires\n"
@@ -218,12 +219,18 @@ class TestConfigJourneys:
         rel, config_map, text = LIVE_FILES[live_file]
         path = deployment.tree / rel
         key = path.name
+        scopes = deployment.tree / "configs" / "scopes.yaml"
+        unscoped = scopes.read_text()
+        section = "rules:\n" if "/rules/" in rel else "dashboards:\n"
         before = deployment.wait_settled(live_file)
         for step in ("added", "removed"):
             if step == "added":
                 path.write_text(text)
+                scopes.write_text(unscoped.replace(
+                    section, f"{section}  {key}: {{targets: [docker, kubernetes], jobs: []}}\n", 1))
             else:
                 path.unlink()
+                scopes.write_text(unscoped)
             result = deployment.up(f"journey_{live_file}_{step}")
             after = deployment.wait_settled(f"{live_file} {step}")
             restarts = before.restarts(after)

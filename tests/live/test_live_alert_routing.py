@@ -34,7 +34,7 @@ from components.render.alertmanager import (
     render_alertmanager_template,
 )
 from components.settings import parse_settings
-from harness import with_secrets
+from mockengine.stand_ins import with_secrets
 
 pytestmark = pytest.mark.live
 

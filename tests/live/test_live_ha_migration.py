@@ -17,7 +17,7 @@ from pathlib import Path
 
 from live_servers import LOOPBACK, free_ports, get_json, http_get, servers_in_tempdir, wait_until
 
-from harness import ROOT
+from mockengine.program import ROOT
 from tools import require
 
 UPGRADING = ROOT / "docs" / "UPGRADING.md"

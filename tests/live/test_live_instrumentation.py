@@ -44,7 +44,8 @@ from components.services import JAEGER_THRIFT_HTTP_PORT as THRIFT_HTTP_PORT
 from components.services import JAEGER_ZIPKIN_PORT as ZIPKIN_PORT
 from components.settings import parse_settings
 from conftest import stack_run
-from harness import ROOT, stack_config, with_secrets
+from mockengine.program import ROOT, stack_config
+from mockengine.stand_ins import with_secrets
 from tools import require
 
 pytestmark = pytest.mark.live

@@ -1,6 +1,6 @@
 """Jaeger v2 running the rendered config.yaml, fed by the real OpenTelemetry Python SDK and Zipkin JSON.
 
-The config is read back from what the program registered (tests/rendered.py) for a stack, and only
+The config is read back from what the program registered (mockengine/rendered.py) for a stack, and only
 its listen addresses are moved: every `0.0.0.0:<port>` becomes `127.0.0.1:<free port>` and Badger's
 directories move into the test's temp dir. Receivers, pipeline, query base path, storage backend and
 health/metrics extensions stay as rendered. Spans go in over OTLP/HTTP and OTLP/gRPC (the SDK's own
@@ -35,8 +35,10 @@ from components.services import JAEGER_OTLP_HTTP_PORT as OTLP_HTTP_PORT
 from components.services import JAEGER_THRIFT_HTTP_PORT as THRIFT_HTTP_PORT
 from components.services import JAEGER_ZIPKIN_PORT as ZIPKIN_PORT
 from conftest import stack_run
-from harness import Run, run_program, stack_config, with_secrets
-from rendered import workload_files
+from mockengine.program import stack_config
+from mockengine.rendered import workload_files
+from mockengine.run import Run, run_program
+from mockengine.stand_ins import with_secrets
 from tools import require
 
 pytestmark = pytest.mark.live

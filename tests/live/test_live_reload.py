@@ -35,9 +35,10 @@ from components.render.prometheus import CONFIG_DIR, RULES_DIR
 from components.settings import Settings, parse_settings
 from components.targets.docker_config import COPY_SCRIPT
 from conftest import stack_run
-from harness import stack_config, with_secrets
-from manifests import plain
-from rendered import workload_files
+from mockengine.manifests import plain
+from mockengine.program import stack_config
+from mockengine.rendered import workload_files
+from mockengine.stand_ins import with_secrets
 from tools import require
 
 pytestmark = pytest.mark.live

@@ -53,8 +53,9 @@ from test_exporters import args_of
 
 from components.render.prometheus import RULES_DIR, scrape_jobs
 from conftest import stack_run
-from harness import STACKS, Run
-from rendered import workload_files
+from mockengine.program import STACKS
+from mockengine.rendered import workload_files
+from mockengine.run import Run
 from tools import require
 
 pytestmark = pytest.mark.live

@@ -39,7 +39,8 @@ from components.render.grafana import DASHBOARDS_SOURCE
 from components.render.prometheus import render_prometheus_config
 from components.render.slo import render_slo_rules
 from components.settings import parse_settings
-from harness import ROOT, stack_config, with_secrets
+from mockengine.program import ROOT, stack_config
+from mockengine.stand_ins import with_secrets
 
 pytestmark = pytest.mark.live
 

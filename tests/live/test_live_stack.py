@@ -40,7 +40,8 @@ from components.catalog import load_catalog
 from components.render.prometheus import RULES_DIR, render_prometheus_config, rule_files, scrape_jobs
 from components.render.runbooks import absolute_runbooks
 from components.settings import Settings, parse_settings
-from harness import stack_config, with_secrets
+from mockengine.program import stack_config
+from mockengine.stand_ins import with_secrets
 
 pytestmark = pytest.mark.live
 

@@ -33,7 +33,7 @@ from components.catalog import parse_catalog
 from components.render.alertmanager import TEMPLATE_NAME, render_alertmanager_config, render_alertmanager_template
 from components.render.prometheus import render_prometheus_config
 from components.settings import parse_settings
-from harness import with_secrets
+from mockengine.stand_ins import with_secrets
 
 pytestmark = pytest.mark.live
 

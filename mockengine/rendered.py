@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import base64
 
-from harness import Run
-from manifests import plain
+from .manifests import plain
+from .run import Run
 
 WORKLOAD_TYPES = ("kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:DaemonSet", "kubernetes:apps/v1:StatefulSet")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness import SECRET_SIG, Registered, Run
+from .run import SECRET_SIG, Registered, Run
 
 
 def plain(value: Any) -> Any:
@@ -26,7 +26,7 @@ def is_kubernetes_object(resource: Registered) -> bool:
 
 
 def manifest(resource: Registered) -> dict[str, Any]:
-    body = plain(resource.inputs)
+    body: dict[str, Any] = plain(resource.inputs)
     group_version, kind = resource.type.split(":")[1], resource.type.split(":")[2]
     group, version = group_version.split("/")
     body.setdefault("apiVersion", version if group == "core" else f"{group}/{version}")
