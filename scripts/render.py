@@ -85,7 +85,7 @@ def _is_secure(node: Any) -> bool:
 
 
 def _placeholder(path: tuple[str | int, ...]) -> str:
-    """What stands in for the secret at `path` (namespace first): tests/harness.py PLACEHOLDERS has one its
+    """What stands in for the secret at `path` (namespace first): mockengine/stand_ins.py PLACEHOLDERS has one its
     checker accepts for each secret of this project."""
     return (placeholder(tuple(path[1:])) if path[0] == PROJECT else None) or \
         f"redacted-{'-'.join(str(p) for p in path)}"
