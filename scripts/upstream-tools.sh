@@ -26,7 +26,7 @@
 #                            go command cannot name them. Until v2.13.0 each v2.X.0 was tagged on the same
 #                            commit as v1.(63+X).0 (jaegertracing/jaeger tags: v2.0.0=v1.63.0 ... v2.13.0=v1.76.0),
 #                            so those are built as that v1 version. Later v2 releases exist only as a
-#                            pseudo-version at the tag's commit, which the module proxy here refuses (403 "This
+#                            pseudo-version at the tag's commit, which the module proxy refuses (403 "This
 #                            module version is not available"). For those the newest v2 the proxy serves,
 #                            2.13.0, is built instead and says so: its `--version` then differs from the
 #                            deployed tag, which tests/test_upstream_tools.py accepts only as the one declared
@@ -57,9 +57,11 @@
 #                         not in the image table; a plain `go install` (no replace directives, its UI assets
 #                         are in the module zip).
 # Not built, on purpose:
-#   loki, promtail   github.com/grafana/loki/v3 is AGPL, and this workplace's registry notes say not to
-#                    use that module. (It would also need the wrapper-module treatment above: Loki's go.mod
-#                    has replace directives and its pkg/push is a nested module without tags.)
+#   loki, promtail   github.com/grafana/loki/v3 is AGPL-3.0-only (its LICENSING.md). Promtail's own
+#                    clients/ is Apache-2.0, but the binary links AGPL packages of the same module
+#                    (pkg/logql/log, pkg/tracing), so neither is built or linked here: the stack runs the
+#                    upstream images unmodified, and the tests check Loki's and Promtail's configs without
+#                    their binaries (docs/TESTING.md). Grafana (AGPL-3.0-only) is not built either.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -85,7 +87,7 @@ if [ ! -x "$PYTHON" ]; then
   exit 1
 fi
 
-# Static, stripped, reproducible; at most 2 compile jobs (the machines have 2 cores).
+# Static, stripped, reproducible; at most 2 compile jobs, so the build fits a 2-core CI runner.
 export CGO_ENABLED=0 GOFLAGS=-trimpath
 JOBS=(-p 2)
 
