@@ -11,10 +11,10 @@ address to the server (a path per target), so 1,000 targets cost one socket.
 Series per target follow the model below (the assumptions are printed into the report):
 - app pod: the families the alerts and dashboards read (http_requests_total, the
   http_request_duration_seconds histogram) plus prom-client's default Node.js runtime metrics;
-- node: the exposition of a real node_exporter v1.12.1 recorded on this machine
+- node: the exposition of a real node_exporter v1.12.1, recorded on a Linux host
   (benchmarks/fixtures/node-exporter-v1.12.1.prom; `--record-node-exporter BIN` re-records it);
 - per pod from cAdvisor and kube-state-metrics: derived from their metric families (estimated,
-  not measured: no kubelet or API server runs here).
+  not measured: the benchmark runs no kubelet or API server).
 Values move like real ones (counters rise by varying amounts, gauges wander), so the TSDB
 compresses them like real data rather than like constants.
 
@@ -284,7 +284,9 @@ def model_counts(recorded_node: str) -> dict[str, int]:
     add_cadvisor_pod(cad, pod)
     add_ksm_pod(ksm, pod, "n")
     return {"app_per_pod": len(app_target("s", pod).series), "cadvisor_per_pod": len(cad.series),
-            "ksm_per_pod": len(ksm.series), "node_exporter_per_node": len(node_target(recorded_node).series)}
+            "ksm_per_pod": len(ksm.series), "node_exporter_per_node": len(node_target(recorded_node).series),
+            # The recording host's CPUs (the per-CPU families grow with them), not the generating one's.
+            "node_exporter_cpus": len(set(re.findall(r'^node_cpu_seconds_total\{cpu="(\d+)"', recorded_node, re.M)))}
 
 
 # --- the loopback server ----------------------------------------------------------------------
@@ -534,8 +536,8 @@ def report(result: dict[str, Any]) -> str:
         f"| one pod, kube-state-metrics | {counts['ksm_per_pod']} | estimated: running 1-container Deployment pod, "
         "requests and limits set |",
         f"| one node, node-exporter | {counts['node_exporter_per_node']} | measured: node_exporter v1.12.1, "
-        f"default collectors, on this machine ({os.cpu_count()} CPUs; +8 series per extra CPU, more with more "
-        "disks and NICs) |",
+        f"default collectors, recorded on a {counts['node_exporter_cpus']}-CPU host (+8 series per extra CPU, more "
+        "with more disks and NICs) |",
         f"| per target, Prometheus itself | {AUTO_SERIES_PER_TARGET} | up, scrape_duration_seconds, scrape_samples_*, "
         "scrape_series_added |",
         "",

@@ -25,10 +25,10 @@ RELOADER_WATCH_INTERVAL = "30s"
 
 def config_reloader(settings: Settings) -> Sidecar:
     """Alertmanager re-reads its config only on SIGHUP or POST /-/reload, it watches no file
-    (prometheus/alertmanager@v0.34.0 cmd/alertmanager/main.go, app/lifecycle.go reloadRouter).
+    (prometheus/alertmanager@v0.35.0 cmd/alertmanager/main.go, app/lifecycle.go reloadRouter).
     prometheus-config-reloader watches the config directory (fsnotify, plus a full re-read every
     --watch-interval) and POSTs /-/reload when its content changed,
-    retrying while Alertmanager answers with an error (prometheus-operator/prometheus-operator@v0.93.0
+    retrying while Alertmanager answers with an error (prometheus-operator/prometheus-operator@v0.93.1
     cmd/prometheus-config-reloader/main.go flags; the thanos-io/thanos pkg/reloader it runs). The
     flags are the prometheus-community alertmanager chart's (templates/statefulset.yaml)."""
     def args(host: str) -> tuple[str, ...]:
@@ -52,8 +52,9 @@ def config_reloader(settings: Settings) -> Sidecar:
 # High availability: a 3-member gossip cluster. Alertmanager deduplicates across members: each
 # member waits (its position in the cluster) x --cluster.peer-timeout before notifying and skips
 # what the notification log, gossiped between members, says another one sent
-# (prometheus/alertmanager@v0.34.0 notify/notify.go, cluster/cluster.go Position). Three members:
-# one may be down (a drain, a rolling update) while the other two still form a cluster.
+# (prometheus/alertmanager@v0.35.0 notify/notify.go ClusterWaitStage, DedupStage; app/cluster.go
+# clusterWait). Three members: one may be down (a drain, a rolling update) while the other two still
+# form a cluster.
 CLUSTER_REPLICAS = 3
 
 

@@ -14,8 +14,8 @@ from .workload import DataVolume, File, Health, Ingress, Port, Replication, Reso
 DATA_DIR = "/var/lib/grafana"
 # The image's `grafana` user (ARG GF_UID="472"). The default tag is the Alpine variant (/bin/sh for
 # the entrypoint wrapper, busybox wget for the health check, /run.sh as ENTRYPOINT); the Ubuntu and
-# distroless variants are other tags. grafana/grafana Dockerfile (final-alpine is the default stage)
-# as indexed from recent main: the v13.2.0 tag itself could not be fetched (a 3.2 GB repository).
+# distroless variants are other tags. grafana/grafana Dockerfile (final-alpine is the default stage),
+# read on main, not at the 13.2.0 tag (docs/UPSTREAM-FACTS.md, Versions read).
 GRAFANA_UID = 472
 
 
@@ -46,7 +46,7 @@ def grafana_workload(settings: Settings, target: Target) -> Workload:
         # alerts are Prometheus rules; the Alerting pages stay (Alertmanager datasource). The key:
         # grafana/grafana pkg/setting/setting_unified_alerting.go ReadUnifiedAlertingSettings
         # (`execute_alerts`, default true: "Enable or disable alerting rule execution. The alerting UI
-        # remains visible", conf/defaults.ini), as stored at 0253a221; the 13.2.0 tag cannot be fetched.
+        # remains visible", conf/defaults.ini), read on main at 0253a221, not at the 13.2.0 tag.
         env.append(("GF_UNIFIED_ALERTING_EXECUTE_ALERTS", "false"))
     return Workload(
         name=GRAFANA.name,

@@ -36,9 +36,9 @@ DATA_DIR = "/prometheus"
 AUTO_RELOAD_INTERVAL = "30s"
 
 # kubernetes_sd_configs role endpointslice runs informers (List + Watch, never Get) on
-# EndpointSlices, Services and Pods of each listed namespace (prometheus/prometheus@v2.47.0 and
-# @v3.14.0 discovery/kubernetes/kubernetes.go, case RoleEndpointSlice); the server-version check
-# of 2.47 reads /version, which every authenticated client may.
+# EndpointSlices, Services and Pods of each listed namespace (prometheus/prometheus@v3.16.0
+# discovery/kubernetes/kubernetes.go Run, case RoleEndpointSlice; the same at the seed's v2.47.0, whose
+# server-version check reads /version, which every authenticated client may).
 DISCOVERY_RULES = (
     (("discovery.k8s.io",), ("endpointslices",)),
     (("",), ("pods", "services")),
@@ -106,7 +106,7 @@ def prometheus_workload(settings: Settings, catalog: Catalog, target: Target) ->
             # Zero-restart config changes: every interval Prometheus hashes prometheus.yml and the
             # files its rule_files/scrape_config_files globs match, and reloads when the hash
             # changed (a failed reload keeps the old hash, so it is retried).
-            # prometheus/prometheus@v3.14.0 cmd/prometheus/main.go (--config.auto-reload,
+            # prometheus/prometheus@v3.16.0 cmd/prometheus/main.go (--config.auto-reload,
             # --config.auto-reload-interval) and config/reload.go GenerateChecksum.
             "--config.auto-reload",
             f"--config.auto-reload-interval={AUTO_RELOAD_INTERVAL}",

@@ -58,7 +58,7 @@ def _docker_logs(base: Workload) -> Workload:
         volumes=(DataVolume("promtail_positions", POSITIONS_DIR, "1Gi"),),
         # Only the socket for docker_sd_configs (`:ro` does not restrict the Docker API: the
         # socket is root-equivalent, as in the seed). docker_sd reads logs through the API
-        # (ContainerLogs in grafana/loki@v3.6.0 clients/pkg/promtail/targets/docker/target.go),
+        # (ContainerLogs in grafana/loki@v3.6.11 clients/pkg/promtail/targets/docker/target.go),
         # never from /var/lib/docker/containers, so that is not mounted.
         host_mounts=(HostMount(DOCKER_SOCKET, DOCKER_SOCKET, read_only=True, host_path_type="Socket"),),
         health=Health("/ready", PROMTAIL.port, docker_test=("CMD", "bash", "-c", _DOCKER_READY)),

@@ -62,6 +62,6 @@ else
 fi
 
 started=$SECONDS
-# The Go build cache decides what is up to date; at most 2 compile jobs (the machines have 2 cores).
+# The Go build cache decides what is up to date; at most 2 compile jobs, so the build fits a 2-core CI runner.
 (cd "$APPS/go" && CGO_ENABLED=0 GOFLAGS=-trimpath "$GO" build -p 2 -mod=readonly -o /dev/null .)
 echo "go app: built ($((SECONDS - started)) s)"

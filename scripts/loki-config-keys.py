@@ -2,13 +2,14 @@
 """Write tests/fixtures/loki/config-keys-<tag>.json: the YAML keys Loki accepts in each config section
 the rendered loki-config.yml uses, read from Loki's Go config structs at the pinned tag.
 
-No Loki binary can be built or run here (the Loki Go module is AGPL and marked not-to-use on this
-workplace), so `tests/test_loki_storage.py` checks the rendered config against these keys instead:
-a misspelt or removed key fails it. Only key names are recorded, no source.
+The project builds and runs no Loki binary (github.com/grafana/loki/v3 is AGPL-3.0-only, and no AGPL
+code is built or linked here: scripts/upstream-tools.sh), so `tests/test_loki_storage.py` checks the
+rendered config against these keys instead: a misspelt or removed key fails it. Only key names are
+recorded, no source.
 
-Usage: scripts/loki-config-keys.py [--repo <bare git mirror of grafana/loki>] [--tag v3.7.6] [--check]
-The mirror is the one the `fetch` tool of the development sessions stores; CI has none and uses the
-committed file. `--check` exits 1 when the committed file differs from what the mirror gives.
+Usage: scripts/loki-config-keys.py [--repo <bare git clone of grafana/loki>] [--tag v3.7.6] [--check]
+Without a clone (CI) the committed file is used. `--check` exits 1 when the committed file differs
+from what the clone gives.
 
 How a key is named follows gopkg.in/yaml.v2 (what Loki's pkg/util/cfg/files.go unmarshals with,
 strictly): the `yaml:"name"` tag, else the field name in lower case; `yaml:"-"` and unexported
@@ -148,7 +149,7 @@ def main() -> int:
     out = fixture_path(args.tag)
     if args.check:
         same = out.exists() and out.read_text(encoding="utf-8") == text
-        print(f"{out.relative_to(ROOT)}: {'up to date' if same else 'differs from the mirror'}")
+        print(f"{out.relative_to(ROOT)}: {'up to date' if same else 'differs from the clone'}")
         return 0 if same else 1
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text, encoding="utf-8")

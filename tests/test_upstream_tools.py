@@ -29,7 +29,7 @@ def reported_version(output: str) -> str | None:
 
 
 # The one declared exception, tool -> (deployed, tested). Jaeger v2 releases after 2.13.0 exist on
-# the module proxy only as pseudo-versions at their commits, which the proxy here refuses (403 "This
+# the module proxy only as pseudo-versions at their commits, which the module proxy refuses (403 "This
 # module version is not available"), so the live Jaeger tests run 2.13.0, the newest it serves,
 # against the config rendered for 2.20.0. Any other pair (a bump of the image, a proxy that serves
 # 2.20.0 after all) fails below until this line is revisited.

@@ -33,7 +33,7 @@ RULES_DIR = f"{CONFIG_DIR}/rules"
 RULES_SOURCE = CONFIGS / "prometheus" / "rules"
 # High availability: each replica's own name (env, from the pod's name) as the replica external label
 # (`prometheus.haLabels.replica`, `__replica__` by default). Prometheus 3 expands ${VAR} in external
-# label values on every load (prometheus/prometheus@v3.14.0 config/config.go Load: os.Expand over
+# label values on every load (prometheus/prometheus@v3.16.0 config/config.go Load: os.Expand over
 # GlobalConfig.ExternalLabels).
 REPLICA_ENV = "POD_NAME"
 
@@ -123,7 +123,7 @@ def _render(settings: Settings, catalog: Catalog, jobs: list[dict[str, object]],
 #
 # Keys as read by prometheus/prometheus@v3.16.0 config/config.go (RemoteWriteConfig, QueueConfig) and
 # prometheus/common@v0.72.1 config/http_config.go (BasicAuth, Authorization), the common version
-# v3.16.0's go.mod pins; the same at v3.14.0. Credentials are never in prometheus.yml: `password_file`
+# v3.16.0's go.mod pins. Credentials are never in prometheus.yml: `password_file`
 # and `credentials_file` name secret files of the workload (a Docker upload / Kubernetes Secret), which
 # Prometheus reads again on every request (common FileSecret.Fetch), so prometheus.yml stays plain and
 # `pulumi preview` shows its changes.
@@ -215,7 +215,7 @@ def _alerting(settings: Settings, catalog: Catalog) -> dict[str, object]:
     pod address (discovered from the EndpointSlices of the `alertmanager` Service), never through
     the Service's load balancing: "Do not load balance traffic between Prometheus and its
     Alertmanagers, but instead point Prometheus to a list of all Alertmanagers"
-    (prometheus/alertmanager@v0.34.0 README.md, High Availability). The replica label is dropped
+    (prometheus/alertmanager@v0.35.0 README.md, High Availability). The replica label is dropped
     from the alerts (external labels are added first, then alert_relabel_configs run:
     prometheus/prometheus@v3.16.0 notifier/alert.go relabelAlerts), so both replicas send the same
     alert and Alertmanager deduplicates it as one. The cluster label, the same on both, stays.
@@ -240,7 +240,7 @@ def _alerting(settings: Settings, catalog: Catalog) -> dict[str, object]:
 
 
 # Prometheus 3 fails a scrape whose Content-Type is missing or unknown, where 2.x read it as text
-# (prometheus/prometheus@v3.14.0 docs/migration.md, "Scrape protocols"). QuikApp's own services are
+# (prometheus/prometheus@v3.16.0 docs/migration.md, "Scrape protocols"). QuikApp's own services are
 # not ours to check: their jobs parse such a response as 2.x did rather than lose the target.
 APP_FALLBACK_PROTOCOL = "PrometheusText0.0.4"
 # Prometheus 3 asks targets for UTF-8 names by default (`escaping=allow-utf-8` in the Accept header),
@@ -287,7 +287,7 @@ def _docker_jobs(settings: Settings, catalog: Catalog, app_host: Callable[[str],
 # --- Kubernetes: pods behind Services (role endpointslice) and nodes (role node) ------------------
 #
 # Meta labels as set by prometheus/prometheus discovery/kubernetes/endpointslice.go and node.go,
-# the same at v2.47.0 and v3.14.0: __meta_kubernetes_service_name, __meta_kubernetes_namespace,
+# the same at v2.47.0 and v3.16.0: __meta_kubernetes_service_name, __meta_kubernetes_namespace,
 # __meta_kubernetes_endpointslice_port (the endpoint's port number, i.e. the pod's port),
 # __meta_kubernetes_pod_name, __meta_kubernetes_pod_node_name, __meta_kubernetes_node_name.
 

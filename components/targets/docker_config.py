@@ -38,7 +38,7 @@ TARGET = "/config"
 
 # POSIX sh, using only applets every busybox has (the images' own health checks already rely on
 # their busybox: quay.io/prometheus/busybox under Prometheus, Alertmanager and the reloader,
-# prometheus/prometheus@v3.14.0 and prometheus/alertmanager@v0.34.0 Dockerfile; Alpine's under
+# prometheus/prometheus@v3.16.0 and prometheus/alertmanager@v0.35.0 Dockerfile; Alpine's under
 # Grafana). For each staged root n: every file copied into /config/n under a temporary name and
 # renamed into place (atomic per file), then files no longer shipped removed. Unchanged files are
 # rewritten with the same content, which no tool mistakes for a change: Prometheus, the reloader

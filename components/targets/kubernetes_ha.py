@@ -99,7 +99,7 @@ def with_cluster_args(workload: Workload) -> Workload:
     """The workload with its cluster flags filled in: listen and advertise on the pod's own IP
     (env POD_IP from the downward API; `[...]` keeps an IPv6 address parseable by Go's
     net.SplitHostPort, which also accepts it around IPv4), one peer flag per member's stable name.
-    prometheus/alertmanager@v0.34.0 cmd/alertmanager/main.go (cluster.* flags) and cluster/cluster.go
+    prometheus/alertmanager@v0.35.0 cmd/alertmanager/main.go (cluster.* flags) and cluster/cluster.go
     Create (SplitHostPort of both addresses; peers are resolved by DNS and re-resolved later)."""
     if not replicated(workload) or workload.replication is None or workload.replication.cluster is None:
         return workload

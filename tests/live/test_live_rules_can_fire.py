@@ -1,7 +1,7 @@
 """Every alert and recording rule a stack ships can fire there: each metric name it selects is
 exposed by a job that stack scrapes, at the deployed version, with the stack's own flags.
 
-What a job exposes is measured where the software can run here, and recorded upstream output
+What a job exposes is measured where the tests can run the software, and recorded upstream output
 otherwise:
 
 - live, the Go-built binaries (scripts/upstream-tools.sh) run on loopback with the args the stack
