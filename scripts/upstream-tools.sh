@@ -7,7 +7,7 @@
 # (`make check` asks only for prometheus and alertmanager, the two it runs).
 #
 # The versions are not written here: they are read from the one version table, the image defaults
-# (`Images` in components/settings/model.py), so a version bump there rebuilds the tools here.
+# (`Images` in components/settings/workloads.py), so a version bump there rebuilds the tools here.
 # Binaries go to .tools/bin (ignored by git); .tools/stamps/<tool> records what each was built from,
 # so a run rebuilds a tool only when its pinned version (or this recipe) changed.
 #

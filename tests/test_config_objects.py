@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pulumi
 import pytest
-from guarantees import program_copy, with_changes
+from guarantees import with_changes
 
 from mockengine.manifests import plain
+from mockengine.program import program_copy
 from mockengine.rendered import WORKLOAD_TYPES, workload_files
 from mockengine.run import run_program
 

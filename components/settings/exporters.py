@@ -12,8 +12,9 @@ from .secrets import RequiredSecret
 from .workloads import Resources
 
 
-def _enabled(exporter: str, port: int, job: str) -> str:
-    return f"Run `{exporter}:{port}` and scrape it as job `{job}`."
+def _enabled(exporter: str, job: str) -> str:
+    # Its port is components/services.py's (EXPORTERS), the one table of the stack's ports.
+    return f"Run `{exporter}` and scrape it as job `{job}`."
 
 
 def _resources() -> Resources:
@@ -24,14 +25,14 @@ _RESOURCES = "The exporter's requests and limits."
 
 
 class RedisExporterSettings(Model):
-    enabled: bool = Field(True, description=_enabled("redis-exporter", 9121, "redis"), examples=[False])
+    enabled: bool = Field(True, description=_enabled("redis-exporter", "redis"), examples=[False])
     address: HostAndPort = Field("redis:6379", description="The Redis to watch (`REDIS_ADDR=redis://<address>`).",
                                  examples=["redis.quikapp.svc:6379"])
     resources: Resources = Field(_resources(), description=_RESOURCES)
 
 
 class PostgresExporterSettings(Model):
-    enabled: bool = Field(True, description=_enabled("postgres-exporter", 9187, "postgres"), examples=[False])
+    enabled: bool = Field(True, description=_enabled("postgres-exporter", "postgres"), examples=[False])
     # postgresql://user:password@host:5432/db?sslmode=... : holds a password, so secret only.
     dsn: Annotated[Secret | None, RequiredSecret(When("enabled"))] = Field(None, description=(
         "`DATA_SOURCE_NAME`, passed only as a secret env var: "
@@ -40,7 +41,7 @@ class PostgresExporterSettings(Model):
 
 
 class KafkaExporterSettings(Model):
-    enabled: bool = Field(True, description=_enabled("kafka-exporter", 9308, "kafka"), examples=[False])
+    enabled: bool = Field(True, description=_enabled("kafka-exporter", "kafka"), examples=[False])
     brokers: Annotated[list[HostAndPort], Field(min_length=1)] = Field(["kafka:9092"], description=(
         "The brokers: one `--kafka.server` each."), examples=[["kafka-0.kafka.quikapp.svc:9092"]])
     # Holds every topic's partition offsets: grows with the cluster.
@@ -50,7 +51,7 @@ class KafkaExporterSettings(Model):
 
 
 class NginxExporterSettings(Model):
-    enabled: bool = Field(True, description=_enabled("nginx-exporter", 9113, "nginx"), examples=[False])
+    enabled: bool = Field(True, description=_enabled("nginx-exporter", "nginx"), examples=[False])
     scrape_uri: HttpUrl = Field("http://nginx:8080/stub_status", description=(
         "The NGINX `stub_status` page (`--nginx.scrape-uri`)."), examples=["http://nginx.quikapp.svc:8080/stub_status"])
     resources: Resources = Field(_resources(), description=_RESOURCES)

@@ -65,7 +65,7 @@ class KubernetesSettings(Model):
         "endpoints, `instrumentation`). Alertmanager's members name each other in the short form "
         "`alertmanager-<i>.alertmanager-headless`, which each pod's resolver completes with its namespace and the "
         "cluster's domain, whatever it is. Datasources and Promtail use the bare Service names "
-        "(`http://loki:3100`) inside the namespace."), examples=["quikapp.internal"])
+        "(`http://loki:<port>`) inside the namespace."), examples=["quikapp.internal"])
 
     @model_validator(mode="after")
     def _one_source(self) -> KubernetesSettings:
