@@ -18,6 +18,11 @@ from mockengine.run import run_program
 MIB = 1024 * 1024
 
 
+# configs/scopes.yaml names every rule file: the padded one ships on every stack.
+_PADDED_SCOPE = {"configs/scopes.yaml": (
+    "rules:\n", "rules:\n  padded.yml: {targets: [docker, kubernetes], jobs: []}\n")}
+
+
 def _padded_rule_file(size: int) -> str:
     """A valid rule file of `size` bytes: one group, the rest YAML comments."""
     head = "groups:\n  - name: padded\n    rules:\n      - record: padded:vector\n        expr: vector(1)\n"
@@ -54,7 +59,7 @@ def test_nested_live_directories_each_get_a_volume_inside_their_parent() -> None
 
 @pytest.mark.parametrize("stack", ["staging", "prod"])
 def test_a_directory_over_one_mib_is_refused_in_one_line(stack: str, tmp_path: Path) -> None:
-    program = program_copy(tmp_path, {})
+    program = program_copy(tmp_path, _PADDED_SCOPE)
     (program / "configs" / "prometheus" / "rules" / "padded.yml").write_text(_padded_rule_file(MIB + 1))
     with pytest.raises(pulumi.RunError) as caught:
         run_program(stack, *with_changes(stack, {}), program=program)
@@ -66,7 +71,7 @@ def test_a_directory_over_one_mib_is_refused_in_one_line(stack: str, tmp_path: P
 
 def test_a_directory_just_under_one_mib_is_declared(tmp_path: Path) -> None:
     """The limit is the API server's, not lower: the rule files plus the padding up to 1 MiB pass."""
-    program = program_copy(tmp_path, {})
+    program = program_copy(tmp_path, _PADDED_SCOPE)
     run = run_program("staging", *with_changes("staging", {}))
     shipped = sum(len(v.encode()) for k, v in workload_files(run)["prometheus"].items()
                   if k.startswith("/etc/prometheus/rules/"))

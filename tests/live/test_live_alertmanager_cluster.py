@@ -88,7 +88,10 @@ def ha_settings(webhook: Webhook) -> Settings:
         "exporters": {"postgres": {"enabled": False}},
         "prometheus": {"externalLabels": {"environment": "prod"}},
         "alertmanager": {
-            "groupWait": "1s",
+            # Longer than the second replica takes to start and send (seconds on a loaded machine): with
+            # both replicas' alerts in the group's first notification, the other members' is a repeat
+            # their notification log suppresses; a later alert would be "new alerts added", sent again.
+            "groupWait": "10s",
             "webhook": {"url": f"http://{LOOPBACK}:{webhook.port}/webhook"},
             "heartbeat": {"url": f"http://{LOOPBACK}:{webhook.port}/heartbeat"},
         },
