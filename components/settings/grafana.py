@@ -47,7 +47,7 @@ class GrafanaSettings(Model):
         "The admin password (`GF_SECURITY_ADMIN_PASSWORD`, secret env), applied again on every start "
         "(**Admin password** below)."))
     publish_port: Port = Field(3030, description=(
-        "The Docker host port for Grafana's HTTP port, bound to `docker.publishAddress`."), examples=[8080])
+        "The Docker host port for Grafana's HTTP port, bound to `docker.publishAddress`."), examples=[3300])
     root_url: HttpUrl | None = Field(None, description=(
         "`GF_SERVER_ROOT_URL`, the public URL behind a proxy or an ingress; also the `grafanaUrl` output."),
         examples=["https://grafana.quikapp.io/"])
