@@ -5,7 +5,7 @@ from __future__ import annotations
 import pulumi
 
 from .catalog import Catalog
-from .docker_units import quantity_bytes
+from .quantities import quantity_bytes
 from .render.prometheus import (
     CATALOG_RULES_FILE,
     CONFIG_DIR,

@@ -7,7 +7,7 @@ from typing import Any
 import pulumi
 import pulumi_docker as docker
 
-from ..docker_units import cpus, memory_mib
+from ..quantities import cpus, memory_mib
 from ..settings import Settings, TargetKind
 from ..workload import DeployedWorkload, Endpoint, Health, Port, Resources, Sidecar, Workload
 from .base import PART_OF
