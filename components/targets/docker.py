@@ -132,7 +132,7 @@ class DockerTarget:
                 # A workload that exits until its backend answers is left to the restart policy.
                 must_run=False if workload.may_wait_for_backend else None,
                 # Same non-root user as on Kubernetes (the images' own users; some images set none).
-                user=None if workload.run_as_root else str(workload.run_as_user),
+                user=None if workload.user == "root" else str(workload.user),
                 healthcheck=_healthcheck(workload.health),
                 **_limits(workload.resources),
                 labels=[docker.ContainerLabelArgs(label="part-of", value=PART_OF)],
