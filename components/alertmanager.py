@@ -18,7 +18,7 @@ from .services import ALERTMANAGER, ALERTMANAGER_CLUSTER_PORT, CONFIG_RELOADER_P
 from .settings import Settings, secret_paths
 from .targets import Target
 from .tool import ToolComponent
-from .workload import Cluster, DataVolume, File, Health, Port, Replication, Resources, Sidecar, Workload
+from .workload import Cluster, DataVolume, File, Health, Placement, Port, Replication, Resources, Sidecar, Workload
 
 RELOADER_WATCH_INTERVAL = "30s"
 
@@ -87,14 +87,14 @@ def alertmanager_workload(settings: Settings, target: Target) -> Workload:
         health=Health("/-/ready", ALERTMANAGER.port, live_path="/-/healthy",
                       docker_test=("CMD", "wget", "-q", "--spider", f"http://127.0.0.1:{ALERTMANAGER.port}/-/ready")),
         resources=Resources(**am.resources.model_dump()),
-        run_as_user=65534,  # `nobody`, the image's user
-        replication=Replication(
+        user=65534,  # `nobody`, the image's user
+        placement=Placement(replication=Replication(
             CLUSTER_REPLICAS,
             cluster=Cluster(Port("cluster", ALERTMANAGER_CLUSTER_PORT), listen_flag="--cluster.listen-address",
                             advertise_flag="--cluster.advertise-address", peer_flag="--cluster.peer"),
             # Silences and the notification log are gossiped: one member's data reaches the others.
             retired_volumes=(DataVolume("alertmanager_data", DATA_DIR, am.storage_size),),
-        ) if settings.ha else None,
+        ) if settings.ha else None),
     )
 
 

@@ -18,7 +18,7 @@ from .services import CADVISOR, KSM_TELEMETRY_PORT, KUBE_STATE_METRICS, NODE_EXP
 from .settings import Settings
 from .targets import Target
 from .tool import ToolComponent
-from .workload import ClusterRule, Health, HostMount, Port, Resources, Workload
+from .workload import ClusterAccess, ClusterRule, Health, HostMount, Placement, Port, Resources, Workload
 
 # --- node-exporter ----------------------------------------------------------------------------
 # The host's /proc, /sys and / read-only under /host, found through the --path.* flags
@@ -51,15 +51,13 @@ def node_exporter_workload(settings: Settings) -> Workload:
         health=Health("/", NODE_EXPORTER.port,
                       docker_test=("CMD", "wget", "-q", "--spider", f"http://127.0.0.1:{NODE_EXPORTER.port}/")),
         resources=Resources(**ne.resources.model_dump()),
-        run_as_user=65534,  # the image's USER nobody (prometheus/node_exporter@v1.12.1 Dockerfile)
+        user=65534,  # the image's USER nobody (prometheus/node_exporter@v1.12.1 Dockerfile)
         # One per node with the node's network and PID namespaces, as the upstream chart runs it
         # (values.yaml hostNetwork: true, hostPID: true): node_network_* then describe the node's
         # interfaces, not the pod's, and the process collectors see the node's processes. Docker
         # ignores all three (and the mount propagation): one container on the shared network,
         # where Prometheus finds it by name, its network counters its own (as dockprom runs it).
-        per_node=True,
-        host_network=True,
-        host_pid=True,
+        placement=Placement(per_node=True, host_network=True, host_pid=True),
     )
 
 
@@ -97,8 +95,7 @@ def cadvisor_workload(settings: Settings) -> Workload:
                       docker_test=("CMD", "wget", "-q", "--spider", f"http://127.0.0.1:{CADVISOR.port}/healthz")),
         resources=Resources(**ca.resources.model_dump()),
         # The image sets no USER: root reads the Docker socket and /var/lib/docker.
-        run_as_user=0,
-        run_as_root=True,
+        user="root",
     )
 
 
@@ -145,9 +142,10 @@ def kube_state_metrics_workload(settings: Settings) -> Workload:
         # metrics, alive on the metrics port while the API server answers.
         health=Health("/readyz", KSM_TELEMETRY_PORT, live_path="/livez", live_port=KUBE_STATE_METRICS.port),
         resources=Resources(**ksm.resources.model_dump()),
-        run_as_user=65534,  # the image's USER nobody (distroless)
-        cluster_rules=tuple(ClusterRule(api_groups=(group,), resources=names, verbs=("list", "watch"))
-                            for group, names in KSM_RESOURCES.items()),
+        user=65534,  # the image's USER nobody (distroless)
+        cluster_access=ClusterAccess(cluster_rules=tuple(
+            ClusterRule(api_groups=(group,), resources=names, verbs=("list", "watch"))
+            for group, names in KSM_RESOURCES.items())),
     )
 
 

@@ -23,7 +23,7 @@ def _wget(job: Service, path: str) -> tuple[str, ...]:
     return ("CMD", "wget", "-q", "--spider", f"http://127.0.0.1:{job.port}{path}")
 
 
-def _workload(job: Service, image: str, resources: Resources, health_path: str, run_as_user: int,
+def _workload(job: Service, image: str, resources: Resources, health_path: str, user: int,
               docker_healthcheck: bool, args: tuple[str, ...] = (), env: tuple[tuple[str, str], ...] = (),
               secret_env: tuple[tuple[str, pulumi.Input[str]], ...] = (),
               may_wait_for_backend: bool = False) -> Workload:
@@ -37,7 +37,7 @@ def _workload(job: Service, image: str, resources: Resources, health_path: str, 
         health=Health(health_path, job.port,
                       docker_test=_wget(job, health_path) if docker_healthcheck else None),
         resources=resources,
-        run_as_user=run_as_user,
+        user=user,
         may_wait_for_backend=may_wait_for_backend,
     )
 
@@ -53,7 +53,7 @@ def redis_exporter_workload(settings: Settings) -> Workload:
         health_path="/health",
         # The image's USER 59000:59000, FROM scratch: no shell, no HTTP client (the plain tag is the
         # scratch-release target; oliver006/redis_exporter@v1.88.0 Dockerfile, .github/workflows/release.yml).
-        run_as_user=59000,
+        user=59000,
         docker_healthcheck=False,
         # redis_total_system_memory_bytes (the host's memory, from INFO memory), which the redis mixin's
         # RedisOutOfMemory reads, is exported only with this flag (oliver006/redis_exporter@v1.88.0
@@ -73,7 +73,7 @@ def postgres_exporter_workload(settings: Settings) -> Workload:
         # The image's USER nobody, on quay.io/prometheus/busybox: busybox wget for the health check
         # (prometheus-community/postgres_exporter@v0.20.1 Dockerfile; DATA_SOURCE_NAME read in
         # exporter/datasource.go).
-        run_as_user=65534,
+        user=65534,
         docker_healthcheck=True,
         # The DSN carries the database password: secret env only (Docker secret, Kubernetes Secret).
         secret_env=(("DATA_SOURCE_NAME", postgres.dsn.get_secret_value()),),
@@ -87,7 +87,7 @@ def kafka_exporter_workload(settings: Settings) -> Workload:
         health_path="/healthz",
         # The image's USER nobody, on quay.io/prometheus/busybox: busybox wget for the health check
         # (danielqsj/kafka_exporter@v1.9.0 Dockerfile; /healthz in kafka_exporter.go).
-        run_as_user=65534,
+        user=65534,
         docker_healthcheck=True,
         args=tuple(f"--kafka.server={broker}" for broker in kafka.brokers),
         # kafka_exporter exits when no broker answers at start (NewExporter then klog.Fatalln in
@@ -103,7 +103,7 @@ def nginx_exporter_workload(settings: Settings) -> Workload:
         health_path="/",
         # The image's USER 1001:1001, FROM scratch: no shell, no HTTP client
         # (nginx/nginx-prometheus-exporter@v1.5.3 build/Dockerfile).
-        run_as_user=1001,
+        user=1001,
         docker_healthcheck=False,
         # 1.x parses kingpin flags (two dashes) and dropped 0.x's -nginx.retries and
         # -nginx.retry-interval: an unknown flag stops it at start. It no longer contacts NGINX

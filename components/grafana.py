@@ -9,7 +9,18 @@ from .services import GRAFANA
 from .settings import Settings
 from .targets import Target
 from .tool import ToolComponent
-from .workload import DataVolume, File, Health, Ingress, Port, Replication, Resources, Workload
+from .workload import (
+    DataVolume,
+    File,
+    Health,
+    Ingress,
+    Placement,
+    Port,
+    Replication,
+    Resources,
+    RootFilesystem,
+    Workload,
+)
 
 DATA_DIR = "/var/lib/grafana"
 # The image's `grafana` user (ARG GF_UID="472"). The default tag is the Alpine variant (/bin/sh for
@@ -64,13 +75,14 @@ def grafana_workload(settings: Settings, target: Target) -> Workload:
         health=Health("/api/health", GRAFANA.port,
                       docker_test=("CMD", "wget", "-q", "--spider", f"http://127.0.0.1:{GRAFANA.port}/api/health")),
         resources=Resources(**gf.resources.model_dump()),
-        run_as_user=GRAFANA_UID,
+        user=GRAFANA_UID,
         # Everything Grafana writes (DB, plugins, sessions) is under the data volume; logs go to
         # the console. /tmp and the log directory stay writable for what remains.
-        scratch_dirs=("/tmp", "/var/log/grafana", *((DATA_DIR,) if replicated else ())),
+        root_filesystem=RootFilesystem(scratch_dirs=("/tmp", "/var/log/grafana", *((DATA_DIR,) if replicated else ()))),
+        placement=Placement(replication=Replication(gf.replicas, stable_identity=False, retired_volumes=(data,))
+                            if replicated else None),
         ingress=Ingress(gf.ingress.host, "http", gf.ingress.class_name, gf.ingress.tls_secret_name)
         if gf.ingress else None,
-        replication=Replication(gf.replicas, stable_identity=False, retired_volumes=(data,)) if replicated else None,
     )
 
 

@@ -20,7 +20,7 @@ from .services import (
 from .settings import Settings
 from .targets import Target
 from .tool import ToolComponent
-from .workload import DataVolume, File, Health, Port, Resources, Workload
+from .workload import DataVolume, File, Health, Port, Resources, RootFilesystem, Workload
 
 JAEGER_UID = 10001  # the image's USER (jaegertracing/jaeger@v2.20.0 cmd/jaeger/Dockerfile)
 
@@ -53,14 +53,14 @@ def jaeger_workload(settings: Settings) -> Workload:
         ),
         files=(File(CONFIG_FILE, render_jaeger_config(settings)),),
         volumes=volumes,
-        scratch_dirs=scratch,
+        root_filesystem=RootFilesystem(scratch_dirs=scratch),
         # The image is Alpine-based (jaegertracing/jaeger@v2.20.0 scripts/build/docker/base/Dockerfile):
         # busybox wget is there for Docker's HEALTHCHECK.
         health=Health(HEALTH_PATH, JAEGER_HEALTH_PORT,
                       docker_test=("CMD", "wget", "-q", "--spider",
                                    f"http://127.0.0.1:{JAEGER_HEALTH_PORT}{HEALTH_PATH}")),
         resources=Resources(**jaeger.resources.model_dump()),
-        run_as_user=JAEGER_UID,
+        user=JAEGER_UID,
     )
 
 

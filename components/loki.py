@@ -18,7 +18,7 @@ from .services import LOKI
 from .settings import Settings
 from .targets import Target
 from .tool import ToolComponent
-from .workload import DataVolume, File, Health, Port, Resources, Workload
+from .workload import DataVolume, File, Health, Port, Resources, RootFilesystem, Workload
 
 LOKI_UID = 10001  # the image's `loki` user, owner of /loki in the image
 
@@ -49,8 +49,8 @@ def loki_workload(settings: Settings, target: Target) -> Workload:
         health=Health("/ready", LOKI.port, liveness=False,
                       docker_test=("CMD", "/usr/bin/loki", "-health", f"-health.url=http://127.0.0.1:{LOKI.port}/ready")),
         resources=Resources(**loki.resources.model_dump()),
-        run_as_user=LOKI_UID,
-        scratch_dirs=("/tmp",),
+        user=LOKI_UID,
+        root_filesystem=RootFilesystem(scratch_dirs=("/tmp",)),
         # Distroless image (no shell): the busybox-based reloader image copies its live files on Docker.
         config_copier_image=settings.images.config_reloader,
     )

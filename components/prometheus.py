@@ -5,7 +5,7 @@ from __future__ import annotations
 import pulumi
 
 from .catalog import Catalog
-from .docker_units import quantity_bytes
+from .quantities import quantity_bytes
 from .render.prometheus import (
     CATALOG_RULES_FILE,
     CONFIG_DIR,
@@ -25,7 +25,19 @@ from .services import PROMETHEUS
 from .settings import Settings
 from .targets import Target
 from .tool import ToolComponent
-from .workload import ClusterRule, DataVolume, File, Health, NamespacedRule, Port, Replication, Resources, Workload
+from .workload import (
+    ClusterAccess,
+    ClusterRule,
+    DataVolume,
+    File,
+    Health,
+    NamespacedRule,
+    Placement,
+    Port,
+    Replication,
+    Resources,
+    Workload,
+)
 
 # High availability: two identical replicas, each scraping every target and evaluating every rule
 # into its own TSDB. They differ only in the replica external label (render/prometheus.py), which
@@ -121,16 +133,18 @@ def prometheus_workload(settings: Settings, catalog: Catalog, target: Target) ->
         health=Health("/-/ready", PROMETHEUS.port, live_path="/-/healthy",
                       docker_test=("CMD", "wget", "-q", "--spider", f"http://127.0.0.1:{PROMETHEUS.port}/-/ready")),
         resources=Resources(**prom.resources.model_dump()),
-        run_as_user=65534,  # `nobody`, the image's user
-        # Kubernetes: discovery of every target (pods behind Services, nodes). Docker has no RBAC and
-        # ignores these (its prometheus.yml names static targets).
-        namespace_rules=discovery_rules(settings),
-        cluster_rules=kubelet_rules(settings),
-        replication=Replication(
+        user=65534,  # `nobody`, the image's user
+        cluster_access=ClusterAccess(
+            # Kubernetes: discovery of every target (pods behind Services, nodes). Docker has no RBAC and
+            # ignores these (its prometheus.yml names static targets).
+            namespace_rules=discovery_rules(settings),
+            cluster_rules=kubelet_rules(settings),
+            # The replica's pod name, expanded by Prometheus into the replica external label.
+            field_env=((REPLICA_ENV, "metadata.name"),) if settings.ha else (),
+        ),
+        placement=Placement(replication=Replication(
             REPLICAS, retired_volumes=(DataVolume("prometheus_data", DATA_DIR, prom.storage_size),),
-        ) if settings.ha else None,
-        # The replica's pod name, expanded by Prometheus into the replica external label.
-        field_env=((REPLICA_ENV, "metadata.name"),) if settings.ha else (),
+        ) if settings.ha else None),
     )
 
 

@@ -12,7 +12,19 @@ from .settings import Settings, TargetKind
 from .settings.model import unknown_target
 from .targets import Target
 from .tool import ToolComponent
-from .workload import ClusterRule, DataVolume, File, Health, HostMount, Port, Resources, Workload
+from .workload import (
+    ClusterAccess,
+    ClusterRule,
+    DataVolume,
+    File,
+    Health,
+    HostMount,
+    Placement,
+    Port,
+    Resources,
+    RootFilesystem,
+    Workload,
+)
 
 DOCKER_SOCKET = "/var/run/docker.sock"
 POD_LOGS = "/var/log/pods"
@@ -62,8 +74,7 @@ def _docker_logs(base: Workload) -> Workload:
         # never from /var/lib/docker/containers, so that is not mounted.
         host_mounts=(HostMount(DOCKER_SOCKET, DOCKER_SOCKET, read_only=True, host_path_type="Socket"),),
         health=Health("/ready", PROMTAIL.port, docker_test=("CMD", "bash", "-c", _DOCKER_READY)),
-        run_as_user=0,
-        run_as_root=True,
+        user="root",
     )
 
 
@@ -81,13 +92,14 @@ def _kubernetes_logs(base: Workload) -> Workload:
         # Root only to read the root-owned 0640 log files under /var/log/pods as their owner: no
         # capability is needed for that, so the target's drop-ALL, no privilege escalation and
         # read-only root filesystem stay.
-        run_as_user=0,
-        run_as_root=True,
-        scratch_dirs=("/tmp",),
-        per_node=True,
-        cluster_rules=(POD_DISCOVERY,),
-        # Promtail compares each target's __host__ with HOSTNAME: the node's name, not the pod's.
-        field_env=(("HOSTNAME", "spec.nodeName"),),
+        user="root",
+        root_filesystem=RootFilesystem(scratch_dirs=("/tmp",)),
+        placement=Placement(per_node=True),
+        cluster_access=ClusterAccess(
+            cluster_rules=(POD_DISCOVERY,),
+            # Promtail compares each target's __host__ with HOSTNAME: the node's name, not the pod's.
+            field_env=(("HOSTNAME", "spec.nodeName"),),
+        ),
     )
 
 

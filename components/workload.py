@@ -1,15 +1,17 @@
 """Target-neutral description of one workload: what a tool needs, not how it is run.
 
-Components build a `Workload`; a target (Docker or Kubernetes) realises it, each field as far as the
-target has the concept (Docker ignores RBAC, replicas and per-node placement). Everything a target
-needs is here. The few decisions outside `components/targets/` that depend on the target kind are
-each one exhaustive `match` over TargetKind, which mypy checks (docs/ARCHITECTURE.md, "Add a target").
+Components build a `Workload`; a target (Docker or Kubernetes) realises it. Its own fields are what
+both targets realise, but for `config_copier_image` (Docker's); what only Kubernetes has the concept
+of comes in groups whose docstrings say so (`RootFilesystem`, `Placement`, `ClusterAccess`, `Ingress`),
+and the Docker target never reads them (tests/test_workload.py). Everything a target needs is here.
+The few decisions outside `components/targets/` that depend on the target kind are each one
+exhaustive `match` over TargetKind, which mypy checks (docs/ARCHITECTURE.md, "Add a target").
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 import pulumi
@@ -184,6 +186,45 @@ class Replication:
 
 
 @dataclass(frozen=True)
+class RootFilesystem:
+    """What the process may write outside its volumes. Kubernetes realises it (the container's
+    readOnlyRootFilesystem, an emptyDir per scratch directory); Docker ignores it: its containers
+    keep the image's writable root filesystem."""
+
+    read_only: bool = True
+    # Writable scratch directories when the root filesystem is read-only.
+    scratch_dirs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where the workload's pods run and how many there are. Kubernetes realises it; Docker ignores
+    it: one container on its one host, on the stack's network."""
+
+    per_node: bool = False  # one replica per node (Kubernetes DaemonSet)
+    # Share the node's process and network namespaces. Only for a per-node agent that reports on the
+    # node itself (node-exporter, as its upstream chart runs it).
+    host_pid: bool = False
+    host_network: bool = False
+    # More than one replica (high availability); None: one instance.
+    replication: Replication | None = None
+
+
+@dataclass(frozen=True)
+class ClusterAccess:
+    """What the workload learns from the Kubernetes cluster: the API objects it may read (RBAC; the
+    service account token is mounted only with a rule) and its own pod's fields. Kubernetes realises
+    it; Docker ignores it: no API server, and one container instead of pods."""
+
+    cluster_rules: tuple[ClusterRule, ...] = ()  # a ClusterRole
+    namespace_rules: tuple[NamespacedRule, ...] = ()  # a Role in each namespace named
+    # Env vars from the pod's own fields (downward API: metadata.name, status.podIP, spec.nodeName),
+    # e.g. the replica's name as Prometheus' `replica` external label, or the node's name for a
+    # per-node agent.
+    field_env: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class Workload:
     name: str  # DNS name on both targets: Docker network alias and Kubernetes Service name
     image: str
@@ -199,41 +240,35 @@ class Workload:
     host_mounts: tuple[HostMount, ...] = ()
     health: Health | None = None
     resources: Resources | None = None
-    # Numeric user the image runs as; Kubernetes enforces non-root with it and sets fsGroup so
-    # the volume is writable.
-    run_as_user: int = 65534
-    run_as_root: bool = False  # only for readers of root-owned host logs (Promtail)
-    read_only_root_filesystem: bool = True
-    # Writable scratch directories when the root filesystem is read-only.
-    scratch_dirs: tuple[str, ...] = ()
-    per_node: bool = False  # one replica per node (Kubernetes DaemonSet); Docker: one container
-    cluster_rules: tuple[ClusterRule, ...] = field(default=())
-    namespace_rules: tuple[NamespacedRule, ...] = field(default=())
-    # Kubernetes: share the node's process and network namespaces. Only for a per-node agent that
-    # reports on the node itself (node-exporter, as its upstream chart runs it). Docker ignores them.
-    host_pid: bool = False
-    host_network: bool = False
-    ingress: Ingress | None = None
+    # The user the process runs as, on both targets: the image's numeric user (never 0: Kubernetes
+    # enforces non-root with it and sets fsGroup so the volume is writable), or "root" only for
+    # readers of root-owned host files (Promtail, cAdvisor): then the image's own user on Docker, and
+    # no user enforced on Kubernetes.
+    user: int | Literal["root"] = 65534
     # The workload exits until a backend outside this stack answers (kafka-exporter without a
     # broker): `pulumi up` must not wait for it to be ready, the restart policy brings it up later.
     may_wait_for_backend: bool = False
     # Helper containers (a config reloader where the tool has no file watching of its own).
     sidecars: tuple[Sidecar, ...] = ()
     # Docker: the image whose /bin/sh copies live files into the config volume (busybox-based).
-    # None: the workload's own image (only where it has a shell; Loki's is distroless).
+    # None: the workload's own image (only where it has a shell; Loki's is distroless). Kubernetes
+    # delivers live files itself and ignores it.
     config_copier_image: str | None = None
-    # More than one replica (high availability); None: one instance.
-    replication: Replication | None = None
-    # Env vars from the pod's own fields (Kubernetes downward API: metadata.name, status.podIP,
-    # spec.nodeName), e.g. the replica's name as Prometheus' `replica` external label, or the node's
-    # name for a per-node agent. Docker ignores them (one container).
-    field_env: tuple[tuple[str, str], ...] = ()
+    # Kubernetes only (the groups' docstrings say what each holds).
+    root_filesystem: RootFilesystem = RootFilesystem()
+    placement: Placement = Placement()
+    cluster_access: ClusterAccess = ClusterAccess()
+    ingress: Ingress | None = None
 
     @property
     def replicas(self) -> int:
-        return self.replication.replicas if self.replication else 1
+        replication = self.placement.replication
+        return replication.replicas if replication else 1
 
     def __post_init__(self) -> None:
+        if self.user == 0:
+            # Root is spelled one way: a uid of 0 would still be enforced as non-root on Kubernetes.
+            raise ValueError(f'{self.name}: user 0 is root: say user="root"')
         # A file read only at start inside a directory that is updated in place would change under
         # the running tool without restarting it: every target relies on this never happening.
         for f in self.files:

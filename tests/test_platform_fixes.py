@@ -92,7 +92,7 @@ def test_latency_panels_show_exemplars() -> None:
 def test_prometheus_drops_old_blocks_before_its_volume_fills(stack: str) -> None:
     # A full volume stops ingestion (docs/CAPACITY.md: 20Gi holds ~130 services for 15 days): a
     # size cap at 85% of the volume makes Prometheus delete its oldest blocks first.
-    from components.docker_units import quantity_bytes
+    from components.quantities import quantity_bytes
 
     size = stack_config(stack).get("prometheus", {}).get("storageSize", "20Gi")
     flag = next(a for a in _args(stack, "prometheus") if a.startswith("--storage.tsdb.retention.size="))

@@ -32,7 +32,7 @@ from readback import (
     tf_diff,
 )
 
-from components.docker_units import cpus
+from components.quantities import cpus
 from mockengine.manifests import plain
 from mockengine.program import STACKS
 from mockengine.run import Registered, Run, run_program

@@ -17,7 +17,7 @@ from typing import Literal, Never, NoReturn
 from pydantic import Field, ValidationError, ValidationInfo, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from ..docker_units import cpus
+from ..quantities import cpus
 from .alertmanager import DEFAULT_RUNBOOK_BASE_URL, AlertmanagerSettings, RouteTimings, TeamReceivers
 from .base import Model
 from .collectors import CollectorsSettings

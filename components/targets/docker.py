@@ -7,7 +7,7 @@ from typing import Any
 import pulumi
 import pulumi_docker as docker
 
-from ..docker_units import cpus, memory_mib
+from ..quantities import cpus, memory_mib
 from ..settings import Settings, TargetKind
 from ..workload import DeployedWorkload, Endpoint, Health, Port, Resources, Sidecar, Workload
 from .base import PART_OF
@@ -132,7 +132,7 @@ class DockerTarget:
                 # A workload that exits until its backend answers is left to the restart policy.
                 must_run=False if workload.may_wait_for_backend else None,
                 # Same non-root user as on Kubernetes (the images' own users; some images set none).
-                user=None if workload.run_as_root else str(workload.run_as_user),
+                user=None if workload.user == "root" else str(workload.user),
                 healthcheck=_healthcheck(workload.health),
                 **_limits(workload.resources),
                 labels=[docker.ContainerLabelArgs(label="part-of", value=PART_OF)],

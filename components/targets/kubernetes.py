@@ -202,14 +202,14 @@ class KubernetesTarget:
                 path=host.host_path, type=host.host_path_type)))
             mounts.append(VolumeMountArgs(name=f"host-{i}", mount_path=host.mount_path, read_only=host.read_only,
                                           mount_propagation=host.propagation))
-        for i, path in enumerate(workload.scratch_dirs):
+        for i, path in enumerate(workload.root_filesystem.scratch_dirs):
             volumes.append(VolumeArgs(name=f"scratch-{i}", empty_dir=EmptyDirVolumeSourceArgs()))
             mounts.append(VolumeMountArgs(name=f"scratch-{i}", mount_path=path))
 
         env = [EnvVarArgs(name=k, value=v) for k, v in sorted(workload.env)]
         # The pod's own fields (downward API).
         env += [EnvVarArgs(name=k, value_from=EnvVarSourceArgs(field_ref=ObjectFieldSelectorArgs(field_path=path)))
-                for k, path in sorted(workload.field_env)]
+                for k, path in sorted(workload.cluster_access.field_env)]
         if secret_env:
             assert sec is not None
             env += [EnvVarArgs(name=k, value_from=EnvVarSourceArgs(secret_key_ref=SecretKeySelectorArgs(
@@ -217,7 +217,7 @@ class KubernetesTarget:
 
         service_account = None
         # The API token is mounted only into pods that talk to the API server (RBAC rules).
-        needs_api = bool(workload.cluster_rules or workload.namespace_rules)
+        needs_api = bool(workload.cluster_access.cluster_rules or workload.cluster_access.namespace_rules)
         if needs_api:
             service_account = self._rbac(workload, labels, opts, created)
 
@@ -227,11 +227,11 @@ class KubernetesTarget:
                 service_account_name=service_account,
                 automount_service_account_token=needs_api,
                 # Only a per-node agent reporting on its node shares the node's namespaces.
-                host_pid=workload.host_pid or None,
-                host_network=workload.host_network or None,
+                host_pid=workload.placement.host_pid or None,
+                host_network=workload.placement.host_network or None,
                 security_context=self._pod_security(workload),
                 # A per-node agent must run on every node, tainted ones (control plane, dedicated pools) included.
-                tolerations=[TolerationArgs(operator="Exists")] if workload.per_node else None,
+                tolerations=[TolerationArgs(operator="Exists")] if workload.placement.per_node else None,
                 # Every image here is Linux-only: a pod scheduled onto a Windows node (mixed
                 # clusters) never starts, and a DaemonSet would place one on each of them.
                 node_selector={"kubernetes.io/os": "linux"},
@@ -247,7 +247,7 @@ class KubernetesTarget:
         # pulumi/pulumi-kubernetes@v4.32.0 provider/pkg/await/awaiters.go (v1/Service awaiter)
         # and await.go (metadata.SkipAwaitLogic skips it).
         meta = self._meta(name, labels, skip_await=workload.may_wait_for_backend)
-        if workload.per_node:
+        if workload.placement.per_node:
             wl: pulumi.Resource = DaemonSet(name, metadata=meta,
                                             spec=DaemonSetSpecArgs(selector=selector, template=pod), opts=opts)
         elif kubernetes_ha.replicated(workload):
@@ -369,9 +369,9 @@ class KubernetesTarget:
 
     @staticmethod
     def _pod_security(workload: Workload) -> PodSecurityContextArgs:
-        if workload.run_as_root:
+        if workload.user == "root":
             return PodSecurityContextArgs(seccomp_profile=SeccompProfileArgs(type="RuntimeDefault"))
-        uid = workload.run_as_user
+        uid = workload.user
         return PodSecurityContextArgs(run_as_non_root=True, run_as_user=uid, run_as_group=uid, fs_group=uid,
                                       # Re-own the volume only when its root is not ours: a recursive
                                       # chown of a 200Gi TSDB on every restart takes minutes.
@@ -400,7 +400,7 @@ class KubernetesTarget:
                    for p in workload.ports],
             volume_mounts=mounts,
             resources=resource_requirements(workload.resources),
-            security_context=hardened(workload.read_only_root_filesystem),
+            security_context=hardened(workload.root_filesystem.read_only),
             readiness_probe=readiness,
             liveness_probe=liveness,
         )
@@ -413,9 +413,9 @@ class KubernetesTarget:
         scoped = f"{self.namespace}-{name}"
         subjects = [SubjectArgs(kind="ServiceAccount", name=sa.metadata.name, namespace=self._ns_name)]
         created.append(sa)
-        if workload.cluster_rules:
+        if workload.cluster_access.cluster_rules:
             role = ClusterRole(f"{name}-role", metadata=ObjectMetaArgs(name=scoped, labels=labels),
-                               rules=_policy_rules(workload.cluster_rules), opts=opts)
+                               rules=_policy_rules(workload.cluster_access.cluster_rules), opts=opts)
             binding = ClusterRoleBinding(
                 f"{name}-binding",
                 metadata=ObjectMetaArgs(name=scoped, labels=labels),
@@ -427,14 +427,15 @@ class KubernetesTarget:
             created += [role, binding]
         # One Role and RoleBinding per namespace, in that namespace. Named like the ClusterRole: a
         # namespace (QuikApp's) may be read by the monitoring stacks of several namespaces.
-        namespaces = sorted({r.namespace for r in workload.namespace_rules})
+        namespaces = sorted({r.namespace for r in workload.cluster_access.namespace_rules})
         for namespace in namespaces:
             # The namespaces by reference, so the Role waits for the Namespace the stack creates.
             known = {self.namespace: self._ns_name, self._settings.kubernetes.app_namespace: self._app_ns_name}
             ns: pulumi.Input[str] = known.get(namespace, namespace)
             meta = ObjectMetaArgs(name=scoped, namespace=ns, labels=labels)
             ns_role = Role(f"{name}-role-{namespace}", metadata=meta, opts=opts,
-                           rules=_policy_rules(r for r in workload.namespace_rules if r.namespace == namespace))
+                           rules=_policy_rules(r for r in workload.cluster_access.namespace_rules
+                                               if r.namespace == namespace))
             ns_binding = RoleBinding(
                 f"{name}-binding-{namespace}",
                 metadata=meta,

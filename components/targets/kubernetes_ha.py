@@ -87,12 +87,13 @@ def replica_host(name: str, ordinal: int) -> str:
 
 
 def replicated(workload: Workload) -> bool:
-    return workload.replication is not None and not workload.per_node
+    return workload.placement.replication is not None and not workload.placement.per_node
 
 
 def claims_per_replica(workload: Workload) -> bool:
     """Whether the workload's volumes become one claim per replica (a StatefulSet's templates)."""
-    return replicated(workload) and workload.replication is not None and workload.replication.stable_identity
+    replication = workload.placement.replication
+    return replicated(workload) and replication is not None and replication.stable_identity
 
 
 def with_cluster_args(workload: Workload) -> Workload:
@@ -101,16 +102,17 @@ def with_cluster_args(workload: Workload) -> Workload:
     net.SplitHostPort, which also accepts it around IPv4), one peer flag per member's stable name.
     prometheus/alertmanager@v0.35.0 cmd/alertmanager/main.go (cluster.* flags) and cluster/cluster.go
     Create (SplitHostPort of both addresses; peers are resolved by DNS and re-resolved later)."""
-    if not replicated(workload) or workload.replication is None or workload.replication.cluster is None:
+    replication = workload.placement.replication
+    if not replicated(workload) or replication is None or replication.cluster is None:
         return workload
-    cluster, replicas = workload.replication.cluster, workload.replication.replicas
+    cluster, replicas = replication.cluster, replication.replicas
     own = f"[$(POD_IP)]:{cluster.port.container_port}"  # $(VAR): Kubernetes expands env in args
     peers = tuple(f"{cluster.peer_flag}={replica_host(workload.name, i)}:{cluster.port.container_port}"
                   for i in range(replicas))
-    field_env = workload.field_env if any(k == "POD_IP" for k, _ in workload.field_env) else (
-        *workload.field_env, ("POD_IP", "status.podIP"))
+    own_env = workload.cluster_access.field_env
+    field_env = own_env if any(k == "POD_IP" for k, _ in own_env) else (*own_env, ("POD_IP", "status.podIP"))
     return replace(workload, args=(*workload.args, f"{cluster.listen_flag}={own}", f"{cluster.advertise_flag}={own}",
-                                   *peers), field_env=field_env)
+                                   *peers), cluster_access=replace(workload.cluster_access, field_env=field_env))
 
 
 def volume_mounts(workload: Workload) -> list[VolumeMountArgs]:
@@ -130,7 +132,7 @@ def workload_resource(target: KubernetesTarget, workload: Workload, meta: Object
                       selector: LabelSelectorArgs, pod: PodTemplateSpecArgs, labels: dict[str, str],
                       opts: pulumi.ResourceOptions) -> pulumi.Resource:
     """The StatefulSet (replicas with data) or the Deployment (interchangeable replicas)."""
-    replication = workload.replication
+    replication = workload.placement.replication
     assert replication is not None
     if not replication.stable_identity:
         # More replicas than needed during the update (surge), never fewer Ready than asked.
@@ -157,7 +159,7 @@ def workload_resource(target: KubernetesTarget, workload: Workload, meta: Object
 def extras(target: KubernetesTarget, workload: Workload, labels: dict[str, str],
            opts: pulumi.ResourceOptions) -> list[pulumi.Resource]:
     """The headless Service (StatefulSets) and the PodDisruptionBudget of a replicated workload."""
-    replication = workload.replication
+    replication = workload.placement.replication
     if not replicated(workload) or replication is None:
         return []
     created: list[pulumi.Resource] = []
@@ -195,7 +197,7 @@ def peer_rules(workload: Workload, labels: dict[str, str]) -> list[NetworkPolicy
         NetworkPolicyPortArgs,
     )
 
-    replication = workload.replication
+    replication = workload.placement.replication
     if not replicated(workload) or replication is None or replication.cluster is None:
         return []
     port = replication.cluster.port.container_port
@@ -208,8 +210,8 @@ def retired_claims(target: KubernetesTarget, workload: Workload, labels: dict[st
                    opts: pulumi.ResourceOptions) -> list[pulumi.Resource]:
     """The single-instance layout's PVCs, kept as they were (same name, URN and spec) and retained
     on delete, until the stack releases them (docs/UPGRADING.md, "High availability")."""
-    if not replicated(workload) or workload.replication is None or target.releases_single_instance_volumes:
+    if not replicated(workload) or workload.placement.replication is None or target.releases_single_instance_volumes:
         return []
     return [target.claim(workload.name, vol, labels, opts, retain=True)
-            for vol in workload.replication.retired_volumes]
+            for vol in workload.placement.replication.retired_volumes]
 

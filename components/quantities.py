@@ -1,12 +1,17 @@
-"""Kubernetes quantities in the units and exact text the Docker provider keeps in its state.
+"""Kubernetes resource quantities (`512Mi`, `20Gi`, `500m`, `2`): their amounts, and Docker's reading of them.
 
-Pure (no Pulumi SDK): the Docker target sends these, and the settings refuse, one line per key,
-a limit the provider would read back differently (a replacement on every `pulumi up`).
+Pure (no Pulumi SDK). The first part is target-neutral (Prometheus' retention size cap, for one). The
+second part is the Docker provider's: the units and exact text it keeps in its state. It lives here
+rather than under components/targets/ because the settings import it as well, to refuse, one line per
+key, a limit the provider would read back differently (a replacement on every `pulumi up`), and the
+settings cannot import components.targets, whose package imports the settings.
 """
 
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
+
+# --- Kubernetes quantities ---------------------------------------------------------------------
 
 _UNITS = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
           "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
@@ -17,6 +22,13 @@ def quantity_bytes(quantity: str) -> int:
     number = quantity.rstrip("kKMGTPEi")
     return int(float(number) * _UNITS[quantity[len(number):]])
 
+
+def cpu_cores(quantity: str) -> Decimal:
+    """A Kubernetes CPU quantity (`500m`, `2`; validated by the settings) in cores, exactly."""
+    return Decimal(quantity[:-1]).scaleb(-3) if quantity.endswith("m") else Decimal(quantity)
+
+
+# --- Docker: what the Docker provider sends and reads back --------------------------------------
 
 def memory_mib(quantity: str) -> int:
     """A Kubernetes memory quantity (validated by the settings) in MiB, Docker's `memory` unit."""
@@ -43,8 +55,7 @@ def cpus(quantity: str) -> str:
     helpers.go: `nanoInt64ToDecimalString`). Sending "1" where it reads back "1.0" replaces the container on
     every `pulumi up`, so send the read-back text itself.
     """
-    amount = Decimal(quantity[:-1]).scaleb(-3) if quantity.endswith("m") else Decimal(quantity)
-    nano = amount.scaleb(9)
+    nano = cpu_cores(quantity).scaleb(9)
     if nano != nano.to_integral_value():
         raise ValueError(f"CPU limit {quantity!r}: Docker takes at most nine decimal places of a CPU")
     text = _cpus_read_back(int(nano))
