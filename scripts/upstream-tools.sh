@@ -16,7 +16,9 @@
 # docs/UPSTREAM-FACTS.md ("Go-built upstream tools", "Exporters built for the tests"):
 #   prometheus, promtool   the module version is v0.3XX.Y for v3.XX.Y; built without the
 #                          `builtinassets` tag (the module has no compiled UI): the HTTP API, all the
-#                          tests use, is the same, the web UI's pages are not served.
+#                          tests use, is the same, the web UI's pages are not served. With upstream's
+#                          service discovery tags (PROMETHEUS_SD_TAGS): only the discovery the
+#                          rendered configs use is compiled in (the image keeps them all).
 #   alertmanager, amtool   the module zip lacks the generated UI that ui/web.go embeds: built from a
 #                          writable copy with a one-page placeholder there (the API is unchanged).
 #   jaeger (v2)            v2 tags lack the /v2 module suffix: v2.X.0 up to 2.13.0 is built as its v1 twin
@@ -50,6 +52,12 @@ STAMPS="$TOOLS/stamps"
 PYTHON="${PYTHON:-$ROOT/venv/bin/python}"
 # Bump when the recipe below changes in a way that changes the binaries.
 RECIPE=1
+# Upstream's build tags for service discovery (its README, "Service discovery plugins"): every
+# optional discovery out but Kubernetes', the one the rendered prometheus.yml uses (file, static and
+# http discovery are always in). The others' cloud SDKs are half of a cold build's compile time; a
+# rendered config that named one would fail `promtool check config` ("field …_sd_configs not found"),
+# and tests/test_upstream_tools.py holds the rendered configs to this list.
+PROMETHEUS_SD_TAGS="remove_all_sd,enable_kubernetes_sd"
 # Jaeger v2.X.0 up to this X has a v1 twin tag (v1.(63+X).0) that the Go module proxy serves.
 JAEGER_PROXY_NEWEST_MINOR=13
 # The workflow linter (not a deployed image: pinned here, tracked by Renovate).
@@ -120,8 +128,8 @@ build_prometheus() {
   minor=${BASH_REMATCH[1]}
   patch=${BASH_REMATCH[2]}
   module="github.com/prometheus/prometheus@v0.$((300 + minor)).$patch"
-  needs_build prometheus "$version" "$module" prometheus promtool || return 0
-  GOBIN="$BIN" "$GO" install "${JOBS[@]}" -ldflags "$(ldflags "$version")" \
+  needs_build prometheus "$version" "$module tags=$PROMETHEUS_SD_TAGS" prometheus promtool || return 0
+  GOBIN="$BIN" "$GO" install "${JOBS[@]}" -tags "$PROMETHEUS_SD_TAGS" -ldflags "$(ldflags "$version")" \
     "github.com/prometheus/prometheus/cmd/prometheus@${module#*@}" \
     "github.com/prometheus/prometheus/cmd/promtool@${module#*@}"
   echo "$STAMP" > "$STAMPS/prometheus"

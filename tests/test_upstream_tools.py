@@ -7,11 +7,18 @@ version table (the Images defaults), so a bump there without a rebuild fails her
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
+import yaml
 
 from components.settings.model import Images
+from conftest import stack_run
+from mockengine.program import STACKS
+from mockengine.rendered import workload_files
 from tools import GO_BUILT, PROXY_SKEW, require, run_tool
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def deployed_version(image: str) -> str:
@@ -67,3 +74,50 @@ def test_reported_version_reads_prometheus_common_output() -> None:
     assert reported_version("no version here") is None
     assert reported_version("jaeger version v2.13.0") == "2.13.0"
     assert reported_version('time="..." level=info msg="Redis Metrics Exporter v1.88.0    build date: x"') == "1.88.0"
+
+
+# The service discovery scripts/upstream-tools.sh compiles into the tests' prometheus and promtool
+# (upstream's build tags: `remove_all_sd`, then `enable_<plugin>_sd` for each one kept). File, static
+# and http discovery are always compiled in (prometheus/prometheus plugins/minimum.go).
+ALWAYS_COMPILED = {"file", "static", "http"}
+# A config key's plugin where the two names differ (plugins/plugin_moby.go registers docker_sd and
+# dockerswarm_sd; plugin_aws.go ec2, lightsail and ecs). Other keys are `<plugin>_sd_configs`.
+PLUGIN_OF_KEY = {"docker": "moby", "dockerswarm": "moby", "ec2": "aws", "lightsail": "aws", "ecs": "aws"}
+
+
+def compiled_discovery() -> set[str]:
+    script = (ROOT / "scripts" / "upstream-tools.sh").read_text()
+    found = re.search(r'^PROMETHEUS_SD_TAGS="([^"]*)"$', script, re.M)
+    assert found, "scripts/upstream-tools.sh declares no PROMETHEUS_SD_TAGS"
+    tags = found.group(1).split(",")
+    if "remove_all_sd" not in tags:
+        return {"*"}
+    return ALWAYS_COMPILED | {t.removeprefix("enable_").removesuffix("_sd") for t in tags if t.startswith("enable_")}
+
+
+def discovery_keys(node: object) -> set[str]:
+    """Every `<name>_sd_configs` key anywhere in a parsed prometheus.yml."""
+    if isinstance(node, dict):
+        own = {k.removesuffix("_sd_configs") for k in node if k.endswith("_sd_configs")}
+        return own.union(*(discovery_keys(v) for v in node.values()))
+    if isinstance(node, list):
+        return set().union(*(discovery_keys(v) for v in node))
+    return set()
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_tests_prometheus_compiles_in_every_discovery_the_stack_renders(stack: str) -> None:
+    """The tests' promtool and prometheus leave out the discovery no rendered config uses (a cold
+    build's biggest saving); a config naming another would fail their checks for want of it."""
+    config = yaml.safe_load(workload_files(stack_run(stack))["prometheus"]["/etc/prometheus/prometheus.yml"])
+    used = {PLUGIN_OF_KEY.get(key, key) for key in discovery_keys(config)}
+    compiled = compiled_discovery()
+    assert "*" in compiled or used <= compiled, (
+        f"{stack}'s prometheus.yml uses {sorted(used - compiled)} discovery, which scripts/upstream-tools.sh "
+        f"leaves out of the tests' Prometheus: add enable_<plugin>_sd to PROMETHEUS_SD_TAGS")
+
+
+def test_the_discovery_walk_finds_nested_keys() -> None:
+    config = {"scrape_configs": [{"kubernetes_sd_configs": [{}]}, {"static_configs": []}],
+              "alerting": {"alertmanagers": [{"docker_sd_configs": [{}]}]}}
+    assert {PLUGIN_OF_KEY.get(k, k) for k in discovery_keys(config)} == {"kubernetes", "moby"}
