@@ -146,12 +146,10 @@ class KubernetesTarget:
     def _labels(self, name: str) -> dict[str, str]:
         return {"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": PART_OF}
 
-    def _meta(self, name: str | None, labels: dict[str, str], skip_await: bool = False) -> ObjectMetaArgs:
+    def meta(self, name: str | None, labels: dict[str, str], skip_await: bool = False) -> ObjectMetaArgs:
+        """The metadata of an object in the stack's namespace (skip_await: see `deploy`)."""
         return ObjectMetaArgs(name=name, namespace=self._ns_name, labels=labels,
                               annotations={"pulumi.com/skipAwait": "true"} if skip_await else None)
-
-    def meta(self, name: str | None, labels: dict[str, str], skip_await: bool = False) -> ObjectMetaArgs:
-        return self._meta(name, labels, skip_await)
 
     def claim_spec(self, vol: DataVolume) -> PersistentVolumeClaimSpecArgs:
         return PersistentVolumeClaimSpecArgs(
@@ -165,7 +163,7 @@ class KubernetesTarget:
         """The fixed-name PVC of a single-instance workload's volume (retained also when `retain`)."""
         return PersistentVolumeClaim(
             f"{name}-{vol.k8s_name}",
-            metadata=self._meta(vol.k8s_name, labels),
+            metadata=self.meta(vol.k8s_name, labels),
             spec=self.claim_spec(vol),
             opts=pulumi.ResourceOptions.merge(
                 opts, pulumi.ResourceOptions(protect=self._protect, retain_on_delete=self._protect or retain)
@@ -182,7 +180,7 @@ class KubernetesTarget:
         mounts: list[VolumeMountArgs] = []
 
         # ConfigMap/Secrets, their volumes and the restart hash: components/targets/kubernetes_config.py.
-        delivery = deliver_config(workload, lambda n, lab: self._meta(n, lab), labels, opts)
+        delivery = deliver_config(workload, self.meta, labels, opts)
         created += delivery.resources
         volumes += delivery.volumes
         mounts += delivery.mounts
@@ -246,7 +244,7 @@ class KubernetesTarget:
         # backend outside the stack answers must not be awaited on any of its objects.
         # pulumi/pulumi-kubernetes@v4.32.0 provider/pkg/await/awaiters.go (v1/Service awaiter)
         # and await.go (metadata.SkipAwaitLogic skips it).
-        meta = self._meta(name, labels, skip_await=workload.may_wait_for_backend)
+        meta = self.meta(name, labels, skip_await=workload.may_wait_for_backend)
         if workload.placement.per_node:
             wl: pulumi.Resource = DaemonSet(name, metadata=meta,
                                             spec=DaemonSetSpecArgs(selector=selector, template=pod), opts=opts)
@@ -320,7 +318,7 @@ class KubernetesTarget:
         port = workload.port(ingress.port)
         return IngressResource(
             f"{workload.name}-ingress",
-            metadata=self._meta(workload.name, labels),
+            metadata=self.meta(workload.name, labels),
             spec=IngressSpecArgs(
                 ingress_class_name=ingress.class_name,
                 tls=[IngressTLSArgs(hosts=[ingress.host], secret_name=ingress.tls_secret_name)]
@@ -361,7 +359,7 @@ class KubernetesTarget:
         rules += kubernetes_ha.peer_rules(workload, labels)
         return NetworkPolicy(
             f"{workload.name}-network-policy",
-            metadata=self._meta(workload.name, labels),
+            metadata=self.meta(workload.name, labels),
             spec=NetworkPolicySpecArgs(pod_selector=LabelSelectorArgs(match_labels=labels),
                                        policy_types=["Ingress"], ingress=rules),
             opts=opts,
@@ -408,7 +406,7 @@ class KubernetesTarget:
     def _rbac(self, workload: Workload, labels: dict[str, str], opts: pulumi.ResourceOptions,
               created: list[pulumi.Resource]) -> pulumi.Output[str]:
         name = workload.name
-        sa = ServiceAccount(f"{name}-sa", metadata=self._meta(name, labels), opts=opts)
+        sa = ServiceAccount(f"{name}-sa", metadata=self.meta(name, labels), opts=opts)
         # Cluster-scoped names must not clash between stacks sharing a cluster.
         scoped = f"{self.namespace}-{name}"
         subjects = [SubjectArgs(kind="ServiceAccount", name=sa.metadata.name, namespace=self._ns_name)]
