@@ -1,5 +1,7 @@
 """Kubernetes realisation: explicit provider, one namespace, ConfigMap/Secret, PVCs, workloads, Services.
 
+How each workload runs (one pod, one per node, replicas) is its layout's: kubernetes_layouts.py.
+
 Every workload's Service is named like its Docker network alias, so the addresses in rendered
 configs (components/services.py: Prometheus' Alertmanager, Grafana's datasources) are identical on
 both targets.

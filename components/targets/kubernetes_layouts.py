@@ -56,7 +56,8 @@ Choices of the replicated layouts, each for a reason:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Protocol, assert_never
 
@@ -127,9 +128,9 @@ class WorkloadContext:
 class Storage:
     """The PVCs a layout declares, and the pod's volumes and mounts of the workload's data."""
 
-    claims: list[pulumi.Resource] = field(default_factory=list)
-    volumes: list[VolumeArgs] = field(default_factory=list)
-    mounts: list[VolumeMountArgs] = field(default_factory=list)
+    claims: Sequence[pulumi.Resource] = ()
+    volumes: Sequence[VolumeArgs] = ()
+    mounts: Sequence[VolumeMountArgs] = ()
 
 
 @dataclass(frozen=True)
@@ -210,14 +211,13 @@ class SingleInstance:
     workload: Workload
 
     def storage(self, ctx: WorkloadContext) -> Storage:
-        storage = Storage()
-        for vol in self.workload.volumes:
-            pvc = ctx.target.claim(self.workload.name, vol, ctx.labels, ctx.opts)
-            storage.claims.append(pvc)
-            storage.volumes.append(VolumeArgs(name=vol.k8s_name, persistent_volume_claim=(
-                PersistentVolumeClaimVolumeSourceArgs(claim_name=pvc.metadata.name))))
-            storage.mounts.append(VolumeMountArgs(name=vol.k8s_name, mount_path=vol.mount_path))
-        return storage
+        volumes = self.workload.volumes
+        claims = [ctx.target.claim(self.workload.name, vol, ctx.labels, ctx.opts) for vol in volumes]
+        return Storage(
+            claims=claims,
+            volumes=[VolumeArgs(name=vol.k8s_name, persistent_volume_claim=PersistentVolumeClaimVolumeSourceArgs(
+                claim_name=pvc.metadata.name)) for vol, pvc in zip(volumes, claims, strict=True)],
+            mounts=[VolumeMountArgs(name=vol.k8s_name, mount_path=vol.mount_path) for vol in volumes])
 
     def scheduling(self, ctx: WorkloadContext) -> Scheduling:
         return Scheduling()
