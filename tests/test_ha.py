@@ -63,7 +63,7 @@ def test_replicated_statefulsets(stack: str, name: str, replicas: int) -> None:
     mounts = {m["name"]: m["mountPath"] for m in _pod(sts)["containers"][0]["volumeMounts"]}
     assert mounts[claim] == f"/{name}"
     assert claim not in {v["name"] for v in _pod(sts)["volumes"]}  # from the template, per replica
-    # Spread across nodes, softly (kubernetes_ha.py says why).
+    # Spread across nodes, softly (kubernetes_layouts.py says why).
     assert _pod(sts)["topologySpreadConstraints"] == [{
         "maxSkew": 1, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "ScheduleAnyway",
         "labelSelector": {"matchLabels": LABELS[name]}}]

@@ -1,5 +1,7 @@
 """Kubernetes realisation: explicit provider, one namespace, ConfigMap/Secret, PVCs, workloads, Services.
 
+How each workload runs (one pod, one per node, replicas) is its layout's: kubernetes_layouts.py.
+
 Every workload's Service is named like its Docker network alias, so the addresses in rendered
 configs (components/services.py: Prometheus' Alertmanager, Grafana's datasources) are identical on
 both targets.
@@ -8,16 +10,10 @@ both targets.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import pulumi
 import pulumi_kubernetes as k8s
-from pulumi_kubernetes.apps.v1 import (
-    DaemonSet,
-    DaemonSetSpecArgs,
-    Deployment,
-    DeploymentSpecArgs,
-    DeploymentStrategyArgs,
-)
 from pulumi_kubernetes.core.v1 import (
     ContainerArgs,
     ContainerPortArgs,
@@ -30,7 +26,6 @@ from pulumi_kubernetes.core.v1 import (
     ObjectFieldSelectorArgs,
     PersistentVolumeClaim,
     PersistentVolumeClaimSpecArgs,
-    PersistentVolumeClaimVolumeSourceArgs,
     PodSecurityContextArgs,
     PodSpecArgs,
     PodTemplateSpecArgs,
@@ -41,7 +36,6 @@ from pulumi_kubernetes.core.v1 import (
     ServiceAccount,
     ServicePortArgs,
     ServiceSpecArgs,
-    TolerationArgs,
     VolumeArgs,
     VolumeMountArgs,
     VolumeResourceRequirementsArgs,
@@ -59,10 +53,13 @@ from pulumi_kubernetes.rbac.v1 import (
 
 from ..settings import Settings, TargetKind
 from ..workload import ClusterRule, DataVolume, DeployedWorkload, Endpoint, NamespacedRule, Port, Workload
-from . import kubernetes_ha
 from .base import PART_OF
 from .kubernetes_config import deliver_config, sidecar_containers
 from .kubernetes_container import hardened, resource_requirements
+from .kubernetes_layouts import WorkloadContext, layout_for
+
+if TYPE_CHECKING:
+    from pulumi_kubernetes.networking.v1 import NetworkPolicyIngressRuleArgs
 
 # Pod Security admission levels of the stack's namespace. Its per-node agents need host access
 # that only `privileged` admits: node-exporter the host's network, PID namespace and root
@@ -146,12 +143,10 @@ class KubernetesTarget:
     def _labels(self, name: str) -> dict[str, str]:
         return {"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": PART_OF}
 
-    def _meta(self, name: str | None, labels: dict[str, str], skip_await: bool = False) -> ObjectMetaArgs:
+    def meta(self, name: str | None, labels: dict[str, str], skip_await: bool = False) -> ObjectMetaArgs:
+        """The metadata of an object in the stack's namespace (skip_await: see `deploy`)."""
         return ObjectMetaArgs(name=name, namespace=self._ns_name, labels=labels,
                               annotations={"pulumi.com/skipAwait": "true"} if skip_await else None)
-
-    def meta(self, name: str | None, labels: dict[str, str], skip_await: bool = False) -> ObjectMetaArgs:
-        return self._meta(name, labels, skip_await)
 
     def claim_spec(self, vol: DataVolume) -> PersistentVolumeClaimSpecArgs:
         return PersistentVolumeClaimSpecArgs(
@@ -165,7 +160,7 @@ class KubernetesTarget:
         """The fixed-name PVC of a single-instance workload's volume (retained also when `retain`)."""
         return PersistentVolumeClaim(
             f"{name}-{vol.k8s_name}",
-            metadata=self._meta(vol.k8s_name, labels),
+            metadata=self.meta(vol.k8s_name, labels),
             spec=self.claim_spec(vol),
             opts=pulumi.ResourceOptions.merge(
                 opts, pulumi.ResourceOptions(protect=self._protect, retain_on_delete=self._protect or retain)
@@ -173,30 +168,25 @@ class KubernetesTarget:
         )
 
     def deploy(self, workload: Workload, parent: pulumi.Resource) -> DeployedWorkload:
-        workload = kubernetes_ha.with_cluster_args(workload)
+        # Single instance, per-node agent or replicas: what differs is the layout's, decided once
+        # (kubernetes_layouts.py); everything here is the same for every layout.
+        layout = layout_for(workload)
+        workload = layout.workload  # as the layout runs it: a cluster's members with their peer flags
         name = workload.name
         labels = self._labels(name)
         opts = pulumi.ResourceOptions(parent=parent, provider=self.provider)
+        ctx = WorkloadContext(self, labels, opts)
         created: list[pulumi.Resource] = []
-        volumes: list[VolumeArgs] = []
-        mounts: list[VolumeMountArgs] = []
 
         # ConfigMap/Secrets, their volumes and the restart hash: components/targets/kubernetes_config.py.
-        delivery = deliver_config(workload, lambda n, lab: self._meta(n, lab), labels, opts)
+        delivery = deliver_config(workload, self.meta, labels, opts)
         created += delivery.resources
-        volumes += delivery.volumes
-        mounts += delivery.mounts
         secret_env = sorted(workload.secret_env)
         sec = delivery.env_secret
-        created += kubernetes_ha.retired_claims(self, workload, labels, opts)
-        if kubernetes_ha.claims_per_replica(workload):
-            mounts += kubernetes_ha.volume_mounts(workload)
-        for vol in () if kubernetes_ha.claims_per_replica(workload) else workload.volumes:
-            pvc = self.claim(name, vol, labels, opts)
-            created.append(pvc)
-            volumes.append(VolumeArgs(name=vol.k8s_name, persistent_volume_claim=PersistentVolumeClaimVolumeSourceArgs(
-                claim_name=pvc.metadata.name)))
-            mounts.append(VolumeMountArgs(name=vol.k8s_name, mount_path=vol.mount_path))
+        storage = layout.storage(ctx)
+        created += storage.claims
+        volumes = [*delivery.volumes, *storage.volumes]
+        mounts = [*delivery.mounts, *storage.mounts]
         for i, host in enumerate(workload.host_mounts):
             volumes.append(VolumeArgs(name=f"host-{i}", host_path=HostPathVolumeSourceArgs(
                 path=host.host_path, type=host.host_path_type)))
@@ -221,6 +211,7 @@ class KubernetesTarget:
         if needs_api:
             service_account = self._rbac(workload, labels, opts, created)
 
+        scheduling = layout.scheduling(ctx)
         pod = PodTemplateSpecArgs(
             metadata=ObjectMetaArgs(labels=labels, annotations=delivery.annotations or None),
             spec=PodSpecArgs(
@@ -230,45 +221,24 @@ class KubernetesTarget:
                 host_pid=workload.placement.host_pid or None,
                 host_network=workload.placement.host_network or None,
                 security_context=self._pod_security(workload),
-                # A per-node agent must run on every node, tainted ones (control plane, dedicated pools) included.
-                tolerations=[TolerationArgs(operator="Exists")] if workload.placement.per_node else None,
+                tolerations=scheduling.tolerations,
                 # Every image here is Linux-only: a pod scheduled onto a Windows node (mixed
                 # clusters) never starts, and a DaemonSet would place one on each of them.
                 node_selector={"kubernetes.io/os": "linux"},
-                topology_spread_constraints=kubernetes_ha.spread(workload, labels),
+                topology_spread_constraints=scheduling.spread,
                 containers=[self._container(workload, env, mounts), *sidecar_containers(workload, delivery)],
                 volumes=volumes,
             ),
         )
-        selector = LabelSelectorArgs(match_labels=labels)
         # Pulumi waits for a Deployment to become ready and for a Service with a selector to have
         # ready endpoints (10 min, then fails the update). A workload that stays unready until a
         # backend outside the stack answers must not be awaited on any of its objects.
         # pulumi/pulumi-kubernetes@v4.32.0 provider/pkg/await/awaiters.go (v1/Service awaiter)
         # and await.go (metadata.SkipAwaitLogic skips it).
-        meta = self._meta(name, labels, skip_await=workload.may_wait_for_backend)
-        if workload.placement.per_node:
-            wl: pulumi.Resource = DaemonSet(name, metadata=meta,
-                                            spec=DaemonSetSpecArgs(selector=selector, template=pod), opts=opts)
-        elif kubernetes_ha.replicated(workload):
-            wl = kubernetes_ha.workload_resource(self, workload, meta, selector, pod, labels, opts)
-        else:
-            wl = Deployment(
-                name,
-                metadata=meta,
-                spec=DeploymentSpecArgs(
-                    replicas=1,
-                    selector=selector,
-                    # A ReadWriteOnce volume cannot be attached to the new pod while the old one
-                    # holds it: RollingUpdate would deadlock, so stop the old pod first.
-                    strategy=DeploymentStrategyArgs(type="Recreate" if workload.volumes else "RollingUpdate"),
-                    template=pod,
-                ),
-                opts=opts,
-            )
-        created.append(wl)
+        meta = self.meta(name, labels, skip_await=workload.may_wait_for_backend)
+        created.append(layout.controller(ctx, meta, pod))
         if workload.ports and self._settings.kubernetes.network_policies:
-            created.append(self._network_policy(workload, labels, opts))
+            created.append(self._network_policy(workload, labels, opts, layout.peer_rules(ctx)))
         if workload.ports:
             created.append(Service(
                 f"{name}-service",
@@ -281,7 +251,7 @@ class KubernetesTarget:
                 ),
                 opts=opts,
             ))
-        created += kubernetes_ha.extras(self, workload, labels, opts)
+        created += layout.companions(ctx)
         # The Service's name in the cluster's DNS domain: what a pod in any namespace reaches it by.
         fqdn = f"{name}.{self.namespace}.svc.{self._settings.kubernetes.cluster_domain}"
         endpoints = {}
@@ -320,7 +290,7 @@ class KubernetesTarget:
         port = workload.port(ingress.port)
         return IngressResource(
             f"{workload.name}-ingress",
-            metadata=self._meta(workload.name, labels),
+            metadata=self.meta(workload.name, labels),
             spec=IngressSpecArgs(
                 ingress_class_name=ingress.class_name,
                 tls=[IngressTLSArgs(hosts=[ingress.host], secret_name=ingress.tls_secret_name)]
@@ -334,9 +304,10 @@ class KubernetesTarget:
             opts=opts,
         )
 
-    def _network_policy(self, workload: Workload, labels: dict[str, str],
-                        opts: pulumi.ResourceOptions) -> pulumi.Resource:
-        """Ingress to the workload's ports only from the clients each port names (see Port.clients)."""
+    def _network_policy(self, workload: Workload, labels: dict[str, str], opts: pulumi.ResourceOptions,
+                        extra_rules: list[NetworkPolicyIngressRuleArgs]) -> pulumi.Resource:
+        """Ingress to the workload's ports only from the clients each port names (see Port.clients),
+        and what the layout adds (a cluster's port between its members)."""
         from pulumi_kubernetes.networking.v1 import (
             NetworkPolicy,
             NetworkPolicyIngressRuleArgs,
@@ -358,10 +329,10 @@ class KubernetesTarget:
             if ports:
                 # No `from`: any source (Grafana's login protects it).
                 rules.append(NetworkPolicyIngressRuleArgs(ports=ports, from_=peers.get(clients)))
-        rules += kubernetes_ha.peer_rules(workload, labels)
+        rules += extra_rules
         return NetworkPolicy(
             f"{workload.name}-network-policy",
-            metadata=self._meta(workload.name, labels),
+            metadata=self.meta(workload.name, labels),
             spec=NetworkPolicySpecArgs(pod_selector=LabelSelectorArgs(match_labels=labels),
                                        policy_types=["Ingress"], ingress=rules),
             opts=opts,
@@ -408,7 +379,7 @@ class KubernetesTarget:
     def _rbac(self, workload: Workload, labels: dict[str, str], opts: pulumi.ResourceOptions,
               created: list[pulumi.Resource]) -> pulumi.Output[str]:
         name = workload.name
-        sa = ServiceAccount(f"{name}-sa", metadata=self._meta(name, labels), opts=opts)
+        sa = ServiceAccount(f"{name}-sa", metadata=self.meta(name, labels), opts=opts)
         # Cluster-scoped names must not clash between stacks sharing a cluster.
         scoped = f"{self.namespace}-{name}"
         subjects = [SubjectArgs(kind="ServiceAccount", name=sa.metadata.name, namespace=self._ns_name)]

@@ -3,8 +3,8 @@
 highAvailability runs Alertmanager as a 3-member gossip cluster and makes both Prometheus replicas
 send every alert to every member (components/render/prometheus.py `_alerting`). Without working
 deduplication that is up to six notifications per alert. Here the members run the program's own
-flags: the workload's args as the Kubernetes target completes them (components/targets/
-kubernetes_ha.py `with_cluster_args`: listen and advertise on `[$(POD_IP)]:9094`, one
+flags: the workload's args as the Kubernetes target runs them (components/targets/
+kubernetes_layouts.py `StatefulReplicas.workload`: listen and advertise on `[$(POD_IP)]:9094`, one
 `--cluster.peer` per member's stable name), with the addresses mapped to loopback (each member
 its own ports), and the rendered alertmanager.yml with its receivers pointed at a webhook server
 in this test.
@@ -120,9 +120,9 @@ def member_dir(root: Path, member: int, settings: Settings) -> Path:
 def cluster_args(settings: Settings) -> list[str]:
     """The Alertmanager args a highAvailability Kubernetes stack deploys (with the target's cluster flags)."""
     from components.alertmanager import alertmanager_workload
-    from components.targets.kubernetes_ha import with_cluster_args
+    from components.targets.kubernetes_layouts import layout_for
 
-    workload = with_cluster_args(alertmanager_workload(settings, _Target()))  # type: ignore[arg-type]
+    workload = layout_for(alertmanager_workload(settings, _Target())).workload  # type: ignore[arg-type]
     return list(workload.args)
 
 

@@ -54,9 +54,9 @@ class _Target:
 def rendered_args(values: Settings) -> list[str]:
     """The Alertmanager args the Kubernetes target deploys (cluster flags completed)."""
     from components.alertmanager import alertmanager_workload
-    from components.targets.kubernetes_ha import with_cluster_args
+    from components.targets.kubernetes_layouts import layout_for
 
-    return list(with_cluster_args(alertmanager_workload(values, _Target())).args)  # type: ignore[arg-type]
+    return list(layout_for(alertmanager_workload(values, _Target())).workload.args)  # type: ignore[arg-type]
 
 
 def http_port(member: int) -> int:
