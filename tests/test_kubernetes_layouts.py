@@ -83,8 +83,9 @@ def test_a_shape_no_layout_runs_is_refused_in_one_line(workload: Workload, refus
 def test_an_unknown_replication_stops_the_program() -> None:
     """mypy proves every value of `replication` has its case; an unchecked build that passes
     another still does not fall into a layout."""
-    with pytest.raises(AssertionError):
+    with pytest.raises(ValueError, match=r"^tool: no Kubernetes layout runs replication 'three replicas': ") as caught:
         layout_for(shaped(replication="three replicas"))  # type: ignore[arg-type]
+    assert "\n" not in str(caught.value)
 
 
 # --- made once, by layout_for only ----------------------------------------------------------------

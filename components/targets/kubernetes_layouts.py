@@ -59,7 +59,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
-from typing import TYPE_CHECKING, Protocol, assert_never
+from typing import TYPE_CHECKING, Never, NoReturn, Protocol
 
 import pulumi
 from pulumi_kubernetes.apps.v1 import (
@@ -195,9 +195,14 @@ def layout_for(workload: Workload) -> Layout:
                                          "other by stable names")
             return Replicas(workload, replication)
         case unknown:
-            # mypy: every value `replication` may hold has its case above. Reached anyway (an
-            # unchecked build), the program stops rather than run the workload in another layout.
-            assert_never(unknown)
+            _unknown_shape(workload, unknown)
+
+
+def _unknown_shape(workload: Workload, replication: Never) -> NoReturn:
+    """The last case of `layout_for`: mypy refuses the call while some value `replication` may hold
+    has no case of its own above it. Reached anyway (an unchecked build), the program stops in one
+    line rather than run the workload in another layout."""
+    raise _refused(workload, f"replication {replication!r}: `layout_for` has no case for it")
 
 
 def _refused(workload: Workload, shape: str) -> ValueError:
