@@ -60,7 +60,8 @@ RECIPE=1
 PROMETHEUS_SD_TAGS="remove_all_sd,enable_kubernetes_sd"
 # Jaeger v2.X.0 up to this X has a v1 twin tag (v1.(63+X).0) that the Go module proxy serves.
 JAEGER_PROXY_NEWEST_MINOR=13
-# The workflow linter (not a deployed image: pinned here, tracked by Renovate).
+# The workflow linter (not a deployed image: pinned here, tracked by Renovate through the comment).
+# renovate: datasource=go depName=github.com/rhysd/actionlint
 ACTIONLINT_VERSION="v1.7.12"
 
 GO="$(command -v go || true)"
@@ -265,8 +266,10 @@ build_exporters() {
   build_exporter nginx-prometheus-exporter github.com/nginx/nginx-prometheus-exporter . "$common"
 }
 
-# The SLO generator the rendered burn-rate alerts are checked against (components/render/slo.py).
-SLOTH_VERSION=v0.16.0
+# The SLO generator the rendered burn-rate alerts are checked against (components/render/slo.py);
+# not deployed: pinned here, tracked by Renovate through the comment.
+# renovate: datasource=go depName=github.com/slok/sloth
+SLOTH_VERSION="v0.16.0"
 
 build_sloth() {
   local module="github.com/slok/sloth@$SLOTH_VERSION"

@@ -108,18 +108,34 @@ def test_the_pulumi_cli_has_no_version_of_its_own_to_track() -> None:
     assert not re.search(r'PULUMI_VERSION="\d', (ROOT / "scripts/bootstrap.sh").read_text(encoding="utf-8"))
 
 
-def _actionlint_pin() -> str:
-    found = re.search(r'^ACTIONLINT_VERSION="(v[\d.]+)"$', (ROOT / "scripts/upstream-tools.sh").read_text(), re.M)
-    assert found
-    return found.group(1)
+# The test-only tools scripts/upstream-tools.sh pins, by module: each must be tracked.
+SCRIPT_PINS = {"ACTIONLINT_VERSION": "github.com/rhysd/actionlint", "SLOTH_VERSION": "github.com/slok/sloth"}
 
 
-def test_the_actionlint_manager_matches_the_pin_of_upstream_tools() -> None:
+def _script_pins() -> set[tuple[str, str]]:
+    """(module, version) of every `<NAME>_VERSION="v…"` line of scripts/upstream-tools.sh."""
+    text = (ROOT / "scripts/upstream-tools.sh").read_text()
+    pins = dict(re.findall(r'^([A-Z_]+_VERSION)="(v[\d.]+)"$', text, re.M))
+    assert set(pins) == set(SCRIPT_PINS), f"scripts/upstream-tools.sh pins {sorted(pins)}: name their modules here"
+    return {(SCRIPT_PINS[name], version) for name, version in pins.items()}
+
+
+def test_the_script_manager_matches_every_pin_of_upstream_tools() -> None:
     manager = _manager_for("scripts/upstream-tools.sh")
-    assert (manager["datasourceTemplate"], manager["depNameTemplate"]) == ("go", "github.com/rhysd/actionlint")
     text = (ROOT / "scripts/upstream-tools.sh").read_text(encoding="utf-8")
-    versions = [m.group("currentValue") for m in _python_regex(manager["matchStrings"][0]).finditer(text)]
-    assert versions == [_actionlint_pin()]
+    found = [(m.group("datasource"), m.group("depName"), m.group("currentValue"))
+             for m in _python_regex(manager["matchStrings"][0]).finditer(text)]
+    assert {(name, version) for _, name, version in found} == _script_pins()
+    assert {datasource for datasource, _, _ in found} == {"go"} and len(found) == len(SCRIPT_PINS)
+
+
+def test_a_pin_without_its_renovate_comment_is_missed() -> None:
+    manager = _manager_for("scripts/upstream-tools.sh")
+    text = (ROOT / "scripts/upstream-tools.sh").read_text(encoding="utf-8")
+    bare = re.sub(r"^# renovate: .*\n(SLOTH_VERSION=)", r"\1", text, flags=re.M)
+    assert bare != text
+    found = {m.group("depName") for m in _python_regex(manager["matchStrings"][0]).finditer(bare)}
+    assert found == {"github.com/rhysd/actionlint"}
 
 
 def test_workflow_actions_stay_pinned_to_digests() -> None:
@@ -198,8 +214,7 @@ def test_renovate_extracts_every_pinned_version(tmp_path: Path) -> None:
     assert images == _images_table()
     sdk = {value for path, name, value, _ in deps if path == "requirements.txt" and name == "pulumi"}
     assert sdk == {"==" + re.search(r"^pulumi==(\S+)$", (ROOT / "requirements.txt").read_text(), re.M)[1]}
-    assert {(name, value) for path, name, value, _ in deps if path == "scripts/upstream-tools.sh"} == \
-        {("github.com/rhysd/actionlint", _actionlint_pin())}
+    assert {(name, value) for path, name, value, _ in deps if path == "scripts/upstream-tools.sh"} == _script_pins()
     # Every action of every workflow, with its version and its commit (a local reusable workflow,
     # `uses: ./...`, is no dependency).
     workflows = sorted(str(p.relative_to(ROOT)) for p in (ROOT / ".github/workflows").glob("*.yml")

@@ -177,6 +177,6 @@ def test_a_different_factor_or_window_is_caught(tmp_path: Path, prometheus: str)
 def test_the_oracle_is_the_pinned_sloth() -> None:
     """The binary scripts/upstream-tools.sh built reports the version the script pins."""
     script = (Path(__file__).resolve().parent.parent / "scripts" / "upstream-tools.sh").read_text()
-    (pinned,) = [line.split("=", 1)[1] for line in script.splitlines() if line.startswith("SLOTH_VERSION=")]
+    (pinned,) = [line.split("=", 1)[1].strip('"') for line in script.splitlines() if line.startswith("SLOTH_VERSION=")]
     result = run_tool(require("sloth"), "version")
     assert result.returncode == 0 and result.stdout.strip() == pinned == "v0.16.0", result.stdout + result.stderr
