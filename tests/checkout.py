@@ -16,8 +16,10 @@ from pathlib import Path
 
 from mockengine.program import ROOT
 
+# What is installed or built, not written: the copy needs none of it, and with Renovate's and the
+# instrumented services' node_modules and jars (`.ci/run`) each copy would take about 1 GB.
 _SKIP = shutil.ignore_patterns("venv", ".venv", ".git", "build", "__pycache__", ".pytest_cache", ".mypy_cache",
-                               ".ruff_cache", ".pulumi-state", ".tools")
+                               ".ruff_cache", ".pulumi-state", ".tools", "node_modules", "target")
 
 
 def checkout(tmp: Path, name: str = "repo") -> Path:
