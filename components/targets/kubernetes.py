@@ -34,7 +34,6 @@ from pulumi_kubernetes.core.v1 import (
     SecretKeySelectorArgs,
     Service,
     ServiceAccount,
-    ServicePortArgs,
     ServiceSpecArgs,
     VolumeArgs,
     VolumeMountArgs,
@@ -56,7 +55,7 @@ from ..workload import ClusterRule, DataVolume, DeployedWorkload, Endpoint, Name
 from .base import PART_OF
 from .kubernetes_config import deliver_config, sidecar_containers
 from .kubernetes_container import hardened, resource_requirements
-from .kubernetes_layouts import WorkloadContext, layout_for
+from .kubernetes_layouts import WorkloadContext, layout_for, service_ports
 
 if TYPE_CHECKING:
     from pulumi_kubernetes.networking.v1 import NetworkPolicyIngressRuleArgs
@@ -246,8 +245,7 @@ class KubernetesTarget:
                 spec=ServiceSpecArgs(
                     type="ClusterIP",
                     selector=labels,
-                    ports=[ServicePortArgs(name=p.name, port=p.container_port, target_port=p.container_port,
-                                           protocol=p.protocol) for p in workload.ports],
+                    ports=service_ports(workload),
                 ),
                 opts=opts,
             ))

@@ -104,6 +104,18 @@ def headless_name(name: str) -> str:
     return f"{name}-headless"
 
 
+def service_ports(workload: Workload) -> list[ServicePortArgs]:
+    """The workload's ports as a Service exposes them (its Service, and a StatefulSet's headless one)."""
+    return [ServicePortArgs(name=p.name, port=p.container_port, target_port=p.container_port, protocol=p.protocol)
+            for p in workload.ports]
+
+
+def data_mounts(workload: Workload) -> list[VolumeMountArgs]:
+    """The workload's data volumes mounted where it keeps its data, named like their volumes (a PVC's
+    or a StatefulSet's claim template)."""
+    return [VolumeMountArgs(name=vol.k8s_name, mount_path=vol.mount_path) for vol in workload.volumes]
+
+
 def replica_host(name: str, ordinal: int) -> str:
     """The stable DNS name of one StatefulSet replica (through its headless Service), short form:
     resolved through the pod's search list in its own namespace and the cluster's domain."""
@@ -222,7 +234,7 @@ class SingleInstance:
             claims=claims,
             volumes=[VolumeArgs(name=vol.k8s_name, persistent_volume_claim=PersistentVolumeClaimVolumeSourceArgs(
                 claim_name=pvc.metadata.name)) for vol, pvc in zip(volumes, claims, strict=True)],
-            mounts=[VolumeMountArgs(name=vol.k8s_name, mount_path=vol.mount_path) for vol in volumes])
+            mounts=data_mounts(self.workload))
 
     def scheduling(self, ctx: WorkloadContext) -> Scheduling:
         return Scheduling()
@@ -330,9 +342,7 @@ class StatefulReplicas:
 
     def storage(self, ctx: WorkloadContext) -> Storage:
         # Mounts of the per-replica claims: the StatefulSet adds the volumes, named like its templates.
-        return Storage(claims=_retired_claims(self.workload, self.replication, ctx),
-                       mounts=[VolumeMountArgs(name=vol.k8s_name, mount_path=vol.mount_path)
-                               for vol in self.workload.volumes])
+        return Storage(claims=_retired_claims(self.workload, self.replication, ctx), mounts=data_mounts(self.workload))
 
     def scheduling(self, ctx: WorkloadContext) -> Scheduling:
         return Scheduling(spread=_spread(ctx))
@@ -357,8 +367,7 @@ class StatefulReplicas:
     def companions(self, ctx: WorkloadContext) -> list[pulumi.Resource]:
         """The headless Service that gives every replica its DNS name, and the budget."""
         workload = self.workload
-        ports = [ServicePortArgs(name=p.name, port=p.container_port, target_port=p.container_port, protocol=p.protocol)
-                 for p in workload.ports]
+        ports = service_ports(workload)
         if self.replication.cluster:
             port = self.replication.cluster.port
             # memberlist gossips over UDP and syncs state over TCP on the same port.
